@@ -1,0 +1,359 @@
+"""The ``kenning`` command: a thin shell over ``kenning.Index``.
+
+Errors from the library arrive as ``KenningError`` subclasses; this is the one place that
+turns them into a message on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .errors import KenningError
+
+app = typer.Typer(
+    help=(
+        "kenning: search your notes by meaning and by keyword, offline.\n\n"
+        'Start with `kenning add ~/notes`, then `kenning search "your question"`. '
+        "The index lives in ./.kenning/index.db unless you pass --index or set KENNING_INDEX."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class _State:
+    index: Path | None = None
+    embedder: str | None = None
+    quiet: bool = False
+
+
+state = _State()
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--index", "-i", help="Index file. Default: $KENNING_INDEX or ./.kenning/index.db"
+    ),
+]
+
+
+@app.callback()
+def main_options(
+    index: IndexOpt = None,
+    embedder: Annotated[
+        str | None,
+        typer.Option(
+            "--embedder",
+            "-e",
+            help="Embedder id for a new index (minilm, hash, bge-small, e5-small). "
+            "An existing index remembers its own.",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")
+    ] = False,
+) -> None:
+    state.index, state.embedder, state.quiet = index, embedder, quiet
+
+
+def _open(chunk_size: int | None = None, overlap: int | None = None) -> Any:
+    from .chunking import ChunkSpec
+    from .index import Index
+
+    spec = None
+    if chunk_size is not None or overlap is not None:
+        base = ChunkSpec()
+        try:
+            spec = ChunkSpec(chunk_size or base.size, base.overlap if overlap is None else overlap)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+    return Index.open(state.index, embedder=state.embedder, chunking=spec)
+
+
+def _fail(e: KenningError) -> None:
+    err.print(f"[bold red]error:[/] {e}", highlight=False)
+    raise typer.Exit(e.exit_code)
+
+
+class _RichProgress:
+    """Progress bars for a sync: files/s, chunks/s and ETA."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
+        self.task: Any = None
+        self.chunks = 0
+
+    def stage(self, name: str, total: int) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task(name, total=total, chunks=0, rate="")
+
+    def advance(self, files: int, chunks: int) -> None:
+        self.chunks += chunks
+        task = self.bar.tasks[0]
+        elapsed = task.elapsed or 0.0
+        done = task.completed + files
+        rate = (
+            f"{done / elapsed:.0f} files/s, {self.chunks / elapsed:.0f} chunks/s" if elapsed else ""
+        )
+        self.bar.update(self.task, advance=files, chunks=self.chunks, rate=rate)
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+def _sync_run(action: Any, as_json: bool) -> None:
+    progress = None if (state.quiet or as_json) else _RichProgress()
+    try:
+        report = action(progress)
+    finally:
+        if progress:
+            progress.close()
+    if as_json:
+        from dataclasses import asdict
+
+        out.print_json(json.dumps(asdict(report)))
+        return
+    if state.quiet:
+        return
+    err.print(
+        f"{report.scanned} files scanned in {report.seconds:.1f}s: {report.added} added, "
+        f"{report.changed} changed, {report.moved} moved, {report.deleted} deleted, "
+        f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded, "
+        f"{report.chunks_reused} reused."
+    )
+    for path, reason in report.failed:
+        err.print(f"[red]failed[/]  {path}: {reason}", highlight=False)
+    for path, reason in report.warnings:
+        err.print(f"[yellow]warning[/] {path}: {reason}", highlight=False)
+    if report.skipped:
+        exts: dict[str, int] = {}
+        for path, _ in report.skipped:
+            ext = Path(path).suffix or "(no extension)"
+            exts[ext] = exts.get(ext, 0) + 1
+        summary = ", ".join(f"{e} ×{n}" for e, n in sorted(exts.items(), key=lambda kv: -kv[1]))
+        err.print(f"skipped {len(report.skipped)} files of unsupported types: {summary}")
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.command()
+def add(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to index.")],
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Chunk size in model tokens (default 200).")
+    ] = None,
+    overlap: Annotated[
+        int | None, typer.Option(help="Tokens shared by neighbouring chunks.")
+    ] = None,
+    max_file_size: Annotated[
+        float, typer.Option(help="Skip (and report) files larger than this many MB.")
+    ] = 20.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add folders or files as roots and index them.
+
+    Examples:
+
+        kenning add ~/notes
+
+        kenning add paper.pdf ~/wiki --chunk-size 128
+    """
+    try:
+        with _open(chunk_size, overlap) as index:
+            _sync_run(
+                lambda p: index.add(
+                    list(paths), progress=p, max_file_bytes=int(max_file_size * 1e6)
+                ),
+                as_json,
+            )
+    except KenningError as e:
+        _fail(e)
+
+
+@app.command()
+def sync(
+    max_file_size: Annotated[
+        float, typer.Option(help="Skip (and report) files larger than this many MB.")
+    ] = 20.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rescan every root: index new and changed files, forget deleted ones.
+
+    Unchanged files cost one stat; only chunks whose text changed are re-embedded.
+
+    Example:
+
+        kenning sync
+    """
+    try:
+        with _open() as index:
+            _sync_run(
+                lambda p: index.sync(progress=p, max_file_bytes=int(max_file_size * 1e6)), as_json
+            )
+    except KenningError as e:
+        _fail(e)
+
+
+@app.command()
+def remove(path: Annotated[Path, typer.Argument(help="A root given to `kenning add`.")]) -> None:
+    """Drop a root and everything indexed from it.
+
+    Example:
+
+        kenning remove ~/notes/archive
+    """
+    try:
+        with _open() as index:
+            n = index.remove(path)
+        if not state.quiet:
+            err.print(f"removed {path} ({n} files)")
+    except KenningError as e:
+        _fail(e)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in words.")],
+    k: Annotated[int, typer.Option("--k", "-k", help="Number of results.")] = 10,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="Metadata condition: tag=ml, 'date>=2025-01-01', author!=me."),
+    ] = None,
+    path: Annotated[
+        list[str] | None, typer.Option(help="Glob on the path under its root: 'projects/**'.")
+    ] = None,
+    type_: Annotated[
+        list[str] | None, typer.Option("--type", help="markdown, text, html or pdf.")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+    fusion: Annotated[str, typer.Option(help="weighted or rrf.")] = "weighted",
+    explain: Annotated[
+        bool, typer.Option(help="Show each hit's BM25 rank, dense rank and fused score.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit.")] = False,
+) -> None:
+    """Find passages by meaning and keyword (hybrid by default).
+
+    Examples:
+
+        kenning search "undo the last commit"
+
+        kenning search "attention" --where tag=ml --where 'date>=2025-01-01' --type markdown
+
+        kenning search "vacuum" --path 'postgres/**' --json --explain
+    """
+    from .filters import Filters
+    from .search import highlight_spans, query_terms
+
+    try:
+        filters = Filters.parse(where, path, type_)
+        with _open() as index:
+            hits = index.search(query, k=k, filters=filters, mode=mode, fusion=fusion)
+    except KenningError as e:
+        _fail(e)
+        return
+    if as_json:
+        for h in hits:
+            sys.stdout.write(json.dumps(h.to_dict(), ensure_ascii=False) + "\n")
+        return
+    if not hits:
+        err.print("no results")
+        return
+    terms = query_terms(query)
+    table = Table(show_lines=True, expand=True)
+    table.add_column("#", justify="right", width=3)
+    table.add_column("score", justify="right", width=6)
+    table.add_column("source", ratio=2, overflow="fold")
+    table.add_column("passage", ratio=5)
+    if explain:
+        table.add_column("bm25", justify="right", width=5)
+        table.add_column("dense", justify="right", width=5)
+    cwd = Path.cwd()
+    for n, h in enumerate(hits, 1):
+        where_in = h.heading or h.title
+        if h.page is not None:
+            where_in = f"page {h.page}"
+        try:
+            shown = str(Path(h.path).relative_to(cwd))
+        except ValueError:
+            shown = h.path
+        snippet = Text(h.snippet)
+        for a, b in highlight_spans(h.snippet, terms):
+            snippet.stylize("bold yellow", a, b)
+        row = [str(n), f"{h.score:.3f}", f"{shown}\n[dim]{where_in}[/]", snippet]
+        if explain:
+            row += [str(h.bm25_rank or "–"), str(h.dense_rank or "–")]
+        table.add_row(*row)
+    out.print(table)
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Show roots, counts, size on disk, embedder, last sync and files that failed.
+
+    Example:
+
+        kenning status --json
+    """
+    try:
+        with _open() as index:
+            info = index.status()
+    except KenningError as e:
+        _fail(e)
+        return
+    if as_json:
+        out.print_json(json.dumps(info))
+        return
+    table = Table(show_header=False, box=None)
+    for key in ("index", "embedder", "dimension", "files", "chunks", "last_sync"):
+        table.add_row(f"[bold]{key}[/]", str(info[key]))
+    table.add_row("[bold]size[/]", f"{info['size_bytes'] / 1e6:.1f} MB")
+    table.add_row(
+        "[bold]chunking[/]",
+        f"{info['chunking']['size']} tokens, overlap {info['chunking']['overlap']}",
+    )
+    table.add_row("[bold]roots[/]", "\n".join(info["roots"]) or "(none: run kenning add PATH)")
+    out.print(table)
+    if info["problems"]:
+        out.print(f"\n[bold]{len(info['problems'])} files with problems:[/]")
+        for p in info["problems"]:
+            colour = "red" if p["status"] == "failed" else "yellow"
+            out.print(f"[{colour}]{p['status']}[/] {p['path']}: {p['reason']}", highlight=False)
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    app()

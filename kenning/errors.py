@@ -1,0 +1,86 @@
+"""Every exception kenning raises on purpose, as one tree.
+
+Library code raises these; only the edges (the CLI, later the HTTP server) turn them into
+exit codes or status codes. Catch ``KenningError`` to catch them all.
+
+    KenningError
+    ├── ConfigError            a setting or argument is invalid (names the field)
+    │   └── UnknownBackend     a backend id that no registry knows (lists the valid ids)
+    ├── MissingExtra           an optional package is missing (names the pip extra)
+    ├── IndexError_            the index file cannot be used
+    │   ├── EmbedderMismatch   opened with another embedder than the one it was built with
+    │   └── SchemaTooNew       written by a newer kenning
+    ├── LoadError              one source file could not be read (names the file and why)
+    └── NotFound               a root or source that the index does not hold
+"""
+
+from __future__ import annotations
+
+
+class KenningError(Exception):
+    """Base of every error kenning raises deliberately."""
+
+    exit_code = 1
+
+
+class ConfigError(KenningError):
+    """A setting, option or argument is invalid; the message names the field."""
+
+    exit_code = 2
+
+
+class UnknownBackend(ConfigError):
+    """A backend id that is not registered; the message lists the valid ids."""
+
+    def __init__(self, role: str, name: str, valid: list[str]) -> None:
+        self.role, self.name, self.valid = role, name, valid
+        super().__init__(f"unknown {role} {name!r}; choose one of: {', '.join(sorted(valid))}")
+
+
+class MissingExtra(KenningError):
+    """An optional dependency is not installed. Says which extra provides it."""
+
+    exit_code = 3
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package, self.extra = package, extra
+        super().__init__(
+            f"the package {package!r} is not installed; install it with "
+            f"`pip install 'kenning[{extra}]'`"
+        )
+
+
+class IndexError_(KenningError):  # noqa: N801 - the builtin IndexError means something else
+    """The index database cannot be used as asked."""
+
+    exit_code = 4
+
+
+class EmbedderMismatch(IndexError_):
+    """The index was built with another embedder; mixing vectors would return garbage."""
+
+    def __init__(self, path: str, stored: str, stored_dim: int, given: str, given_dim: int) -> None:
+        self.stored, self.given = stored, given
+        super().__init__(
+            f"{path} was built with embedder {stored!r} (dimension {stored_dim}) but was opened "
+            f"with {given!r} (dimension {given_dim}). Open it with --embedder {stored}, or "
+            f"re-embed everything with `kenning reembed --embedder {given}`."
+        )
+
+
+class SchemaTooNew(IndexError_):
+    """The file was migrated by a newer kenning than this one."""
+
+
+class LoadError(KenningError):
+    """A source file could not be read. Recorded per file; never aborts a sync."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}")
+
+
+class NotFound(KenningError):
+    """A root or source that is not in the index."""
+
+    exit_code = 5

@@ -1,0 +1,140 @@
+"""Search filters on source metadata, path and type.
+
+``--where tag=ml`` matches a tag (a list field matches when any item equals the value);
+``--where 'date>=2025-01-01'`` compares numbers as numbers and everything else as text
+(ISO dates sort correctly as text). ``--path 'projects/**'`` globs the path relative to its
+root (or absolute); ``--type pdf`` picks loaders. All given filters must hold.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .store import SourceRow
+
+_CONDITION = re.compile(r"^\s*([\w.\-]+)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
+_ALIASES = {"tag": "tags", "alias": "aliases"}
+TYPES = {"markdown", "text", "html", "pdf"}
+
+
+@dataclass
+class Condition:
+    key: str
+    op: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Condition:
+        m = _CONDITION.match(text)
+        if not m:
+            raise ConfigError(
+                f"cannot read filter {text!r}: write KEY=VALUE, KEY!=VALUE or KEY>=VALUE "
+                "(also >, <, <=), e.g. tag=ml or 'date>=2025-01-01'"
+            )
+        key, op, value = m.groups()
+        return cls(_ALIASES.get(key, key), op, value.strip("'\""))
+
+    def holds(self, row: SourceRow) -> bool:
+        if self.key in ("title", "type", "path"):
+            actual: Any = getattr(row, self.key)
+        else:
+            actual = row.metadata.get(self.key)
+        if actual is None:
+            return self.op == "!="
+        items = actual if isinstance(actual, list) else [actual]
+        if self.op == "!=":
+            return all(not _compare(i, "=", self.value) for i in items)
+        return any(_compare(i, self.op, self.value) for i in items)
+
+
+def _compare(actual: Any, op: str, value: str) -> bool:
+    a: Any
+    b: Any
+    try:
+        a, b = float(actual), float(value)
+    except (TypeError, ValueError):
+        a, b = str(actual).lower(), value.lower()
+    if op == "=":
+        return bool(a == b)
+    if op == ">=":
+        return bool(a >= b)
+    if op == "<=":
+        return bool(a <= b)
+    if op == ">":
+        return bool(a > b)
+    return bool(a < b)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+@dataclass
+class Filters:
+    """A conjunction of metadata conditions, path globs and types."""
+
+    where: list[Condition] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(
+        cls,
+        where: list[str] | None = None,
+        paths: list[str] | None = None,
+        types: list[str] | None = None,
+    ) -> Filters:
+        types = [t.lower() for t in types or []]
+        aliases = {"md": "markdown", "txt": "text", "htm": "html"}
+        types = [aliases.get(t, t) for t in types]
+        for t in types:
+            if t not in TYPES:
+                raise ConfigError(f"unknown --type {t!r}; choose from {', '.join(sorted(TYPES))}")
+        return cls([Condition.parse(w) for w in where or []], list(paths or []), types)
+
+    def __bool__(self) -> bool:
+        return bool(self.where or self.paths or self.types)
+
+    def matches(self, row: SourceRow) -> bool:
+        if row.status == "failed":
+            return False
+        if self.types and row.type not in self.types:
+            return False
+        if self.paths:
+            rel = _relative(row.path, row.root)
+            if not any(
+                _glob_regex(p).match(rel) or _glob_regex(p).match(row.path) for p in self.paths
+            ):
+                return False
+        return all(c.holds(row) for c in self.where)
+
+
+def _relative(path: str, root: str) -> str:
+    p, r = Path(path), Path(root)
+    if p == r:
+        return p.name
+    try:
+        return p.relative_to(r).as_posix()
+    except ValueError:
+        return p.as_posix()

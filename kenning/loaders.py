@@ -1,0 +1,192 @@
+"""Loaders read one file into a ``Document``: its text plus typed metadata.
+
+Offsets everywhere in kenning refer to ``Document.text``. For Markdown and plain text that
+is the file's exact decoded text; for HTML it is the extracted main text; for PDF it is the
+pages' text joined by blank lines, with ``pages`` recording where each page starts.
+A loader raises ``LoadError`` with a human reason; the sync records it and carries on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import LoadError
+
+MARKDOWN = {".md", ".markdown", ".mdx"}
+TEXT = {".txt", ".text", ".rst", ".org", ".adoc"}
+HTML = {".html", ".htm"}
+PDF = {".pdf"}
+
+#: default largest file read; bigger files are reported instead of stalling a sync
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+_WIKILINK = re.compile(r"\[\[([^\]|#\n]+)(?:#[^\]|\n]*)?(?:\|[^\]\n]*)?\]\]")
+_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+@dataclass
+class Document:
+    """A loaded source: text, where the body starts, metadata and page starts (PDF)."""
+
+    path: str
+    type: str
+    text: str
+    title: str
+    body_start: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    links: list[str] = field(default_factory=list)
+    pages: list[int] = field(default_factory=list)  # offset where page i+1 starts
+    warning: str | None = None
+
+
+def file_type(path: Path) -> str | None:
+    """The loader type for a path, or None when kenning does not read such files."""
+    ext = path.suffix.lower()
+    for kind, exts in (("markdown", MARKDOWN), ("text", TEXT), ("html", HTML), ("pdf", PDF)):
+        if ext in exts:
+            return kind
+    return None
+
+
+def load(path: Path, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Document:
+    """Parse ``data`` (the bytes of ``path``) with the loader for its type."""
+    kind = file_type(path)
+    if kind is None:
+        raise LoadError(str(path), f"unsupported file type {path.suffix or '(none)'}")
+    if len(data) > max_bytes:
+        raise LoadError(
+            str(path),
+            f"file too large ({len(data) / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB limit; "
+            "raise it with --max-file-size)",
+        )
+    if not data.strip():
+        raise LoadError(str(path), "empty file")
+    return _LOADERS[kind](path, data)
+
+
+def _decode(path: Path, data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise LoadError(str(path), "binary content (NUL bytes) in a text file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LoadError(str(path), f"invalid UTF-8 at byte {e.start}") from None
+    return text.removeprefix("\ufeff")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [t.strip().lstrip("#") for t in re.split(r"[,\s]+", value) if t.strip()]
+    if isinstance(value, list | tuple):
+        return [str(v).strip().lstrip("#") for v in value if v is not None and str(v).strip()]
+    return [str(value)]
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], int, str | None]:
+    """Return (metadata, body offset, warning). Invalid YAML keeps the whole text as body."""
+    m = re.match(r"---[ \t]*\r?\n(.*?\r?\n)?(?:---|\.\.\.)[ \t]*(?:\r?\n|$)", text, re.DOTALL)
+    if not m:
+        return {}, 0, None
+    try:
+        meta = yaml.safe_load(m.group(1) or "") or {}
+    except yaml.YAMLError as e:
+        reason = str(e).splitlines()[0]
+        return {}, 0, f"front matter is not valid YAML ({reason}); indexed as plain text"
+    if not isinstance(meta, dict):
+        return {}, 0, "front matter is not a YAML mapping; indexed as plain text"
+    meta = _json_safe(meta)
+    for key in ("tags", "aliases"):
+        if key in meta:
+            meta[key] = _as_list(meta[key])
+    return meta, m.end(), None
+
+
+def _load_markdown(path: Path, data: bytes) -> Document:
+    text = _decode(path, data)
+    meta, body, warning = split_front_matter(text)
+    h1 = _H1.search(text, body)
+    title = str(meta.get("title") or (h1.group(1) if h1 else path.stem))
+    links = sorted({m.group(1).strip() for m in _WIKILINK.finditer(text, body)})
+    return Document(str(path), "markdown", text, title, body, meta, links, warning=warning)
+
+
+def _load_text(path: Path, data: bytes) -> Document:
+    return Document(str(path), "text", _decode(path, data), path.stem)
+
+
+def _load_html(path: Path, data: bytes) -> Document:
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(_decode(path, data))
+    title_node = tree.css_first("title")
+    title = title_node.text(strip=True) if title_node else ""
+    for sel in ("script", "style", "noscript", "nav", "header", "footer", "aside", "template"):
+        for node in tree.css(sel):
+            node.decompose()
+    root = tree.css_first("main") or tree.css_first("article") or tree.body
+    raw = root.text(separator="\n") if root else ""
+    text = re.sub(r"\n\s*\n+", "\n\n", re.sub(r"[ \t]+", " ", raw)).strip()
+    if not text:
+        raise LoadError(str(path), "no text found in HTML")
+    meta = {"title": title} if title else {}
+    return Document(str(path), "html", text, title or path.stem, 0, meta)
+
+
+def _load_pdf(path: Path, data: bytes) -> Document:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise LoadError(str(path), "encrypted PDF")
+        texts = [(page.extract_text() or "").strip() for page in reader.pages]
+        info = reader.metadata or {}
+        title = str(info.get("/Title") or "") if info else ""
+    except LoadError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as e:
+        raise LoadError(str(path), f"corrupt PDF ({type(e).__name__}: {e})") from None
+    pages, parts, pos = [], [], 0
+    for t in texts:
+        pages.append(pos)
+        parts.append(t)
+        pos += len(t) + 2
+    text = "\n\n".join(parts)
+    if not text.strip():
+        raise LoadError(str(path), "PDF has no extractable text (scanned images?)")
+    meta: dict[str, Any] = {"pages": len(texts)}
+    if title:
+        meta["title"] = title
+    return Document(str(path), "pdf", text, title or path.stem, 0, meta, pages=pages)
+
+
+_LOADERS: dict[str, Callable[[Path, bytes], Document]] = {
+    "markdown": _load_markdown,
+    "text": _load_text,
+    "html": _load_html,
+    "pdf": _load_pdf,
+}

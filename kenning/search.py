@@ -1,0 +1,141 @@
+"""Hybrid search: a BM25 ranking and a dense ranking, fused into one list of ``Hit``s.
+
+Two fusions are offered. ``weighted`` (the default) min-max normalises each ranking's
+scores over its candidates and mixes them, ``alpha * dense + (1 - alpha) * bm25``;
+``rrf`` is reciprocal rank fusion. The default weight was chosen on SciFact *train*
+queries and reported on *test* (see ``benchmarks/beir.py`` and the README).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+
+MODES = ("hybrid", "bm25", "dense")
+FUSIONS = ("weighted", "rrf")
+
+#: default dense weight of the ``weighted`` fusion (chosen on SciFact train queries)
+ALPHA = 0.5
+RRF_K = 60
+#: candidates taken from each ranking before fusion
+DEPTH = 100
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves""".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class Hit:
+    """One search result: a chunk, where it comes from, and how it scored."""
+
+    chunk_id: int
+    score: float
+    path: str
+    title: str
+    heading: str
+    page: int | None
+    start: int
+    end: int
+    type: str
+    text: str
+    snippet: str
+    bm25_rank: int | None = None
+    dense_rank: int | None = None
+    bm25_score: float | None = None
+    dense_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def query_terms(query: str) -> list[str]:
+    """Keyword terms of a query: lower-cased words minus English stopwords, deduplicated."""
+    words = [w.lower() for w in _WORD.findall(query)]
+    terms = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(terms))
+
+
+def _minmax(scores: dict[int, float]) -> dict[int, float]:
+    if not scores:
+        return {}
+    lo, hi = min(scores.values()), max(scores.values())
+    span = hi - lo
+    return {i: (s - lo) / span if span > 0 else 1.0 for i, s in scores.items()}
+
+
+def fuse(
+    bm25: list[tuple[int, float]],
+    dense: list[tuple[int, float]],
+    fusion: str = "weighted",
+    alpha: float = ALPHA,
+) -> list[tuple[int, float]]:
+    """Fuse two best-first (id, score) rankings into one, best first."""
+    if fusion == "rrf":
+        fused: dict[int, float] = {}
+        for ranking in (bm25, dense):
+            for rank, (cid, _) in enumerate(ranking, 1):
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+    elif fusion == "weighted":
+        b, d = _minmax(dict(bm25)), _minmax(dict(dense))
+        fused = {
+            cid: alpha * d.get(cid, 0.0) + (1 - alpha) * b.get(cid, 0.0)
+            for cid in b.keys() | d.keys()
+        }
+    else:
+        raise ConfigError(f"unknown fusion {fusion!r}; choose one of: {', '.join(FUSIONS)}")
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def snippet(text: str, terms: list[str], width: int = 220) -> str:
+    """The window of ``text`` with the most query-term matches, on one line."""
+    flat = " ".join(text.split())
+    if len(flat) <= width or not terms:
+        return flat[:width] + ("…" if len(flat) > width else "")
+    stems = [t[: max(4, len(t) - 2)] for t in terms]
+    hits = [m.start() for m in _WORD.finditer(flat) if m.group().lower().startswith(tuple(stems))]
+    if not hits:
+        return flat[:width] + "…"
+    best = max(hits, key=lambda p: sum(1 for q in hits if p - width // 3 <= q < p + width * 2 // 3))
+    start = max(0, best - width // 3)
+    start = flat.rfind(" ", 0, start) + 1 if start else 0
+    piece = flat[start : start + width]
+    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
+
+
+def highlight_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
+    """Character spans in ``text`` of words that match a query term (by a crude stem)."""
+    stems = tuple(t[: max(4, len(t) - 2)] for t in terms)
+    if not stems:
+        return []
+    return [
+        (m.start(), m.end()) for m in _WORD.finditer(text) if m.group().lower().startswith(stems)
+    ]
+
+
+def check_mode(mode: str, fusion: str) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"unknown search mode {mode!r}; choose one of: {', '.join(MODES)}")
+    if fusion not in FUSIONS:
+        raise ConfigError(f"unknown fusion {fusion!r}; choose one of: {', '.join(FUSIONS)}")
+
+
+def ranks(ranking: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:
+    return {cid: (rank, score) for rank, (cid, score) in enumerate(ranking, 1)}
+
+
+def as_array(ids: list[int] | None) -> np.ndarray | None:
+    return None if ids is None else np.asarray(ids, dtype=np.int64)

@@ -1,0 +1,403 @@
+"""The index's persistent state, behind a small ``Store`` interface.
+
+``SQLiteStore`` keeps everything in one SQLite file (WAL mode): roots, sources, chunks,
+embeddings keyed by chunk hash, and an FTS5 keyword index updated in the same transaction
+as the chunks it mirrors. The schema changes only through the numbered ``MIGRATIONS``.
+A PostgreSQL backend implements the same interface; search and the CLI never see SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SchemaTooNew
+from .registry import Registry
+
+stores: Registry[Store] = Registry("store")
+
+
+@dataclass
+class SourceRow:
+    """What the index knows about one file."""
+
+    id: int
+    path: str
+    root: str
+    size: int
+    mtime_ns: int
+    hash: str
+    type: str
+    status: str  # "ok", "warning" (indexed, with a note) or "failed" (not indexed)
+    error: str | None
+    title: str
+    metadata: dict[str, Any]
+
+
+@dataclass
+class ChunkRow:
+    """A stored chunk joined with its source, as search returns it."""
+
+    id: int
+    source_id: int
+    path: str
+    title: str
+    type: str
+    start: int
+    end: int
+    heading: str
+    page: int | None
+    text: str
+    hash: str
+
+
+@dataclass
+class NewChunk:
+    """A chunk to store: offsets, text, and the text that was embedded and keyword-indexed."""
+
+    start: int
+    end: int
+    heading: str
+    page: int | None
+    text: str
+    indexed_text: str
+    hash: str
+
+
+class Store(ABC):
+    """Persistent state of one index. Every write method is atomic."""
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None: ...
+    @abstractmethod
+    def roots(self) -> list[str]: ...
+    @abstractmethod
+    def add_root(self, path: str) -> None: ...
+    @abstractmethod
+    def remove_root(self, path: str) -> list[str]: ...
+    @abstractmethod
+    def sources(self) -> dict[str, SourceRow]: ...
+    @abstractmethod
+    def known_hashes(self, hashes: Iterable[str]) -> set[str]: ...
+    @abstractmethod
+    def write_sources(
+        self,
+        sources: Sequence[tuple[SourceRow, list[NewChunk] | None]],
+        vectors: dict[str, np.ndarray],
+    ) -> None:
+        """Upsert sources; a chunk list replaces that source's chunks (None keeps them)."""
+
+    @abstractmethod
+    def delete_sources(self, paths: Iterable[str]) -> int: ...
+    @abstractmethod
+    def move_source(self, old: str, new: str, root: str, size: int, mtime_ns: int) -> None: ...
+    @abstractmethod
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """All (chunk ids, float32 matrix) pairs, for building vector indexes."""
+
+    @abstractmethod
+    def keyword_search(
+        self, terms: list[str], k: int, source_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """BM25 top-k as (chunk id, score), higher is better; any term may match."""
+
+    @abstractmethod
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]: ...
+    @abstractmethod
+    def chunk_ids_for_sources(self, source_ids: Sequence[int]) -> np.ndarray: ...
+    @abstractmethod
+    def gc_embeddings(self) -> int:
+        """Drop embeddings no chunk refers to any more; returns how many."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]: ...
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        path TEXT NOT NULL UNIQUE,
+        root TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        title TEXT NOT NULL DEFAULT '',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        indexed_at REAL NOT NULL
+    );
+    CREATE INDEX sources_hash ON sources(hash);
+    CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        ord INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL,
+        heading TEXT NOT NULL,
+        page INTEGER,
+        text TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX chunks_source ON chunks(source_id);
+    CREATE INDEX chunks_hash ON chunks(hash);
+    CREATE TABLE embeddings (hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        body, tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    """,
+}
+
+
+def _escape(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+@stores.register("sqlite")
+class SQLiteStore(Store):
+    """One SQLite file; readable with the ``sqlite3`` shell."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path} has schema version {version}; this kenning knows up to "
+                f"{SCHEMA_VERSION}. Upgrade kenning."
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def roots(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT path FROM roots ORDER BY path")]
+
+    def add_root(self, path: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (path, time.time()))
+
+    def remove_root(self, path: str) -> list[str]:
+        with self.transaction():
+            self.db.execute("DELETE FROM roots WHERE path = ?", (path,))
+            gone = [
+                r[0] for r in self.db.execute("SELECT path FROM sources WHERE root = ?", (path,))
+            ]
+            self._delete(gone)
+        return gone
+
+    def sources(self) -> dict[str, SourceRow]:
+        rows = self.db.execute(
+            "SELECT id, path, root, size, mtime_ns, hash, type, status, error, title, metadata "
+            "FROM sources"
+        )
+        return {r[1]: SourceRow(*r[:10], json.loads(r[10])) for r in rows}
+
+    def known_hashes(self, hashes: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        items = list(set(hashes))
+        for i in range(0, len(items), 500):
+            part = items[i : i + 500]
+            q = f"SELECT hash FROM embeddings WHERE hash IN ({','.join('?' * len(part))})"
+            found.update(r[0] for r in self.db.execute(q, part))
+        return found
+
+    def write_sources(
+        self,
+        sources: Sequence[tuple[SourceRow, list[NewChunk] | None]],
+        vectors: dict[str, np.ndarray],
+    ) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO embeddings VALUES (?, ?)",
+                ((h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()),
+            )
+            for src, chunks in sources:
+                row = db.execute(
+                    "INSERT INTO sources (path, root, size, mtime_ns, hash, type, status, error, "
+                    "title, metadata, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(path) DO UPDATE SET root=excluded.root, size=excluded.size, "
+                    "mtime_ns=excluded.mtime_ns, hash=excluded.hash, type=excluded.type, "
+                    "status=excluded.status, error=excluded.error, title=excluded.title, "
+                    "metadata=excluded.metadata, indexed_at=excluded.indexed_at RETURNING id",
+                    (
+                        src.path,
+                        src.root,
+                        src.size,
+                        src.mtime_ns,
+                        src.hash,
+                        src.type,
+                        src.status,
+                        src.error,
+                        src.title,
+                        json.dumps(src.metadata),
+                        now,
+                    ),
+                ).fetchone()
+                if chunks is None:
+                    continue
+                sid = row[0]
+                self._delete_chunks(f"source_id = {int(sid)}")
+                for ordinal, c in enumerate(chunks):
+                    cid = db.execute(
+                        'INSERT INTO chunks (source_id, ord, start, "end", heading, page, text, '
+                        "hash) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+                        (sid, ordinal, c.start, c.end, c.heading, c.page, c.text, c.hash),
+                    ).fetchone()[0]
+                    db.execute(
+                        "INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", (cid, c.indexed_text)
+                    )
+            self._bump()
+
+    def _bump(self) -> None:
+        gen = int(self.get_meta("generation") or 0) + 1
+        self.set_meta("generation", str(gen))
+
+    def _delete_chunks(self, where: str, args: Sequence[Any] = ()) -> None:
+        self.db.execute(
+            f"DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE {where})", args
+        )
+        self.db.execute(f"DELETE FROM chunks WHERE {where}", args)
+
+    def _delete(self, paths: Sequence[str]) -> int:
+        for path in paths:
+            self._delete_chunks("source_id = (SELECT id FROM sources WHERE path = ?)", (path,))
+            self.db.execute("DELETE FROM sources WHERE path = ?", (path,))
+        self._bump()
+        return len(paths)
+
+    def gc_embeddings(self) -> int:
+        with self.transaction():
+            cur = self.db.execute(
+                "DELETE FROM embeddings WHERE hash NOT IN (SELECT hash FROM chunks)"
+            )
+            return cur.rowcount
+
+    def delete_sources(self, paths: Iterable[str]) -> int:
+        with self.transaction():
+            return self._delete(list(paths))
+
+    def move_source(self, old: str, new: str, root: str, size: int, mtime_ns: int) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE sources SET path = ?, root = ?, size = ?, mtime_ns = ? WHERE path = ?",
+                (new, root, size, mtime_ns, old),
+            )
+            self._bump()
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.db.execute(
+            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.hash = c.hash ORDER BY c.id"
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return ids, matrix.reshape(len(rows), -1)
+
+    def keyword_search(
+        self, terms: list[str], k: int, source_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        if not terms:
+            return []
+        match = " OR ".join(_escape(t) for t in terms)
+        if source_ids is None:
+            q = (
+                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "ORDER BY bm25(chunks_fts) LIMIT ?"
+            )
+            return list(self.db.execute(q, (match, k)))
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS allowed (id INTEGER PRIMARY KEY)")
+        self.db.execute("DELETE FROM temp.allowed")
+        self.db.executemany("INSERT INTO temp.allowed VALUES (?)", ((i,) for i in source_ids))
+        q = (
+            "SELECT f.rowid, -bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON c.id = f.rowid "
+            "WHERE chunks_fts MATCH ? AND c.source_id IN (SELECT id FROM temp.allowed) "
+            "ORDER BY bm25(chunks_fts) LIMIT ?"
+        )
+        return list(self.db.execute(q, (match, k)))
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        out: dict[int, ChunkRow] = {}
+        ids = list(ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            q = (
+                'SELECT c.id, c.source_id, s.path, s.title, s.type, c.start, c."end", c.heading, '
+                "c.page, c.text, c.hash FROM chunks c JOIN sources s ON s.id = c.source_id "
+                f"WHERE c.id IN ({','.join('?' * len(part))})"
+            )
+            out.update({r[0]: ChunkRow(*r) for r in self.db.execute(q, part)})
+        return out
+
+    def chunk_ids_for_sources(self, source_ids: Sequence[int]) -> np.ndarray:
+        """Chunk ids of the given sources (for filtered dense search)."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS allowed (id INTEGER PRIMARY KEY)")
+        self.db.execute("DELETE FROM temp.allowed")
+        self.db.executemany("INSERT INTO temp.allowed VALUES (?)", ((i,) for i in source_ids))
+        rows = self.db.execute(
+            "SELECT id FROM chunks WHERE source_id IN (SELECT id FROM temp.allowed)"
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def stats(self) -> dict[str, Any]:
+        one = lambda q: self.db.execute(q).fetchone()[0]  # noqa: E731
+        failed = self.db.execute(
+            "SELECT path, status, error FROM sources WHERE status != 'ok' ORDER BY path"
+        ).fetchall()
+        return {
+            "sources": one("SELECT count(*) FROM sources WHERE status != 'failed'"),
+            "chunks": one("SELECT count(*) FROM chunks"),
+            "embeddings": one("SELECT count(*) FROM embeddings"),
+            "problems": [{"path": p, "status": s, "reason": e} for p, s, e in failed],
+        }
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,247 @@
+"""Bring the index in line with the files under its roots.
+
+Unchanged files are skipped by (size, mtime), then by content hash. Changed files are
+re-chunked, and only chunks whose hash has no stored embedding are embedded. A file that
+vanished while another with the same hash appeared is a move: its row changes path and
+nothing is re-chunked. Work is committed in batches, each in one transaction, so a kill at
+any moment leaves a consistent index and the next sync picks up exactly what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .chunking import ChunkSpec, chunk_document
+from .embedders import Embedder
+from .errors import LoadError
+from .loaders import MAX_FILE_BYTES, file_type, load
+from .store import NewChunk, SourceRow, Store
+
+#: embed and commit once this many new chunks are pending
+BATCH_CHUNKS = 256
+#: ... or once this many files are pending, so progress is saved on small files too
+BATCH_FILES = 500
+
+SKIP_DIRS = {"node_modules", "__pycache__", "venv"}
+
+
+class Progress(Protocol):
+    """What sync reports while it works; the CLI draws it as progress bars."""
+
+    def stage(self, name: str, total: int) -> None: ...
+    def advance(self, files: int, chunks: int) -> None: ...
+
+
+@dataclass
+class SyncReport:
+    """What one sync did, for people and for scripts."""
+
+    scanned: int = 0
+    unchanged: int = 0
+    added: int = 0
+    changed: int = 0
+    moved: int = 0
+    deleted: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Seen:
+    path: str
+    root: str
+    size: int
+    mtime_ns: int
+
+
+def walk(root: Path, index_dir: Path | None) -> Iterator[tuple[Path, os.stat_result]]:
+    """Files under ``root`` (or root itself), skipping hidden folders and the index."""
+    if root.is_file():
+        yield root, root.stat()
+        return
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in SKIP_DIRS and Path(entry.path) != index_dir:
+                    stack.append(Path(entry.path))
+            elif entry.is_file():
+                yield Path(entry.path), entry.stat()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Syncer:
+    """One sync run over a store; the ``Index`` makes one per ``sync`` call."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        spec: ChunkSpec,
+        index_dir: Path | None = None,
+        force: bool = False,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store, self.embedder, self.spec = store, embedder, spec
+        self.index_dir, self.force, self.max_file_bytes = index_dir, force, max_file_bytes
+        self.progress = progress
+        self.report = SyncReport()
+        self._pending: list[tuple[SourceRow, list[NewChunk] | None]] = []
+        self._pending_chunks = 0
+
+    def run(self) -> SyncReport:
+        t0 = time.perf_counter()
+        stored = self.store.sources()
+        seen = self._scan()
+        self.report.scanned = len(seen)
+        gone = {p: s for p, s in stored.items() if p not in seen}
+        todo: list[tuple[_Seen, SourceRow | None]] = []
+        for path, s in seen.items():
+            old = stored.get(path)
+            if old and not self.force and (old.size, old.mtime_ns) == (s.size, s.mtime_ns):
+                self.report.unchanged += 1
+            else:
+                todo.append((s, old))
+        by_hash = {row.hash: path for path, row in gone.items()}
+        if self.progress:
+            self.progress.stage("indexing", len(todo))
+        for s, old in todo:
+            self._one(s, old, gone, by_hash)
+        self._flush()
+        if gone:
+            self.report.deleted = self.store.delete_sources(gone)
+        self.store.gc_embeddings()
+        self.store.set_meta("last_sync", str(time.time()))
+        self.report.seconds = time.perf_counter() - t0
+        return self.report
+
+    def _scan(self) -> dict[str, _Seen]:
+        seen: dict[str, _Seen] = {}
+        for root in self.store.roots():
+            for path, st in walk(Path(root), self.index_dir):
+                if file_type(path) is None:
+                    self.report.skipped.append((str(path), f"unsupported type {path.suffix}"))
+                    continue
+                seen[str(path)] = _Seen(str(path), root, st.st_size, st.st_mtime_ns)
+        return seen
+
+    def _one(
+        self, s: _Seen, old: SourceRow | None, gone: dict[str, SourceRow], by_hash: dict[str, str]
+    ) -> None:
+        try:
+            data = Path(s.path).read_bytes()
+        except OSError as e:
+            self._fail(s, "", "unknown", f"cannot read file ({e.strerror})")
+            return
+        digest = _sha256(data)
+        if old and old.hash == digest and not self.force:
+            # Same bytes, new mtime (touched, or restored): only the stat changes.
+            old.size, old.mtime_ns = s.size, s.mtime_ns
+            self._queue(old, None, 0)
+            self.report.unchanged += 1
+            return
+        if old is None and digest in by_hash and not self.force:
+            moved_from = by_hash.pop(digest)
+            gone.pop(moved_from)
+            self.store.move_source(moved_from, s.path, s.root, s.size, s.mtime_ns)
+            self.report.moved += 1
+            self._advance(1, 0)
+            return
+        try:
+            doc = load(Path(s.path), data, self.max_file_bytes)
+        except LoadError as e:
+            self._fail(s, digest, file_type(Path(s.path)) or "unknown", e.reason)
+            return
+        chunks = chunk_document(doc, self.spec, self.embedder.count_tokens)
+        new = [
+            NewChunk(c.start, c.end, c.heading, c.page, c.text, c.indexed_text, c.hash)
+            for c in chunks
+        ]
+        status = "warning" if doc.warning else "ok"
+        if doc.warning:
+            self.report.warnings.append((s.path, doc.warning))
+        row = SourceRow(
+            0,
+            s.path,
+            s.root,
+            s.size,
+            s.mtime_ns,
+            digest,
+            doc.type,
+            status,
+            doc.warning,
+            doc.title,
+            {**doc.metadata, "links": doc.links} if doc.links else doc.metadata,
+        )
+        if old is None:
+            self.report.added += 1
+        else:
+            self.report.changed += 1
+        self._queue(row, new, len(new))
+
+    def _fail(self, s: _Seen, digest: str, kind: str, reason: str) -> None:
+        self.report.failed.append((s.path, reason))
+        row = SourceRow(
+            0,
+            s.path,
+            s.root,
+            s.size,
+            s.mtime_ns,
+            digest,
+            kind,
+            "failed",
+            reason,
+            Path(s.path).stem,
+            {},
+        )
+        self._queue(row, [], 0)
+
+    def _queue(self, row: SourceRow, chunks: list[NewChunk] | None, n: int) -> None:
+        self._pending.append((row, chunks))
+        self._pending_chunks += n
+        if self._pending_chunks >= BATCH_CHUNKS or len(self._pending) >= BATCH_FILES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        texts: dict[str, str] = {}
+        for _, chunks in self._pending:
+            for c in chunks or ():
+                texts.setdefault(c.hash, c.indexed_text)
+        known = self.store.known_hashes(texts)
+        missing = [h for h in texts if h not in known]
+        vectors = {}
+        if missing:
+            matrix = self.embedder.embed_documents([texts[h] for h in missing])
+            vectors = dict(zip(missing, matrix, strict=True))
+        self.report.chunks_embedded += len(missing)
+        self.report.chunks_reused += self._pending_chunks - len(missing)
+        self.store.write_sources(self._pending, vectors)
+        self._advance(len(self._pending), self._pending_chunks)
+        self._pending, self._pending_chunks = [], 0
+
+    def _advance(self, files: int, chunks: int) -> None:
+        if self.progress:
+            self.progress.advance(files, chunks)
