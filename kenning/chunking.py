@@ -112,11 +112,12 @@ def _blocks(text: str, start: int, markdown: bool) -> list[tuple[int, int, bool,
 def _split_long(
     text: str, start: int, end: int, size: int, count: Callable[[str], int]
 ) -> list[tuple[int, int, int]]:
-    """Cut a span into (start, end, tokens) parts of at most ``size`` tokens.
+    """Cut a span into (start, end, tokens) units of at most ``size`` tokens.
 
-    Tries sentence ends first, then whitespace, then fixed character windows, so the
-    cut is as natural as the text allows. Runs in linear time on pathological input
-    (a 20 MB single line) because spans far above the limit are never counted whole.
+    Over-long spans are cut at sentence ends, else at whitespace (words grouped into runs of
+    about ``size`` characters), else into fixed character windows. Units stay small so the
+    packer can fill chunks and carry overlap; spans far above the limit are never counted
+    whole, so a 20 MB single line costs linear time.
     """
     end = start + len(text[start:end].rstrip())
     if end <= start:
@@ -125,35 +126,21 @@ def _split_long(
         tokens = count(text[start:end])
         if tokens <= size:
             return [(start, end, tokens)]
-    for splitter in (_SENTENCE_END, _SPACE):
-        cuts = [m.end() for m in splitter.finditer(text, start, end) if start < m.end() < end]
-        if cuts:
-            break
-    else:  # one enormous "word": hard character windows
-        step = size * 3
-        return [
-            (s, min(s + step, end), count(text[s : min(s + step, end)]))
-            for s in range(start, end, step)
-        ]
+    cuts = [m.end() for m in _SENTENCE_END.finditer(text, start, end) if start < m.end() < end]
+    if not cuts:
+        words = [m.end() for m in _SPACE.finditer(text, start, end) if start < m.end() < end]
+        last = start
+        for w in words:  # runs of roughly `size` characters, about a quarter of the limit
+            if w - last >= size:
+                cuts.append(w)
+                last = w
+    if not cuts:  # one enormous "word": hard character windows
+        step = min(size * 2, max(1, (end - start) // 2))
+        cuts = list(range(start + step, end, step))
     out: list[tuple[int, int, int]] = []
-
-    def flush(a: int, b: int, tokens: int) -> None:
-        if tokens > size:  # a single unit over the limit: cut it finer (a strict sub-span)
-            out.extend(_split_long(text, a, b, size, count))
-            return
-        b = a + len(text[a:b].rstrip())
-        if b > a:
-            out.append((a, b, tokens))
-
-    seg_start, acc = start, 0
     bounds = [start, *cuts, end]
     for a, b in zip(bounds, bounds[1:], strict=False):
-        unit = count(text[a:b]) if b - a < size * 16 else size + 1
-        if acc and acc + unit > size:
-            flush(seg_start, a, acc)
-            seg_start, acc = a, 0
-        acc += unit
-    flush(seg_start, end, acc)
+        out.extend(_split_long(text, a, b, size, count))
     return out
 
 
@@ -188,15 +175,23 @@ def chunk_document(
         page = page_of(first.start) if page_of is not None else None
         # A chunk that opens with headings belongs to the innermost one.
         heading = next((p.heading for p in current if not p.is_heading), last.heading)
-        context = doc.title
-        if heading and heading != doc.title:
-            context = f"{doc.title} > {heading}" if doc.title else heading
+        # Context = title and heading path, minus headings the chunk already spells out.
+        leading = {p.heading.rsplit(" > ", 1)[-1] for p in current if p.is_heading}
+        parts = [doc.title, *(heading.split(" > ") if heading else [])]
+        parts = [x for i, x in enumerate(parts) if x and x not in leading and x not in parts[:i]]
         chunks.append(
-            Chunk(first.start, last.end, text[first.start : last.end], heading, page, context)
+            Chunk(
+                first.start,
+                last.end,
+                text[first.start : last.end],
+                heading,
+                page,
+                " > ".join(parts),
+            )
         )
 
     for piece in pieces:
-        total = sum(p.tokens for p in current)
+        total = sum(p.tokens for p in current)  # chunks hold few pieces: cheap
         only_headings = all(p.is_heading for p in current)
         new_section = current and piece.section != current[-1].section and not only_headings
         too_big = total + piece.tokens > spec.size and not only_headings

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from kenning import ChunkSpec, Index
+from kenning.embedders import HashEmbedder
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED.exists():  # CI checks the project out beside ../shared as well
+    SHARED = Path(os.environ.get("KENNING_SHARED_DATA", "../shared/data")).resolve()
+
+NOTES = {
+    "ml/attention.md": """---
+title: Attention is all you need
+tags: [ml, transformers]
+aliases: attention paper
+date: 2025-03-01
+---
+# Attention
+
+Transformers replace recurrence with self-attention over all tokens.
+
+## Scaled dot product
+
+Queries and keys are compared with a dot product scaled by the square root of the dimension.
+See [[softmax]] and [[Linear Algebra|vectors]].
+""",
+    "ml/softmax.md": """---
+tags: ml
+date: 2024-11-20
+---
+# Softmax
+
+The softmax function turns scores into probabilities that sum to one.
+""",
+    "cooking/bread.md": """---
+tags: [cooking]
+date: 2025-06-10
+---
+# Sourdough bread
+
+Feed the starter, mix flour and water, and let the dough rise overnight before baking.
+""",
+    "projects/kenning/plan.txt": "Plan: build a local search engine for notes with hybrid ranking.\n",
+    "projects/site.html": "<html><head><title>My site</title><script>var x=1;</script></head>"
+    "<body><nav>menu</nav><main><h1>Welcome</h1><p>Gardening tips for tomatoes and basil.</p>"
+    "</main><footer>copyright</footer></body></html>",
+}
+
+
+def write_notes(root: Path, notes: dict[str, str] = NOTES) -> Path:
+    for rel, text in notes.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return root
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    return write_notes(tmp_path / "notes")
+
+
+@pytest.fixture
+def index(tmp_path: Path):
+    idx = Index.open(tmp_path / "idx" / "index.db", embedder=HashEmbedder(), chunking=ChunkSpec())
+    yield idx
+    idx.close()
+
+
+@pytest.fixture(scope="session")
+def til_notes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real til notes collection, unpacked once per test session."""
+    archive = SHARED / "notes-jbranchaud-til" / "jbranchaud-til-md.tar.gz"
+    if not archive.exists():
+        pytest.skip(f"shared data not found at {archive}")
+    dest = tmp_path_factory.mktemp("til")
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "til"
