@@ -96,8 +96,9 @@ def _json_safe(value: Any) -> Any:
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, str):
-        return [t.strip().lstrip("#") for t in re.split(r"[,\s]+", value) if t.strip()]
+    if isinstance(value, str):  # "a, b c" splits on commas; "a b" (no comma) on spaces
+        parts = value.split(",") if "," in value else value.split()
+        return [t.strip().lstrip("#") for t in parts if t.strip()]
     if isinstance(value, list | tuple):
         return [str(v).strip().lstrip("#") for v in value if v is not None and str(v).strip()]
     return [str(value)]
