@@ -93,11 +93,11 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _as_list(value: Any) -> list[str]:
+def _as_list(value: Any, spaces: bool) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, str):  # "a, b c" splits on commas; "a b" (no comma) on spaces
-        parts = value.split(",") if "," in value else value.split()
+    if isinstance(value, str):  # tags "a, b" or "a b"; aliases are phrases: "a b, c"
+        parts = value.split(",") if "," in value or not spaces else value.split()
         return [t.strip().lstrip("#") for t in parts if t.strip()]
     if isinstance(value, list | tuple):
         return [str(v).strip().lstrip("#") for v in value if v is not None and str(v).strip()]
@@ -119,7 +119,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], int, str | None]:
     meta = _json_safe(meta)
     for key in ("tags", "aliases"):
         if key in meta:
-            meta[key] = _as_list(meta[key])
+            meta[key] = _as_list(meta[key], spaces=key == "tags")
     return meta, m.end(), None
 
 
