@@ -83,7 +83,7 @@ def _open(chunk_size: int | None = None, overlap: int | None = None) -> Any:
 
 
 def _fail(e: KenningError) -> None:
-    err.print(f"[bold red]error:[/] {e}", highlight=False)
+    err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True, markup=True)
     raise typer.Exit(e.exit_code)
 
 
@@ -222,6 +222,28 @@ def sync(
             _sync_run(
                 lambda p: index.sync(progress=p, max_file_bytes=int(max_file_size * 1e6)), as_json
             )
+    except KenningError as e:
+        _fail(e)
+
+
+@app.command()
+def reembed(
+    embedder: Annotated[str, typer.Option("--embedder", "-e", help="The new embedder id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Switch the index to another embedder and rebuild it from its roots.
+
+    Roots are kept; every file is re-read and re-embedded with the new model.
+
+    Example:
+
+        kenning reembed --embedder bge-small
+    """
+    from .index import Index
+
+    try:
+        with Index.open(state.index, embedder=embedder, reembed=True) as index:
+            _sync_run(lambda p: index.sync(progress=p), as_json)
     except KenningError as e:
         _fail(e)
 

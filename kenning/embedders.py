@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,9 @@ class SentenceTransformerEmbedder(Embedder):
                     from sentence_transformers import SentenceTransformer
                 except ImportError as e:  # pragma: no cover - a core dependency
                     raise MissingExtra("sentence-transformers", "st") from e
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
                 self._model = SentenceTransformer(self._model_path(), device=self.device)
                 self.max_tokens = int(self._model.max_seq_length or self.max_tokens)
         return self._model
@@ -240,9 +244,11 @@ def _export_minilm_onnx(model_dir: Path) -> Path:
     try:
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
     except ImportError as e:  # pragma: no cover - core dependencies
         raise MissingExtra("torch", "minilm") from e
     target.parent.mkdir(parents=True, exist_ok=True)
+    hf_logging.disable_progress_bar()
     model = AutoModel.from_pretrained(str(model_dir)).eval()
 
     class Wrapped(torch.nn.Module):
@@ -258,8 +264,18 @@ def _export_minilm_onnx(model_dir: Path) -> Path:
     dummy = torch.ones((1, 8), dtype=torch.long)
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     axes = {0: "batch", 1: "seq"}
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated but is the one that handles this model
+        # without the extra onnxscript dependency (DEPENDENCIES.md).
+        warnings.simplefilter("ignore")
+        _export(torch, Wrapped(), dummy, tmp, axes)
+    os.replace(tmp, target)  # atomic: a concurrent or killed export never leaves half a file
+    return target
+
+
+def _export(torch: Any, module: Any, dummy: Any, tmp: Path, axes: dict[int, str]) -> None:
     torch.onnx.export(
-        Wrapped(),
+        module,
         (dummy, dummy, torch.zeros_like(dummy)),
         str(tmp),
         input_names=["input_ids", "attention_mask", "token_type_ids"],
@@ -273,8 +289,6 @@ def _export_minilm_onnx(model_dir: Path) -> Path:
         opset_version=17,
         dynamo=False,
     )
-    os.replace(tmp, target)  # atomic: a concurrent or killed export never leaves half a file
-    return target
 
 
 @embedders.register("bge-small")

@@ -61,11 +61,22 @@ class Index:
         embedder: str | Embedder | None = None,
         chunking: ChunkSpec | None = None,
         vector_index: str = "auto",
+        reembed: bool = False,
     ) -> Index:
-        """Open (or create) the index at ``path`` (default: ``default_index_path()``)."""
+        """Open (or create) the index at ``path`` (default: ``default_index_path()``).
+
+        ``reembed=True`` with an ``embedder`` other than the stored one forgets all indexed
+        content (roots are kept) so the next ``sync`` rebuilds it with the new embedder.
+        """
         path = Path(path) if path is not None else default_index_path()
         store = SQLiteStore(path)
         try:
+            if reembed and embedder is not None:
+                stored = json.loads(store.get_meta("embedder") or "{}")
+                emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
+                if (stored.get("id"), stored.get("dim")) != (emb.id, emb.dim):
+                    store.reset()
+                embedder = emb
             emb = _resolve_embedder(store, embedder, str(path))
             spec = _resolve_chunking(store, chunking)
         except BaseException:

@@ -101,6 +101,10 @@ class Store(ABC):
     @abstractmethod
     def delete_sources(self, paths: Iterable[str]) -> int: ...
     @abstractmethod
+    def reset(self) -> None:
+        """Forget all sources, chunks and vectors but keep the roots (for re-embedding)."""
+
+    @abstractmethod
     def move_source(self, old: str, new: str, root: str, size: int, mtime_ns: int) -> None: ...
     @abstractmethod
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -323,6 +327,13 @@ class SQLiteStore(Store):
     def delete_sources(self, paths: Iterable[str]) -> int:
         with self.transaction():
             return self._delete(list(paths))
+
+    def reset(self) -> None:
+        with self.transaction():
+            for table in ("chunks_fts", "chunks", "sources", "embeddings"):
+                self.db.execute(f"DELETE FROM {table}")
+            self.db.execute("DELETE FROM meta WHERE key = 'embedder'")
+            self._bump()
 
     def move_source(self, old: str, new: str, root: str, size: int, mtime_ns: int) -> None:
         with self.transaction():

@@ -92,7 +92,7 @@ class HNSWIndex(VectorIndex):
         self.index: object | None = None
 
     def _new(self, dim: int) -> object:
-        from usearch.index import Index
+        Index = _usearch_index()  # noqa: N806
 
         return Index(
             ndim=dim,
@@ -161,6 +161,21 @@ class HNSWIndex(VectorIndex):
         self.index.expansion_search = max(self.expansion_search, 2 * k)  # type: ignore[attr-defined]
         m = self.index.search(query.astype(np.float32), k)  # type: ignore[attr-defined]
         return np.asarray(m.keys, dtype=np.int64), 1.0 - np.asarray(m.distances)
+
+
+def _usearch_index() -> type:
+    """Import usearch, loading onnxruntime first when it is installed.
+
+    Importing onnxruntime (1.28 and 1.32 seen) *after* usearch 2.26 segfaults the process,
+    while the opposite order works; the default embedder needs onnxruntime, so load it first.
+    """
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        pass
+    from usearch.index import Index
+
+    return Index
 
 
 def make_vector_index(name: str, size: int, path: Path | None, tag: str) -> VectorIndex:

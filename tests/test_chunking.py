@@ -28,7 +28,9 @@ markdown_line = st.one_of(
     overlap_frac=st.floats(0, 0.45),
     kind=st.sampled_from(["markdown", "text"]),
 )
-def test_offsets_rebuild_source(lines: list[str], size: int, overlap_frac: float, kind: str) -> None:
+def test_offsets_rebuild_source(
+    lines: list[str], size: int, overlap_frac: float, kind: str
+) -> None:
     text = "\n".join(lines)
     spec = ChunkSpec(size, int(size * overlap_frac))
     doc = Document("x", kind, text, "T")

@@ -28,7 +28,9 @@ def counts(index: Index) -> tuple[int, int, int]:
 
 
 def long_note(n: int) -> str:
-    paras = [f"Paragraph {i} about topic{i} with words alpha{i} beta{i} gamma{i}." for i in range(n)]
+    paras = [
+        f"Paragraph {i} about topic{i} with words alpha{i} beta{i} gamma{i}." for i in range(n)
+    ]
     return "# Long note\n\n" + "\n\n".join(paras) + "\n"
 
 
@@ -119,7 +121,8 @@ def test_bad_files_are_reported_and_the_rest_indexed(index: Index, tmp_path: Pat
     report = index.add([root])
     failed = dict(report.failed)
     assert set(failed) == {
-        str(root / n) for n in ("corrupt.pdf", "binary.md", "empty.md", "latin1.txt", "long-line.md")
+        str(root / n)
+        for n in ("corrupt.pdf", "binary.md", "empty.md", "latin1.txt", "long-line.md")
     }
     assert "PDF" in failed[str(root / "corrupt.pdf")]
     assert "too large" in failed[str(root / "long-line.md")]

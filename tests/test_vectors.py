@@ -1,0 +1,70 @@
+"""One conformance suite that every vector index must pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kenning.embedders import HashEmbedder
+from kenning.vectors import vector_indexes
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron".split()
+
+
+def corpus(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    texts = [" ".join(rng.choice(WORDS, size=6)) for _ in range(n)]
+    return np.arange(1, n + 1, dtype=np.int64) * 7, HashEmbedder(dim=32).embed_documents(texts)
+
+
+@pytest.fixture(params=vector_indexes.names())
+def make(request: pytest.FixtureRequest, tmp_path: Path):
+    cls = vector_indexes.get(request.param)
+    return lambda: cls(tmp_path / "vectors.bin", "hash")
+
+
+def test_finds_itself_first(make) -> None:
+    ids, matrix = corpus(300)
+    index = make()
+    index.build(ids, matrix)
+    for row in (0, 17, 299):
+        top = index.search(matrix[row], 5)
+        assert top[0][1] == pytest.approx(1.0, abs=1e-5)
+        assert np.allclose(matrix[list(ids).index(top[0][0])], matrix[row])
+        assert [s for _, s in top] == sorted((s for _, s in top), reverse=True)
+
+
+def test_allowed_restricts_results(make) -> None:
+    ids, matrix = corpus(200)
+    index = make()
+    index.build(ids, matrix)
+    allowed = ids[::10]
+    top = index.search(matrix[3], 50, allowed=allowed)
+    assert {i for i, _ in top} == set(allowed.tolist())
+
+
+def test_rebuild_after_removals_and_additions(make) -> None:
+    ids, matrix = corpus(300)
+    index = make()
+    index.build(ids, matrix)
+    keep = np.r_[0:100, 150:300]
+    new_ids, new_matrix = np.r_[ids[keep], [9001]], np.vstack([matrix[keep], matrix[120:121]])
+    again = make()  # reopened: a persisted index syncs to the new key set
+    again.build(new_ids, new_matrix)
+    hits = {i for i, _ in again.search(matrix[120], 300)}
+    assert 9001 in hits and not hits & set(ids[100:150].tolist())
+
+
+def test_empty_and_reopen_same_results(make) -> None:
+    index = make()
+    index.build(np.zeros(0, dtype=np.int64), np.zeros((0, 32), dtype=np.float32))
+    assert index.search(np.ones(32, dtype=np.float32), 5) == []
+    ids, matrix = corpus(100)
+    first = make()
+    first.build(ids, matrix)
+    second = make()
+    second.build(ids, matrix)
+    q = matrix[5]
+    assert [i for i, _ in first.search(q, 10)] == [i for i, _ in second.search(q, 10)]
