@@ -20,7 +20,7 @@ from pathlib import Path
 from kenning import Index
 from kenning.datasets import load_beir, write_corpus
 from kenning.metrics import evaluate, to_run
-from kenning.search import DEPTH, fuse
+from kenning.search import ALPHA, DEPTH, fuse
 
 
 def doc_ranking(hits: list[tuple[int, float]], doc_of: dict[int, str]) -> dict[str, float]:
@@ -46,7 +46,7 @@ def main() -> None:
     index = Index.open(work / "index.db", embedder=args.embedder)
     report = index.add([work / "docs"])
     print(
-        f"# {name}: {len(data.corpus)} docs, index built/updated in {time.perf_counter() - t0:.0f}s "
+        f"# {name}: {len(data.corpus)} docs, index ready in {time.perf_counter() - t0:.0f}s "
         f"({report.chunks_embedded} chunks embedded, {index.status()['chunks']} chunks)",
         flush=True,
     )
@@ -76,7 +76,7 @@ def main() -> None:
             ("dense", "", 0),
             ("rrf", "rrf", 0),
         ]
-        alphas = [a / 20 for a in range(2, 19)] if split == args.tune else [0.5]
+        alphas = [a / 20 for a in range(2, 19)] if split == args.tune else [ALPHA]
         configs += [(f"weighted a={a:.2f}", "weighted", a) for a in alphas]
         print(f"{'method':<22} {'nDCG@10':>8} {'R@100':>8} {'MRR@10':>8}")
         for label, fusion, alpha in configs:
@@ -87,14 +87,12 @@ def main() -> None:
                 )
                 run[qid] = doc_ranking(ranking, doc_of)
             mean, _ = evaluate(run, d.qrels, ks=(10, 100))
-            print(
-                f"{label:<22} {mean['ndcg@10']:8.4f} {mean['recall@100']:8.4f} {mean['mrr@10']:8.4f}",
-                flush=True,
-            )
+            ndcg, recall, mrr = mean["ndcg@10"], mean["recall@100"], mean["mrr@10"]
+            print(f"{label:<22} {ndcg:8.4f} {recall:8.4f} {mrr:8.4f}", flush=True)
         if split == args.split:
             run = {}
             for qid, text in d.queries.items():
-                hits = index.search(text, k=args.depth, depth=args.depth)
+                hits = index.search(text, k=2 * args.depth, depth=args.depth)
                 run[qid] = to_run(names[Path(h.path).stem] for h in hits)
             mean, _ = evaluate(run, d.qrels, ks=(10, 100))
             print(

@@ -45,8 +45,8 @@ def grow(index: Index, target: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     db = index.store.db
     rows = db.execute(
-        "SELECT c.text, f.body, e.vector, c.heading FROM chunks c JOIN chunks_fts f ON f.rowid = c.id "
-        "JOIN embeddings e ON e.hash = c.hash"
+        "SELECT c.text, f.body, e.vector, c.heading FROM chunks c "
+        "JOIN chunks_fts f ON f.rowid = c.id JOIN embeddings e ON e.hash = c.hash"
     ).fetchall()
     have = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
     copy = 0

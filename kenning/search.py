@@ -20,7 +20,7 @@ MODES = ("hybrid", "bm25", "dense")
 FUSIONS = ("weighted", "rrf")
 
 #: default dense weight of the ``weighted`` fusion (chosen on SciFact train queries)
-ALPHA = 0.5
+ALPHA = 0.45
 RRF_K = 60
 #: candidates taken from each ranking before fusion
 DEPTH = 100
