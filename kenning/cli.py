@@ -375,6 +375,15 @@ def status(as_json: JsonOpt = False) -> None:
             out.print(f"[{colour}]{p['status']}[/] {p['path']}: {p['reason']}", highlight=False)
 
 
+def _register_eval() -> None:
+    from .cli_eval import eval_app
+
+    app.add_typer(eval_app, name="eval")
+
+
+_register_eval()
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -148,7 +148,8 @@ class Index:
     ) -> list[Hit]:
         """Top-``k`` chunks for ``query``, fusing keyword and meaning (``mode='hybrid'``)."""
         check_mode(mode, fusion)
-        depth = max(depth, k)
+        if mode != "hybrid":  # one ranking alone must be deep enough for k results
+            depth = max(depth, k)
         source_ids: list[int] | None = None
         if filters:
             source_ids = [r.id for r in self.store.sources().values() if filters.matches(r)]

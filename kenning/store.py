@@ -121,16 +121,37 @@ class Store(ABC):
     @abstractmethod
     def chunk_ids_for_sources(self, source_ids: Sequence[int]) -> np.ndarray: ...
     @abstractmethod
+    def chunk_ids(self) -> list[int]:
+        """Every chunk id, in id order."""
+
+    @abstractmethod
     def gc_embeddings(self) -> int:
         """Drop embeddings no chunk refers to any more; returns how many."""
 
     @abstractmethod
     def stats(self) -> dict[str, Any]: ...
     @abstractmethod
+    def save_questions(self, name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        """Store (replacing) a named question set; rows carry qid, question, kind, gold span."""
+
+    @abstractmethod
+    def questions(self, name: str) -> list[dict[str, Any]]: ...
+    @abstractmethod
+    def add_eval_run(
+        self,
+        dataset: str,
+        name: str,
+        config: dict[str, Any],
+        metrics: dict[str, float],
+        queries: int,
+    ) -> None: ...
+    @abstractmethod
+    def eval_runs(self) -> list[dict[str, Any]]: ...
+    @abstractmethod
     def close(self) -> None: ...
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -167,6 +188,33 @@ MIGRATIONS: dict[int, str] = {
     CREATE TABLE embeddings (hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
     CREATE VIRTUAL TABLE chunks_fts USING fts5(
         body, tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    """,
+    2: """
+    CREATE TABLE question_sets (
+        name TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE questions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        set_name TEXT NOT NULL REFERENCES question_sets(name) ON DELETE CASCADE,
+        qid TEXT NOT NULL,
+        question TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL,
+        text TEXT NOT NULL
+    );
+    CREATE TABLE eval_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at REAL NOT NULL,
+        dataset TEXT NOT NULL,
+        config_name TEXT NOT NULL,
+        config TEXT NOT NULL,
+        metrics TEXT NOT NULL,
+        queries INTEGER NOT NULL
     );
     """,
 }
@@ -388,6 +436,9 @@ class SQLiteStore(Store):
             out.update({r[0]: ChunkRow(*r) for r in self.db.execute(q, part)})
         return out
 
+    def chunk_ids(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY id")]
+
     def chunk_ids_for_sources(self, source_ids: Sequence[int]) -> np.ndarray:
         """Chunk ids of the given sources (for filtered dense search)."""
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS allowed (id INTEGER PRIMARY KEY)")
@@ -409,6 +460,71 @@ class SQLiteStore(Store):
             "embeddings": one("SELECT count(*) FROM embeddings"),
             "problems": [{"path": p, "status": s, "reason": e} for p, s, e in failed],
         }
+
+    def save_questions(self, name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM questions WHERE set_name = ?", (name,))
+            db.execute(
+                "INSERT OR REPLACE INTO question_sets VALUES (?, ?, ?)",
+                (name, time.time(), json.dumps(params)),
+            )
+            db.executemany(
+                'INSERT INTO questions (set_name, qid, question, kind, path, start, "end", text) '
+                "VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        name,
+                        r["qid"],
+                        r["question"],
+                        r["kind"],
+                        r["path"],
+                        r["start"],
+                        r["end"],
+                        r["text"],
+                    )
+                    for r in rows
+                ],
+            )
+
+    def questions(self, name: str) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            'SELECT qid, question, kind, path, start, "end", text FROM questions '
+            "WHERE set_name = ? ORDER BY id",
+            (name,),
+        )
+        keys = ("qid", "question", "kind", "path", "start", "end", "text")
+        return [dict(zip(keys, row, strict=True)) for row in cur]
+
+    def add_eval_run(
+        self,
+        dataset: str,
+        name: str,
+        config: dict[str, Any],
+        metrics: dict[str, float],
+        queries: int,
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO eval_runs (created_at, dataset, config_name, config, metrics, queries) "
+            "VALUES (?,?,?,?,?,?)",
+            (time.time(), dataset, name, json.dumps(config), json.dumps(metrics), queries),
+        )
+
+    def eval_runs(self) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT created_at, dataset, config_name, config, metrics, queries FROM eval_runs "
+            "ORDER BY id"
+        )
+        return [
+            {
+                "created_at": t,
+                "dataset": d,
+                "config_name": n,
+                "config": json.loads(c),
+                "metrics": json.loads(m),
+                "queries": q,
+            }
+            for t, d, n, c, m, q in cur
+        ]
 
     def close(self) -> None:
         self.db.close()

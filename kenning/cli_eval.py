@@ -1,0 +1,313 @@
+"""``kenning eval``: retrieval and answer evaluation, a thin shell over evaluate/qa/questions."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .errors import KenningError
+
+eval_app = typer.Typer(
+    help="Measure retrieval and answers: on BEIR benchmarks, QA sets, or your own notes.",
+    no_args_is_help=True,
+)
+
+ConfigOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="NAME=SPEC, repeatable. SPEC: a mode (bm25, dense, hybrid), a fusion (rrf, "
+        "weighted) and/or key=value pairs: mode, fusion, alpha, depth, embedder, chunk_size, "
+        "overlap. Default: bm25, dense and hybrid.",
+    ),
+]
+KOpt = Annotated[list[int] | None, typer.Option("--k", help="Cut-offs (default 10 and 100).")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Folder for the report and run files.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
+
+
+def _shell() -> Any:
+    from . import cli
+
+    return cli
+
+
+def _configs(specs: list[str] | None, **defaults: Any) -> list[Any]:
+    from dataclasses import replace
+
+    from .evaluate import DEFAULT_CONFIGS, RunConfig
+
+    configs = [RunConfig.parse(s) for s in specs] if specs else list(DEFAULT_CONFIGS)
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise typer.BadParameter(f"config names must differ: {names}")
+    if defaults:  # on the user's own index: its embedder and chunking unless overridden
+        given = {s.split("=", 1)[0]: s for s in specs or []}
+        configs = [
+            replace(
+                c, **{k: v for k, v in defaults.items() if f"{k}=" not in given.get(c.name, "")}
+            )
+            for c in configs
+        ]
+    return configs
+
+
+def _ticker(total: int, label: str) -> tuple[Any, Any]:
+    cli = _shell()
+    if cli.state.quiet:
+        return None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "[bold]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=cli.err,
+    )
+    task = bar.add_task(label, total=total)
+    bar.start()
+    return bar, lambda: bar.advance(task)
+
+
+def _table(results: list[Any]) -> Table:
+    metrics = list(results[0].mean)
+    table = Table(
+        title=f"{len(results[0].per_query)} queries; p: paired bootstrap vs "
+        f"{results[0].config.name}"
+    )
+    table.add_column("config")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for r in results:
+        cells = []
+        for m in metrics:
+            p = r.p_values.get(m)
+            cells.append(f"{r.mean[m]:.4f}" + ("" if p is None else f"\n[dim]p={p:.3f}[/]"))
+        table.add_row(r.config.name, *cells)
+    return table
+
+
+def _finish(dataset: str, results: list[Any], output: Path | None, as_json: bool) -> None:
+    from .index import Index
+    from .report import results_json, write_report
+
+    cli = _shell()
+    out = output or Path("kenning-eval") / f"{Path(dataset).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    written = write_report(out, dataset, results)
+    with Index.open(cli.state.index, embedder=cli.state.embedder) as index:
+        for r in results:
+            index.store.add_eval_run(
+                dataset, r.config.name, r.config.spec(), r.mean, len(r.per_query)
+            )
+    if as_json:
+        data = results_json(dataset, results)
+        data["outputs"] = {k: str(v) for k, v in written.items()}
+        cli.out.print_json(json.dumps(data))
+        return
+    cli.out.print(_table(results))
+    cli.err.print(f"report: {written['report']}  (runs, per-query scores and JSON in {out})")
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    dataset: Annotated[
+        Path | None, typer.Argument(help="A BEIR folder (corpus, queries, qrels/).")
+    ] = None,
+    config: ConfigOpt = None,
+    split: Annotated[str, typer.Option(help="The qrels split to score.")] = "test",
+    generated: Annotated[
+        str | None,
+        typer.Option(help="Score a question set made by `kenning eval generate` instead."),
+    ] = None,
+    k: KOpt = None,
+    output: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score search configurations side by side: nDCG, Recall, MRR, MAP, Precision @k.
+
+    Examples:
+
+        kenning eval retrieval ../shared/data/scifact -c bm25=bm25 -c dense=dense -c hybrid=hybrid
+
+        kenning eval retrieval --generated mine -c hybrid=hybrid -c rrf=rrf
+    """
+    from .evaluate import evaluate_beir, evaluate_questions
+    from .index import Index
+
+    cli = _shell()
+    ks = tuple(k or (10, 100))
+    try:
+        if generated:
+            with Index.open(cli.state.index, embedder=cli.state.embedder) as index:
+                questions = index.store.questions(generated)
+                if not questions:
+                    raise typer.BadParameter(
+                        f"no question set {generated!r}; make one with `kenning eval generate`"
+                    )
+                configs = _configs(
+                    config,
+                    embedder=index.embedder.id,
+                    chunk_size=index.chunking.size,
+                    overlap=index.chunking.overlap,
+                )
+                bar, tick = _ticker(len(questions) * len(configs), "querying")
+                try:
+                    results = evaluate_questions(index, questions, configs, ks, tick)
+                finally:
+                    if bar:
+                        bar.stop()
+            _finish(f"generated:{generated}", results, output, as_json)
+            return
+        if dataset is None:
+            raise typer.BadParameter("give a BEIR DATASET folder or --generated NAME")
+        configs = _configs(config)
+        progress = None if (cli.state.quiet or as_json) else cli._RichProgress()
+        try:
+            results = evaluate_beir(dataset, split, configs, ks, progress)
+        finally:
+            if progress:
+                progress.close()
+        _finish(str(dataset), results, output, as_json)
+    except KenningError as e:
+        cli._fail(e)
+
+
+@eval_app.command("generate")
+def generate(
+    name: Annotated[str, typer.Option(help="Name of the question set.")] = "default",
+    n: Annotated[int, typer.Option("-n", help="How many questions.")] = 100,
+    seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same set).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build a question set from your indexed notes; each question keeps its gold passage.
+
+    Without an LLM, questions come from headings, titles and key sentences.
+
+    Example:
+
+        kenning eval generate --name mine -n 200 && kenning eval retrieval --generated mine
+    """
+    from .index import Index
+    from .questions import generate as make
+
+    cli = _shell()
+    try:
+        with Index.open(cli.state.index, embedder=cli.state.embedder) as index:
+            questions = make(index, n, seed)
+            index.store.save_questions(
+                name, {"n": n, "seed": seed, "method": "structure"}, questions
+            )
+    except KenningError as e:
+        cli._fail(e)
+        return
+    if as_json:
+        cli.out.print_json(json.dumps(questions))
+        return
+    for q in questions[:5]:
+        cli.out.print(f"[bold]{q['question']}[/]  [dim]{q['path']}[/]", highlight=False)
+    cli.err.print(
+        f"saved {len(questions)} questions as set {name!r}; score them with "
+        f"`kenning eval retrieval --generated {name}`"
+    )
+
+
+@eval_app.command("qa")
+def qa(
+    dataset: Annotated[Path, typer.Argument(help="SQuAD JSON, JSONL, or a PubMedQA folder.")],
+    predictions: Annotated[
+        Path | None, typer.Option(help="JSONL of {id|question, answer, citations?} to score.")
+    ] = None,
+    config: Annotated[str, typer.Option("--config", "-c", help="NAME=SPEC for retrieval.")] = (
+        "hybrid=hybrid"
+    ),
+    split: Annotated[str, typer.Option(help="PubMedQA split: test (500) or all.")] = "test",
+    output: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score retrieval for a question set (gold-passage hit rate, 'contains'), or answers.
+
+    Examples:
+
+        kenning eval qa ../shared/data/pubmedqa-labeled
+
+        kenning eval qa squad-dev.json --predictions answers.jsonl
+    """
+    from .evaluate import RunConfig
+    from .qa import load_qa, read_predictions, retrieval_eval, score_predictions
+
+    cli = _shell()
+    try:
+        qa_set = load_qa(dataset, split)
+        if predictions:
+            mean, rows = score_predictions(qa_set, read_predictions(predictions))
+            kind = "answers"
+        else:
+            bar, tick = _ticker(len(qa_set.items), "questions")
+            try:
+                mean, rows = retrieval_eval(
+                    qa_set, dataset.resolve().name, RunConfig.parse(config), tick=tick
+                )
+            finally:
+                if bar:
+                    bar.stop()
+            kind = "retrieval"
+    except KenningError as e:
+        cli._fail(e)
+        return
+    out = output or Path("kenning-eval") / f"qa-{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{kind}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (out / f"{kind}.json").write_text(json.dumps(mean, indent=2))
+    if as_json:
+        cli.out.print_json(json.dumps({"kind": kind, "questions": len(rows), "metrics": mean}))
+        return
+    table = Table(title=f"{dataset.name}: {len(rows)} questions ({kind})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in mean.items():
+        table.add_row(key, f"{value:.4f}")
+    cli.out.print(table)
+    cli.err.print(f"per-question results: {out / (kind + '.jsonl')}")
+
+
+@eval_app.command("history")
+def history(as_json: JsonOpt = False) -> None:
+    """Show every stored evaluation run, oldest first, to spot regressions.
+
+    Example:
+
+        kenning eval history
+    """
+    from .index import Index
+
+    cli = _shell()
+    try:
+        with Index.open(cli.state.index, embedder=cli.state.embedder) as index:
+            runs = index.store.eval_runs()
+    except KenningError as e:
+        cli._fail(e)
+        return
+    if as_json:
+        cli.out.print_json(json.dumps(runs))
+        return
+    if not runs:
+        cli.err.print("no evaluation runs yet: try `kenning eval retrieval`")
+        return
+    metrics = [m for m in ("ndcg@10", "recall@100", "mrr@10") if m in runs[-1]["metrics"]]
+    table = Table(title="evaluation history")
+    for col in ("when", "dataset", "config", "queries", *metrics):
+        table.add_column(col, justify="right" if col in metrics or col == "queries" else "left")
+    for r in runs:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
+        values = [f"{r['metrics'].get(m, float('nan')):.4f}" for m in metrics]
+        table.add_row(when, r["dataset"], r["config_name"], str(r["queries"]), *values)
+    cli.out.print(table)
