@@ -45,8 +45,9 @@ date: 2025-06-10
 
 Feed the starter, mix flour and water, and let the dough rise overnight before baking.
 """,
-    "projects/kenning/plan.txt": "Plan: build a local search engine for notes with hybrid ranking.\n",
-    "projects/site.html": "<html><head><title>My site</title><script>var x=1;</script></head>"
+    "projects/kenning/plan.txt": "Plan: a local search engine for notes with hybrid ranking.\n",
+    "projects/site.html": "<html><head><title>My site</title>"
+    "<script>var x=1;</script></head>"
     "<body><nav>menu</nav><main><h1>Welcome</h1><p>Gardening tips for tomatoes and basil.</p>"
     "</main><footer>copyright</footer></body></html>",
 }

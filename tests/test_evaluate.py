@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytrec_eval
+from typer.testing import CliRunner
+
+from kenning import ConfigError, Index
+from kenning.cli import app
+from kenning.embedders import HashEmbedder
+from kenning.evaluate import RunConfig, evaluate_beir, evaluate_questions, paired_bootstrap
+from kenning.questions import generate
+
+DOCS = {
+    "d1": ("Sourdough", "Sourdough bread rises slowly with a wild yeast starter."),
+    "d2": ("Attention", "Self-attention compares queries and keys with a scaled dot product."),
+    "d3": ("Softmax", "The softmax function turns scores into a probability distribution."),
+    "d4": ("Tomatoes", "Tomatoes need full sun, regular watering and support stakes."),
+    "d5": ("Git rebase", "Interactive rebase rewrites commits: squash, reword or drop them."),
+    "d6": ("Vacuum", "PostgreSQL vacuum reclaims storage held by dead tuples."),
+}
+QUERIES = {
+    "q1": ("how does wild yeast bread rise", {"d1": 1}),
+    "q2": ("scaled dot product attention keys", {"d2": 2, "d3": 1}),
+    "q3": ("squash commits with rebase", {"d5": 1}),
+    "q4": ("reclaim storage dead tuples postgres", {"d6": 1}),
+    "q5": ("watering tomatoes in the sun", {"d4": 1}),
+}
+
+
+@pytest.fixture
+def beir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KENNING_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "tiny"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, (t, x) in DOCS.items())
+    )
+    (root / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, (t, _) in QUERIES.items())
+    )
+    lines = ["query-id\tcorpus-id\tscore"]
+    lines += [f"{q}\t{d}\t{r}" for q, (_, rels) in QUERIES.items() for d, r in rels.items()]
+    (root / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_config_parsing() -> None:
+    assert RunConfig.parse("b=bm25").mode == "bm25"
+    rrf = RunConfig.parse("r=rrf,depth=50")
+    assert (rrf.mode, rrf.fusion, rrf.depth) == ("hybrid", "rrf", 50)
+    small = RunConfig.parse("small=hybrid, alpha=0.6, chunk-size=64, overlap=8, embedder=hash")
+    assert (small.alpha, small.chunk_size, small.overlap, small.embedder) == (0.6, 64, 8, "hash")
+    for bad, message in [
+        ("noequals", "NAME=SPEC"),
+        ("x=colour=red", "unknown key 'colour'"),
+        ("x=alpha=high", "alpha must be float"),
+        ("x=fancy", "not a mode"),
+        ("x=chunk_size=8", "at least 16"),
+    ]:
+        with pytest.raises((ConfigError, ValueError), match=message):
+            RunConfig.parse(bad)
+
+
+def test_paired_bootstrap_matches_a_paired_t_test() -> None:
+    from scipy.stats import ttest_rel
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(0.5, 0.2, 300)
+    for shift in (0.0, 0.01, 0.03):
+        b = a + shift + rng.normal(0, 0.15, 300)
+        assert paired_bootstrap(a, b) == pytest.approx(ttest_rel(a, b).pvalue, abs=0.03)
+    assert paired_bootstrap(a, a) == 1.0
+    assert paired_bootstrap(a, a + 0.2 + rng.normal(0, 0.01, 300)) < 0.001
+
+
+def test_beir_evaluation_agrees_with_pytrec_eval_and_writes_a_report(
+    beir: Path, tmp_path: Path
+) -> None:
+    configs = [
+        RunConfig.parse(s)
+        for s in ("bm25=bm25,embedder=hash", "dense=dense,embedder=hash", "hybrid=embedder=hash")
+    ]
+    results = evaluate_beir(beir, "test", configs, ks=(3, 10))
+    assert [r.config.name for r in results] == ["bm25", "dense", "hybrid"]
+    qrels = {q: rels for q, (_, rels) in QUERIES.items()}
+    for r in results:
+        ref = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut_3", "recall_10"}).evaluate(r.run)
+        for q in qrels:
+            assert r.per_query[q]["ndcg@3"] == pytest.approx(ref[q]["ndcg_cut_3"], abs=1e-6)
+            assert r.per_query[q]["recall@10"] == pytest.approx(ref[q]["recall_10"], abs=1e-6)
+    assert results[0].mean["ndcg@10"] > 0.9  # the keyword queries are easy
+    assert set(results[1].p_values) == set(results[0].mean)
+
+    from kenning.report import write_report
+
+    out = write_report(tmp_path / "out", "tiny", results)
+    assert out["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = out["report"].read_text()
+    assert "data:image/png;base64," in html and "hybrid" in html and "p=" in html
+    lines = (tmp_path / "out" / "bm25.run").read_text().splitlines()
+    qid, q0, doc, rank, score, name = lines[0].split()
+    assert (q0, rank, name) == ("Q0", "1", "bm25") and doc in DOCS
+    saved = json.loads(out["results"].read_text())
+    assert saved["configs"][2]["metrics"] == results[2].mean
+
+
+def test_generated_questions_score_on_own_notes(notes: Path, tmp_path: Path) -> None:
+    with Index.open(tmp_path / "i.db", embedder=HashEmbedder()) as index:
+        index.add([notes])
+        questions = generate(index, n=20, seed=3)
+        assert questions and {q["kind"] for q in questions} <= {"heading", "sentence"}
+        assert questions == generate(index, n=20, seed=3)  # seeded: reproducible
+        for q in questions:
+            assert Path(q["path"]).read_text()[q["start"] : q["end"]] == q["text"]
+        configs = [
+            RunConfig("bm25", mode="bm25", embedder="hash"),
+            RunConfig("hybrid", embedder="hash"),
+        ]
+        results = evaluate_questions(index, questions, configs, ks=(1, 10))
+        assert results[1].mean["recall@10"] > 0.5
+        with pytest.raises(ConfigError, match="only mode, fusion"):
+            evaluate_questions(index, questions, [RunConfig("x", chunk_size=64)], ks=(10,))
+
+
+def test_cli_eval_generate_retrieval_and_history(notes: Path, tmp_path: Path, beir: Path) -> None:
+    runner = CliRunner()
+    db = str(tmp_path / "i.db")
+
+    def run(*args: str) -> str:
+        result = runner.invoke(app, ["--index", db, "-q", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("--embedder", "hash", "add", str(notes))
+    run("eval", "generate", "--name", "mine", "-n", "10")
+    first = json.loads(
+        run(
+            "eval",
+            "retrieval",
+            "--generated",
+            "mine",
+            "-c",
+            "hybrid=hybrid",
+            "-o",
+            str(tmp_path / "r1"),
+            "--json",
+        )
+    )
+    assert first["configs"][0]["metrics"]["ndcg@10"] > 0
+    run(
+        "eval",
+        "retrieval",
+        "--generated",
+        "mine",
+        "-c",
+        "bm25=bm25",
+        "-c",
+        "rrf=rrf",
+        "-o",
+        str(tmp_path / "r2"),
+    )
+    beir_out = json.loads(
+        run(
+            "eval",
+            "retrieval",
+            str(beir),
+            "-c",
+            "h=hybrid,embedder=hash",
+            "--k",
+            "5",
+            "-o",
+            str(tmp_path / "r3"),
+            "--json",
+        )
+    )
+    assert "ndcg@5" in beir_out["configs"][0]["metrics"]
+    history = json.loads(run("eval", "history", "--json"))
+    assert [h["config_name"] for h in history] == ["hybrid", "bm25", "rrf", "h"]
+    assert history[0]["dataset"] == "generated:mine"
+    assert "generated:mine" in run("eval", "history")
