@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from kenning import Index
+from kenning import Index, store
 from kenning.datasets import load_beir, write_corpus
 from kenning.metrics import evaluate, to_run
 from kenning.search import ALPHA, DEPTH, fuse
@@ -35,7 +35,17 @@ def main() -> None:
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--depth", type=int, default=DEPTH, help="candidates per ranking")
     ap.add_argument("--work", type=Path, default=None, help="cache folder for files and index")
+    ap.add_argument(
+        "--large",
+        action="store_true",
+        help="search as on a large index: HNSW vectors and the common-term cut-off",
+    )
+    ap.add_argument("--share", type=float, default=None, help="common-term share (with --large)")
     args = ap.parse_args()
+    if args.large:
+        store.COMMON_TERM_MIN_CHUNKS = 0
+        if args.share is not None:
+            store.COMMON_TERM_SHARE = args.share
 
     name = args.dataset.resolve().name
     work = args.work or Path(os.environ.get("KENNING_CACHE", Path.home() / ".cache/kenning"))
@@ -43,7 +53,9 @@ def main() -> None:
     data = load_beir(args.dataset, args.split)
     names = write_corpus(data, work / "docs")
     t0 = time.perf_counter()
-    index = Index.open(work / "index.db", embedder=args.embedder)
+    index = Index.open(
+        work / "index.db", embedder=args.embedder, vector_index="hnsw" if args.large else "auto"
+    )
     report = index.add([work / "docs"])
     print(
         f"# {name}: {len(data.corpus)} docs, index ready in {time.perf_counter() - t0:.0f}s "

@@ -51,6 +51,16 @@ def test_meaning_search_on_real_notes(til_notes: Path, tmp_path: Path) -> None:
         hybrid = index.search("split the terminal window into panes", k=5)
         assert any("/tmux/" in h.path and "/git/" not in h.path for h in hybrid[:3])
         assert index.sync().chunks_embedded == 0
+        # Evaluation end to end on the real model: generated questions, two configs.
+        from kenning.evaluate import RunConfig, evaluate_questions
+        from kenning.questions import generate
+
+        questions = generate(index, n=30)
+        results = evaluate_questions(
+            index, questions, [RunConfig("bm25", mode="bm25"), RunConfig("hybrid")], ks=(10,)
+        )
+        assert len(questions) == 30 and results[1].mean["recall@10"] >= 0.6
+        assert 0 <= results[1].p_values["ndcg@10"] <= 1
 
 
 def test_hnsw_matches_exact_search_on_real_embeddings(til_notes: Path, tmp_path: Path) -> None:
