@@ -63,6 +63,23 @@ class _Seen:
     size: int
     mtime_ns: int
 
+    def row(
+        self, digest: str, kind: str, status: str, error: str | None, title: str, meta: dict
+    ) -> SourceRow:
+        return SourceRow(
+            0,
+            self.path,
+            self.root,
+            self.size,
+            self.mtime_ns,
+            digest,
+            kind,
+            status,
+            error,
+            title,
+            meta,
+        )
+
 
 def walk(root: Path, index_dir: Path | None) -> Iterator[tuple[Path, os.stat_result]]:
     """Files under ``root`` (or root itself), skipping hidden folders and the index."""
@@ -181,19 +198,8 @@ class Syncer:
         status = "warning" if doc.warning else "ok"
         if doc.warning:
             self.report.warnings.append((s.path, doc.warning))
-        row = SourceRow(
-            0,
-            s.path,
-            s.root,
-            s.size,
-            s.mtime_ns,
-            digest,
-            doc.type,
-            status,
-            doc.warning,
-            doc.title,
-            {**doc.metadata, "links": doc.links} if doc.links else doc.metadata,
-        )
+        meta = {**doc.metadata, "links": doc.links} if doc.links else doc.metadata
+        row = s.row(digest, doc.type, status, doc.warning, doc.title, meta)
         if old is None:
             self.report.added += 1
         else:
@@ -202,19 +208,7 @@ class Syncer:
 
     def _fail(self, s: _Seen, digest: str, kind: str, reason: str) -> None:
         self.report.failed.append((s.path, reason))
-        row = SourceRow(
-            0,
-            s.path,
-            s.root,
-            s.size,
-            s.mtime_ns,
-            digest,
-            kind,
-            "failed",
-            reason,
-            Path(s.path).stem,
-            {},
-        )
+        row = s.row(digest, kind, "failed", reason, Path(s.path).stem, {})
         self._queue(row, [], 0)
 
     def _queue(self, row: SourceRow, chunks: list[NewChunk] | None, n: int) -> None:
