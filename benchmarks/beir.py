@@ -2,29 +2,26 @@
 
     python benchmarks/beir.py ../shared/data/scifact               # test split
     python benchmarks/beir.py ../shared/data/scifact --tune train   # also grid-search fusion
+    python benchmarks/beir.py ../shared/data/scifact --large        # as on a >20k-chunk index
 
 Each document is written as a Markdown file ("# title" + text) and indexed through the real
-pipeline (``Index.add``), so chunking, the keyword index and the embedder are the ones users
-get. A document's score is its best chunk's. The index is cached under --work, so a second run
-re-embeds nothing. Prints nDCG@10, Recall@100 and MRR@10 per method.
+pipeline, so chunking, the keyword index and the embedder are the ones users get; the index is
+the one `kenning eval retrieval` builds and caches (``$KENNING_CACHE/eval``), so both report
+the same figures. A document scores its best chunk. Prints nDCG@10, Recall@100 and MRR@10.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-from kenning import Index, store
-from kenning.datasets import load_beir, write_corpus
+from kenning import store
+from kenning.datasets import load_beir
+from kenning.evaluate import RunConfig, corpus_index, run_queries
 from kenning.metrics import evaluate, to_run
 from kenning.search import ALPHA, DEPTH, fuse
-
-
-def doc_ranking(hits: list[tuple[int, float]], doc_of: dict[int, str]) -> dict[str, float]:
-    return to_run(doc_of[c] for c, _ in hits if c in doc_of)
 
 
 def main() -> None:
@@ -33,8 +30,6 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--tune", metavar="SPLIT", help="grid-search the fusion on this split")
     ap.add_argument("--embedder", default="minilm")
-    ap.add_argument("--depth", type=int, default=DEPTH, help="candidates per ranking")
-    ap.add_argument("--work", type=Path, default=None, help="cache folder for files and index")
     ap.add_argument(
         "--large",
         action="store_true",
@@ -47,42 +42,36 @@ def main() -> None:
         if args.share is not None:
             store.COMMON_TERM_SHARE = args.share
 
-    name = args.dataset.resolve().name
-    work = args.work or Path(os.environ.get("KENNING_CACHE", Path.home() / ".cache/kenning"))
-    work = work / "bench" / f"{name}-{args.embedder}"
     data = load_beir(args.dataset, args.split)
-    names = write_corpus(data, work / "docs")
     t0 = time.perf_counter()
-    index = Index.open(
-        work / "index.db", embedder=args.embedder, vector_index="hnsw" if args.large else "auto"
-    )
-    report = index.add([work / "docs"])
+    default = RunConfig("hybrid", embedder=args.embedder)
+    index, names = corpus_index(data, args.dataset.resolve().name, default)
+    if args.large:
+        index.vector_index_name = "hnsw"
     print(
-        f"# {name}: {len(data.corpus)} docs, index ready in {time.perf_counter() - t0:.0f}s "
-        f"({report.chunks_embedded} chunks embedded, {index.status()['chunks']} chunks)",
+        f"# {args.dataset.name}: {len(data.corpus)} docs, {index.status()['chunks']} chunks, "
+        f"index ready in {time.perf_counter() - t0:.0f}s; large-index mode: {args.large}",
         flush=True,
     )
 
-    splits = [args.split] + ([args.tune] if args.tune else [])
-    for split in splits:
+    def doc(h_path: str) -> str | None:
+        return names.get(Path(h_path).stem)
+
+    for split in [args.split] + ([args.tune] if args.tune else []):
         d = data if split == args.split else load_beir(args.dataset, split)
-        lists = {}
-        doc_of: dict[int, str] = {}
+        lists, doc_of = {}, {}
         t0 = time.perf_counter()
         for qid, text in d.queries.items():
             per_mode = []
             for mode in ("bm25", "dense"):
-                hits = index.search(text, k=args.depth, mode=mode, depth=args.depth)
-                for h in hits:
-                    doc_of[h.chunk_id] = names[Path(h.path).stem]
+                hits = index.search(text, k=DEPTH, mode=mode)
+                doc_of.update({h.chunk_id: doc(h.path) for h in hits})
                 per_mode.append(
                     [(h.chunk_id, h.bm25_score if mode == "bm25" else h.dense_score) for h in hits]
                 )
             lists[qid] = per_mode
-        print(
-            f"\n## split {split}: {len(d.queries)} queries "
-            f"({(time.perf_counter() - t0) / len(d.queries) * 1000:.1f} ms per query pair)"
-        )
+        per_pair = (time.perf_counter() - t0) / len(d.queries) * 1000
+        print(f"\n## split {split}: {len(d.queries)} queries ({per_pair:.1f} ms per query pair)")
         configs: list[tuple[str, str, float]] = [
             ("bm25", "", 0),
             ("dense", "", 0),
@@ -94,23 +83,16 @@ def main() -> None:
         for label, fusion, alpha in configs:
             run = {}
             for qid, (b, dn) in lists.items():
-                ranking = (
-                    b if label == "bm25" else dn if label == "dense" else fuse(b, dn, fusion, alpha)
-                )
-                run[qid] = doc_ranking(ranking, doc_of)
+                ranking = {"bm25": b, "dense": dn}.get(label) or fuse(b, dn, fusion, alpha)
+                run[qid] = to_run(doc_of[c] for c, _ in ranking)
             mean, _ = evaluate(run, d.qrels, ks=(10, 100))
             ndcg, recall, mrr = mean["ndcg@10"], mean["recall@100"], mean["mrr@10"]
             print(f"{label:<22} {ndcg:8.4f} {recall:8.4f} {mrr:8.4f}", flush=True)
-        if split == args.split:
-            run = {}
-            for qid, text in d.queries.items():
-                hits = index.search(text, k=2 * args.depth, depth=args.depth)
-                run[qid] = to_run(names[Path(h.path).stem] for h in hits)
+        if split == args.split:  # the library path, as `kenning eval retrieval` runs it
+            run = run_queries(index, d.queries, default, lambda _q, h: doc(h.path), k=DEPTH)
             mean, _ = evaluate(run, d.qrels, ks=(10, 100))
-            print(
-                f"{'default hybrid (API)':<22} {mean['ndcg@10']:8.4f} {mean['recall@100']:8.4f} "
-                f"{mean['mrr@10']:8.4f}"
-            )
+            ndcg, recall, mrr = mean["ndcg@10"], mean["recall@100"], mean["mrr@10"]
+            print(f"{'default (library)':<22} {ndcg:8.4f} {recall:8.4f} {mrr:8.4f}")
     index.close()
 
 

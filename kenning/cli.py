@@ -68,9 +68,14 @@ def main_options(
     state.index, state.embedder, state.quiet = index, embedder, quiet
 
 
-def _open(chunk_size: int | None = None, overlap: int | None = None) -> Any:
+def _open(chunk_size: int | None = None, overlap: int | None = None, create: bool = False) -> Any:
     from .chunking import ChunkSpec
-    from .index import Index
+    from .errors import NotFound
+    from .index import Index, default_index_path
+
+    path = state.index or default_index_path()
+    if not create and not Path(path).exists():
+        raise NotFound(f"no index at {path}; create one with `kenning add PATH`")
 
     spec = None
     if chunk_size is not None or overlap is not None:
@@ -191,7 +196,7 @@ def add(
         kenning add paper.pdf ~/wiki --chunk-size 128
     """
     try:
-        with _open(chunk_size, overlap) as index:
+        with _open(chunk_size, overlap, create=True) as index:
             _sync_run(
                 lambda p: index.add(
                     list(paths), progress=p, max_file_bytes=int(max_file_size * 1e6)

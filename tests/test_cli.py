@@ -51,7 +51,9 @@ def test_errors_become_exit_codes_with_messages(tmp_path: Path, notes: Path) -> 
     assert "was built with embedder 'hash'" in out
     out = run(db, "remove", str(tmp_path / "not-a-root"), code=5)
     assert "not a root" in out
-    out = run(tmp_path / "other.db", "--embedder", "nope", "status", code=2)
+    out = run(tmp_path / "none.db", "search", "x", code=5)
+    assert "no index at" in out and "kenning add" in out
+    out = run(tmp_path / "other.db", "--embedder", "nope", "add", str(notes), code=2)
     assert "choose one of" in out and "minilm" in out
     run(db, "add", str(tmp_path / "missing"), code=5)
 
