@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
 import statistics
 import sys
@@ -24,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from kenning import Index
-from kenning.datasets import load_beir, write_corpus
+from kenning.datasets import load_beir
+from kenning.evaluate import RunConfig, cache_dir, corpus_index
 from kenning.store import NewChunk, SourceRow
 
 
@@ -85,16 +85,18 @@ def main() -> None:
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--large", type=int, default=100_000)
     args = ap.parse_args()
-    cache = Path(os.environ.get("KENNING_CACHE", Path.home() / ".cache/kenning")) / "bench"
-    work = cache / f"{args.dataset.resolve().name}-{args.embedder}"
     data = load_beir(args.dataset, "test")
     queries = list(data.queries.values())
-    write_corpus(data, work / "docs")
-    with Index.open(work / "index.db", embedder=args.embedder) as index:
-        index.add([work / "docs"])
+    index, _ = corpus_index(
+        data, args.dataset.resolve().name, RunConfig("h", embedder=args.embedder)
+    )
+    small = index.path
+    index.close()
+    cache = cache_dir() / "bench"
+    cache.mkdir(parents=True, exist_ok=True)
 
     print(f"{'index':<34} {'chunks':>8} {'p50 ms':>8} {'p95 ms':>8}")
-    with Index.open(work / "index.db") as index:
+    with Index.open(small) as index:
         n = index.status()["chunks"]
         emb = [index.embedder.embed_query(q) for q in queries[:5]]  # noqa: F841 (warm-up)
         t = time.perf_counter()
@@ -110,7 +112,7 @@ def main() -> None:
     if not big.exists() or Index.open(big).status()["chunks"] < args.large:
         for suffix in ("", "-wal", "-shm", ".hnsw", ".hnsw.json"):
             Path(f"{big}{suffix}").unlink(missing_ok=True)
-        shutil.copy(work / "index.db", big)
+        shutil.copy(small, big)
         with Index.open(big) as index:
             t = time.perf_counter()
             grow(index, args.large)

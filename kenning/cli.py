@@ -157,6 +157,12 @@ def _sync_run(action: Any, as_json: bool) -> None:
         f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded, "
         f"{report.chunks_reused} reused."
     )
+    for root in report.missing_roots:
+        err.print(
+            f"[yellow]missing root[/] {root}: its files stay indexed; "
+            f"`kenning remove {root}` drops them",
+            highlight=False,
+        )
     for path, reason in report.failed:
         err.print(f"[red]failed[/]  {path}: {reason}", highlight=False)
     for path, reason in report.warnings:

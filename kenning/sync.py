@@ -53,6 +53,7 @@ class SyncReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    missing_roots: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -132,7 +133,10 @@ class Syncer:
         stored = self.store.sources()
         seen = self._scan()
         self.report.scanned = len(seen)
-        gone = {p: s for p, s in stored.items() if p not in seen}
+        # A root that vanished (an unmounted drive, a renamed folder) keeps its files:
+        # deleting them would throw away every embedding. `kenning remove` drops it.
+        missing = set(self.report.missing_roots)
+        gone = {p: s for p, s in stored.items() if p not in seen and s.root not in missing}
         todo: list[tuple[_Seen, SourceRow | None]] = []
         for path, s in seen.items():
             old = stored.get(path)
@@ -156,6 +160,9 @@ class Syncer:
     def _scan(self) -> dict[str, _Seen]:
         seen: dict[str, _Seen] = {}
         for root in self.store.roots():
+            if not Path(root).exists():
+                self.report.missing_roots.append(root)
+                continue
             for path, st in walk(Path(root), self.index_dir):
                 if file_type(path) is None:
                     self.report.skipped.append((str(path), f"unsupported type {path.suffix}"))

@@ -154,3 +154,15 @@ def test_remove_root_drops_its_files(index: Index, notes: Path, tmp_path: Path) 
     assert index.remove(other) == 1
     assert not [r for r in chunk_rows(index) if r[0].startswith(str(other))]
     assert index.status()["roots"] == [str(notes.resolve())]
+
+
+def test_a_vanished_root_keeps_its_files(index: Index, notes: Path, tmp_path: Path) -> None:
+    index.add([notes])
+    before = chunk_rows(index)
+    moved = tmp_path / "elsewhere"
+    notes.rename(moved)  # like an unmounted drive
+    report = index.sync()
+    assert report.missing_roots == [str(notes)] and report.deleted == 0
+    assert chunk_rows(index) == before
+    moved.rename(notes)
+    assert index.sync().unchanged == 5
