@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-from kenning import store
 from kenning.datasets import load_beir
 from kenning.evaluate import RunConfig, corpus_index, run_queries
 from kenning.metrics import evaluate, to_run
@@ -33,21 +32,16 @@ def main() -> None:
     ap.add_argument(
         "--large",
         action="store_true",
-        help="search as on a large index: HNSW vectors and the common-term cut-off",
+        help="search as a >20k-chunk index does: HNSW vectors, in-memory BM25",
     )
-    ap.add_argument("--share", type=float, default=None, help="common-term share (with --large)")
     args = ap.parse_args()
-    if args.large:
-        store.COMMON_TERM_MIN_CHUNKS = 0
-        if args.share is not None:
-            store.COMMON_TERM_SHARE = args.share
 
     data = load_beir(args.dataset, args.split)
     t0 = time.perf_counter()
     default = RunConfig("hybrid", embedder=args.embedder)
     index, names = corpus_index(data, args.dataset.resolve().name, default)
     if args.large:
-        index.vector_index_name = "hnsw"
+        index.vector_index_name, index.keyword_index_name = "hnsw", "memory"
     print(
         f"# {args.dataset.name}: {len(data.corpus)} docs, {index.status()['chunks']} chunks, "
         f"index ready in {time.perf_counter() - t0:.0f}s; large-index mode: {args.large}",

@@ -213,6 +213,9 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
                 path = _export_minilm_onnx(_minilm_dir())
                 opts = ort.SessionOptions()
                 opts.log_severity_level = 3
+                # Idle worker threads must not spin: they would steal the two cores from the
+                # keyword and vector search that run right after each query embedding.
+                opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 self._session = ort.InferenceSession(
                     str(path), opts, providers=["CPUExecutionProvider"]
                 )

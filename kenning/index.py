@@ -20,8 +20,10 @@ from typing import Any
 
 from .chunking import ChunkSpec
 from .embedders import Embedder, get_embedder
-from .errors import EmbedderMismatch, NotFound
+from .errors import ConfigError, EmbedderMismatch, NotFound
 from .filters import Filters
+from .keywords import THRESHOLD as KEYWORD_THRESHOLD
+from .keywords import BM25Index
 from .loaders import MAX_FILE_BYTES
 from .search import ALPHA, DEPTH, Hit, check_mode, fuse, query_terms, ranks, snippet
 from .store import SQLiteStore, Store
@@ -47,12 +49,17 @@ class Index:
         chunking: ChunkSpec,
         vector_index: str = "auto",
         path: Path | None = None,
+        keyword_index: str = "auto",
     ) -> None:
         self.store, self.embedder, self.chunking = store, embedder, chunking
         self.vector_index_name = vector_index
+        self.keyword_index_name = keyword_index
         self.path = path
         self._vindex: VectorIndex | None = None
         self._vgen: str | None = None
+        self._kindex: BM25Index | None = None
+        self._kgen: str | None = None
+        self._count: tuple[str | None, int] = ("", 0)  # (generation, chunks)
 
     @classmethod
     def open(
@@ -62,6 +69,7 @@ class Index:
         chunking: ChunkSpec | None = None,
         vector_index: str = "auto",
         reembed: bool = False,
+        keyword_index: str = "auto",
     ) -> Index:
         """Open (or create) the index at ``path`` (default: ``default_index_path()``).
 
@@ -82,7 +90,10 @@ class Index:
         except BaseException:
             store.close()
             raise
-        return cls(store, emb, spec, vector_index, path)
+        if keyword_index not in ("auto", "fts5", "memory"):
+            store.close()
+            raise ConfigError(f"keyword_index must be auto, fts5 or memory, not {keyword_index!r}")
+        return cls(store, emb, spec, vector_index, path, keyword_index)
 
     # -- writing ---------------------------------------------------------------
 
@@ -122,6 +133,12 @@ class Index:
         )
         report = syncer.run()
         self.store.set_meta("chunking", spec_json)
+        if report.added or report.changed or report.deleted or report.moved:
+            # Bring the large-index caches up to date now, so the next search is fast.
+            if self._use_memory_keywords():
+                self._keywords()
+            if self.vector_index_name != "exact":
+                self._vectors()
         return report
 
     # -- reading ---------------------------------------------------------------
@@ -135,6 +152,26 @@ class Index:
             vindex.build(ids, matrix)
             self._vindex, self._vgen = vindex, gen
         return self._vindex
+
+    def _use_memory_keywords(self) -> bool:
+        if self.keyword_index_name != "auto":
+            return self.keyword_index_name == "memory"
+        gen = self.store.get_meta("generation")
+        if self._count[0] != gen:
+            self._count = (gen, len(self.store.chunk_ids()))
+        return self._count[1] >= KEYWORD_THRESHOLD
+
+    def _keywords(self) -> BM25Index:
+        gen = self.store.get_meta("generation") or "0"
+        if self._kindex is None or gen != self._kgen:
+            kindex = BM25Index()
+            side = self.path.with_name(self.path.name + ".bm25.npz") if self.path else None
+            if side is None or not side.exists() or not kindex.load(side, gen):
+                kindex.build(self.store.keyword_rows())
+                if side is not None:
+                    kindex.save(side, gen)
+            self._kindex, self._kgen = kindex, gen
+        return self._kindex
 
     def search(
         self,
@@ -157,12 +194,15 @@ class Index:
                 return []
         terms = query_terms(query)
         bm25 = dense = []
+        allowed = None
+        if source_ids is not None:
+            allowed = self.store.chunk_ids_for_sources(source_ids)
         if mode in ("hybrid", "bm25"):
-            bm25 = self.store.keyword_search(terms, depth, source_ids)
+            if self._use_memory_keywords():
+                bm25 = self._keywords().search(terms, depth, allowed)
+            else:
+                bm25 = self.store.keyword_search(terms, depth, source_ids)
         if mode in ("hybrid", "dense"):
-            allowed = None
-            if source_ids is not None:
-                allowed = self.store.chunk_ids_for_sources(source_ids)
             qvec = self.embedder.embed_query(query)
             dense = self._vectors().search(qvec, depth, allowed)
         if mode == "hybrid":
@@ -204,7 +244,7 @@ class Index:
         stats = self.store.stats()
         size = 0
         if self.path:
-            for suffix in ("", "-wal", "-shm", ".hnsw"):
+            for suffix in ("", "-wal", "-shm", ".hnsw", ".bm25.npz"):
                 p = self.path.with_name(self.path.name + suffix)
                 size += p.stat().st_size if p.exists() else 0
         last = self.store.get_meta("last_sync")

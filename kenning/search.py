@@ -36,6 +36,8 @@ STOPWORDS = frozenset(
     yourselves""".split()
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
+#: FTS5's unicode61 tokens: letters and digits (an underscore separates, as in FTS5)
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Hit:
 
 def query_terms(query: str) -> list[str]:
     """Keyword terms of a query: lower-cased words minus English stopwords, deduplicated."""
-    words = [w.lower() for w in _WORD.findall(query)]
+    words = [w.lower() for w in _TOKEN.findall(query)]
     terms = [w for w in words if w not in STOPWORDS] or words
     return list(dict.fromkeys(terms))
 

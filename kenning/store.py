@@ -117,6 +117,10 @@ class Store(ABC):
         """BM25 top-k as (chunk id, score), higher is better; any term may match."""
 
     @abstractmethod
+    def keyword_rows(self) -> Iterator[tuple[int, str]]:
+        """(chunk id, keyword-indexed text) of every chunk, for in-memory keyword indexes."""
+
+    @abstractmethod
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]: ...
     @abstractmethod
     def chunk_ids_for_sources(self, source_ids: Sequence[int]) -> np.ndarray: ...
@@ -218,12 +222,6 @@ MIGRATIONS: dict[int, str] = {
     );
     """,
 }
-
-
-#: keyword queries on big indexes skip terms found in more than this share of chunks
-COMMON_TERM_SHARE = 0.05
-#: ... once the index holds this many chunks (below it, BM25 is exact and fast anyway)
-COMMON_TERM_MIN_CHUNKS = 20_000
 
 
 def _escape(term: str) -> str:
@@ -407,52 +405,11 @@ class SQLiteStore(Store):
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
         return ids, matrix.reshape(len(rows), -1)
 
-    def _doc_freqs(self) -> tuple[dict[str, int], int]:
-        """Chunk frequency of every indexed (stemmed) term, cached until the next write."""
-        gen = self.get_meta("generation")
-        if getattr(self, "_df_gen", None) != gen:
-            self.db.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab "
-                "USING fts5vocab(main, 'chunks_fts', 'row')"
-            )
-            self._df = dict(self.db.execute("SELECT term, doc FROM temp.vocab"))
-            self._n = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            self._df_gen = gen
-        return self._df, self._n
-
-    def _drop_common(self, terms: list[str]) -> list[str]:
-        """Leave out terms that occur in a large share of chunks (when the index is big).
-
-        Scoring every chunk that holds a common word is what makes FTS5's bm25() slow on
-        large indexes (33 ms at 100k chunks); such terms add little to the ranking, as
-        their IDF is low. This is Lucene's "common terms" cut-off. The terms are run
-        through the index's own tokenizer, so the frequencies match its stems.
-        """
-        df, n = self._doc_freqs()
-        if n < COMMON_TERM_MIN_CHUNKS:
-            return terms
-        self.db.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.qtok "
-            "USING fts5(x, tokenize = 'porter unicode61 remove_diacritics 2')"
-        )
-        self.db.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.qvocab "
-            "USING fts5vocab(temp, 'qtok', 'instance')"
-        )
-        self.db.executemany("INSERT INTO temp.qtok (rowid, x) VALUES (?, ?)", enumerate(terms))
-        rarest: dict[int, int] = {}
-        for stem, row in self.db.execute("SELECT term, doc FROM temp.qvocab"):
-            rarest[row] = min(rarest.get(row, n), df.get(stem, 0))
-        self.db.execute("DELETE FROM temp.qtok")
-        kept = [t for i, t in enumerate(terms) if rarest.get(i, 0) <= COMMON_TERM_SHARE * n]
-        return kept or terms
-
     def keyword_search(
         self, terms: list[str], k: int, source_ids: Sequence[int] | None = None
     ) -> list[tuple[int, float]]:
         if not terms:
             return []
-        terms = self._drop_common(terms)
         match = " OR ".join(_escape(t) for t in terms)
         if source_ids is None:
             q = (
@@ -469,6 +426,9 @@ class SQLiteStore(Store):
             "ORDER BY bm25(chunks_fts) LIMIT ?"
         )
         return list(self.db.execute(q, (match, k)))
+
+    def keyword_rows(self) -> Iterator[tuple[int, str]]:
+        yield from self.db.execute("SELECT rowid, body FROM chunks_fts ORDER BY rowid")
 
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         out: dict[int, ChunkRow] = {}
