@@ -79,20 +79,20 @@ def _ticker(total: int, label: str) -> tuple[Any, Any]:
 
 
 def _table(results: list[Any]) -> Table:
-    metrics = list(results[0].mean)
+    """Metrics as rows and configs as columns, so many metrics still fit a terminal."""
     table = Table(
         title=f"{len(results[0].per_query)} queries; p: paired bootstrap vs "
         f"{results[0].config.name}"
     )
-    table.add_column("config")
-    for m in metrics:
-        table.add_column(m, justify="right")
+    table.add_column("metric")
     for r in results:
+        table.add_column(r.config.name, justify="right")
+    for m in results[0].mean:
         cells = []
-        for m in metrics:
+        for r in results:
             p = r.p_values.get(m)
-            cells.append(f"{r.mean[m]:.4f}" + ("" if p is None else f"\n[dim]p={p:.3f}[/]"))
-        table.add_row(r.config.name, *cells)
+            cells.append(f"{r.mean[m]:.4f}" + ("" if p is None else f" [dim](p={p:.3f})[/]"))
+        table.add_row(m, *cells)
     return table
 
 

@@ -23,9 +23,13 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 
 def _heading_question(heading: str) -> str | None:
     leaf = heading.rsplit(" > ", 1)[-1].strip(" #*`")
-    if len(leaf.split()) < 2:
+    words = leaf.split()
+    if len(words) < 2:
         return None
-    return f"What do my notes say about {leaf[0].lower() + leaf[1:]}?"
+    # "Disable Interpolation For A Heredoc" reads as a phrase once title case is undone;
+    # acronyms (SQL, API) keep their capitals.
+    words = [w if w.isupper() and len(w) > 1 else w[0].lower() + w[1:] for w in words]
+    return f"What do my notes say about {' '.join(words)}?"
 
 
 def _sentence_question(text: str) -> str | None:

@@ -42,7 +42,8 @@ def plot_png(results: list[ConfigResult], metrics: list[str]) -> bytes:
         import matplotlib.pyplot as plt
     except ImportError as e:
         raise MissingExtra("matplotlib", "eval") from e
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(metrics) * max(1, len(results)) / 2), 4))
+    width_in = min(14, max(6, 0.7 * len(metrics) * max(1, len(results))))
+    fig, ax = plt.subplots(figsize=(width_in, 4))
     width = 0.8 / max(1, len(results))
     for i, r in enumerate(results):
         xs = [m + i * width for m in range(len(metrics))]

@@ -145,7 +145,7 @@ class Syncer:
             else:
                 todo.append((s, old))
         by_hash = {row.hash: path for path, row in gone.items()}
-        if self.progress:
+        if self.progress and todo:
             self.progress.stage("indexing", len(todo))
         for s, old in todo:
             self._one(s, old, gone, by_hash)
@@ -244,5 +244,5 @@ class Syncer:
         self._pending, self._pending_chunks = [], 0
 
     def _advance(self, files: int, chunks: int) -> None:
-        if self.progress:
+        if self.progress and files:
             self.progress.advance(files, chunks)
