@@ -32,6 +32,7 @@ OutOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Folder for the report and run files.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
+HISTORY_METRICS = ("ndcg@10", "recall@100", "mrr@10", "hit@1", "hit@10", "em", "f1", "rouge_l")
 
 
 def _shell() -> Any:
@@ -263,6 +264,12 @@ def qa(
     except KenningError as e:
         cli._fail(e)
         return
+    from .index import Index
+
+    with Index.open(cli.state.index, embedder=cli.state.embedder) as index:
+        index.store.add_eval_run(
+            f"qa:{dataset.resolve().name}", kind, {"config": config}, mean, len(rows)
+        )
     out = output or Path("kenning-eval") / f"qa-{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{kind}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -302,12 +309,12 @@ def history(as_json: JsonOpt = False) -> None:
     if not runs:
         cli.err.print("no evaluation runs yet: try `kenning eval retrieval`")
         return
-    metrics = [m for m in ("ndcg@10", "recall@100", "mrr@10") if m in runs[-1]["metrics"]]
     table = Table(title="evaluation history")
-    for col in ("when", "dataset", "config", "queries", *metrics):
-        table.add_column(col, justify="right" if col in metrics or col == "queries" else "left")
+    for col in ("when", "dataset", "config", "queries", "metrics"):
+        table.add_column(col, justify="right" if col == "queries" else "left")
     for r in runs:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
-        values = [f"{r['metrics'].get(m, float('nan')):.4f}" for m in metrics]
-        table.add_row(when, r["dataset"], r["config_name"], str(r["queries"]), *values)
+        shown = [m for m in HISTORY_METRICS if m in r["metrics"]][:4]
+        metrics = "  ".join(f"{m} {r['metrics'][m]:.4f}" for m in shown)
+        table.add_row(when, r["dataset"], r["config_name"], str(r["queries"]), metrics)
     cli.out.print(table)

@@ -134,3 +134,32 @@ def test_gold_passage_hit_rate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     )
     assert mean["hit@10"] == 1.0 and mean["contains@10"] == 1.0
     assert 0 < mean["hit@1"] <= 1.0 and len(per_q) == 3
+
+
+def test_cli_eval_qa_with_predictions_is_recorded(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kenning.cli import app
+
+    (tmp_path / "q.jsonl").write_text('{"id": "a", "question": "q?", "answers": ["yes it is"]}\n')
+    (tmp_path / "p.jsonl").write_text('{"id": "a", "answer": "Yes, it is."}\n')
+    runner = CliRunner()
+    base = ["--index", str(tmp_path / "i.db"), "-q", "eval"]
+    result = runner.invoke(
+        app,
+        [
+            *base,
+            "qa",
+            str(tmp_path / "q.jsonl"),
+            "--predictions",
+            str(tmp_path / "p.jsonl"),
+            "-o",
+            str(tmp_path / "o"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["metrics"]["em"] == 1.0
+    assert (tmp_path / "o" / "answers.jsonl").exists()
+    history = json.loads(runner.invoke(app, [*base, "history", "--json"]).output)
+    assert history[0]["dataset"] == "qa:q.jsonl" and history[0]["metrics"]["f1"] == 1.0
