@@ -98,3 +98,14 @@ def test_search_sees_new_files_after_sync(index: Index, notes: Path) -> None:
     index.sync()
     assert paths(index.search("zebra", mode="bm25")) == ["zoo.md"]
     assert paths(index.search("zebra stripes", mode="dense", k=1)) == ["zoo.md"]
+
+
+def test_pdf_hits_carry_their_page(index: Index, tmp_path: Path) -> None:
+    from test_loaders import make_pdf
+
+    root = tmp_path / "pdfs"
+    root.mkdir()
+    make_pdf(root / "paper.pdf", ["An introduction to gardening.", "Photosynthesis in leaves."])
+    index.add([root])
+    hit = index.search("photosynthesis", k=1, filters=Filters.parse(types=["pdf"]))[0]
+    assert hit.page == 2 and hit.type == "pdf" and "Photosynthesis" in hit.text
