@@ -41,6 +41,10 @@ class Embedder(ABC):
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         """Embed one batch of already-prefixed texts; returns an (n, dim) array."""
 
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that change the vectors; saved so the index can rebuild us."""
+        return {}
+
     def count_tokens(self, text: str) -> int:
         """Estimate of the model's token count. Word pieces run ~1.3 per word in English."""
         return int(len(_WORD.findall(text)) * 1.3) + 1
@@ -89,6 +93,9 @@ class HashEmbedder(Embedder):
         self.dim = dim
         self.calls = 0  # embed_batch calls, so tests can count re-embedding
         self.embedded = 0  # texts embedded
+
+    def config(self) -> dict[str, Any]:
+        return {"dim": self.dim}
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         self.calls += 1

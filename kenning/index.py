@@ -28,7 +28,7 @@ from .loaders import MAX_FILE_BYTES
 from .search import ALPHA, DEPTH, Hit, check_mode, fuse, query_terms, ranks, snippet
 from .store import SQLiteStore, Store
 from .sync import Progress, Syncer, SyncReport
-from .vectors import VectorIndex, make_vector_index
+from .vectors import HNSW_THRESHOLD, VectorIndex, make_vector_index
 
 DEFAULT_PATH = Path(".kenning") / "index.db"
 DEFAULT_EMBEDDER = "minilm"
@@ -137,7 +137,9 @@ class Index:
             # Bring the large-index caches up to date now, so the next search is fast.
             if self._use_memory_keywords():
                 self._keywords()
-            if self.vector_index_name != "exact":
+            if self.vector_index_name == "hnsw" or (
+                self.vector_index_name == "auto" and self._chunk_count() >= HNSW_THRESHOLD
+            ):
                 self._vectors()
         return report
 
@@ -156,10 +158,13 @@ class Index:
     def _use_memory_keywords(self) -> bool:
         if self.keyword_index_name != "auto":
             return self.keyword_index_name == "memory"
+        return self._chunk_count() >= KEYWORD_THRESHOLD
+
+    def _chunk_count(self) -> int:
         gen = self.store.get_meta("generation")
         if self._count[0] != gen:
             self._count = (gen, len(self.store.chunk_ids()))
-        return self._count[1] >= KEYWORD_THRESHOLD
+        return self._count[1]
 
     def _keywords(self) -> BM25Index:
         gen = self.store.get_meta("generation") or "0"
@@ -285,8 +290,7 @@ def _resolve_embedder(store: Store, embedder: str | Embedder | None, path: str) 
     if stored_cfg and (stored_cfg["id"], stored_cfg["dim"]) != (emb.id, emb.dim):
         raise EmbedderMismatch(path, stored_cfg["id"], stored_cfg["dim"], emb.id, emb.dim)
     if not stored_cfg:
-        args = {"dim": emb.dim} if emb.id == "hash" else {}
-        store.set_meta("embedder", json.dumps({"id": emb.id, "dim": emb.dim, "args": args}))
+        store.set_meta("embedder", json.dumps({"id": emb.id, "dim": emb.dim, "args": emb.config()}))
     return emb
 
 
