@@ -5,4 +5,5 @@ cd "$(dirname "$0")"
 ./install.sh
 export HF_HUB_OFFLINE=1
 .venv/bin/ruff check kenning tests benchmarks
+.venv/bin/mypy kenning
 .venv/bin/python -m pytest "$@"

@@ -345,7 +345,7 @@ def search(
         snippet = Text(h.snippet)
         for a, b in highlight_spans(h.snippet, terms):
             snippet.stylize("bold yellow", a, b)
-        row = [str(n), f"{h.score:.3f}", f"{shown}\n[dim]{where_in}[/]", snippet]
+        row: list[str | Text] = [str(n), f"{h.score:.3f}", f"{shown}\n[dim]{where_in}[/]", snippet]
         if explain:
             row += [str(h.bm25_rank or "–"), str(h.dense_rank or "–")]
         table.add_row(*row)

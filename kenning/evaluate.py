@@ -225,14 +225,13 @@ def evaluate_beir(
     runs = []
     for config in configs:
         index, names = corpus_index(data, name, config, progress)
+
+        def doc_id(_qid: str, hit: Hit, names: dict[str, str] = names) -> str | None:
+            return names.get(Path(hit.path).stem)
+
         with index:
             run = run_queries(
-                index,
-                data.queries,
-                config,
-                lambda _q, h, names=names: names.get(Path(h.path).stem),
-                k=max(max(ks), config.depth),
-                tick=tick,
+                index, data.queries, config, doc_id, k=max(max(ks), config.depth), tick=tick
             )
         runs.append((config, run))
     return score_configs(runs, data.qrels, ks)

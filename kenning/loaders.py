@@ -165,7 +165,7 @@ def _load_pdf(path: Path, data: bytes) -> Document:
         if reader.is_encrypted:
             raise LoadError(str(path), "encrypted PDF")
         texts = [(page.extract_text() or "").strip() for page in reader.pages]
-        info = reader.metadata or {}
+        info: Any = reader.metadata or {}
         title = str(info.get("/Title") or "") if info else ""
     except LoadError:
         raise

@@ -164,7 +164,9 @@ def score_predictions(qa: QASet, predictions: list[dict[str, Any]]) -> tuple[dic
     """Mean EM, F1, ROUGE-L, BLEU (and citation precision/recall) plus per-question rows."""
     by_id = {i.qid: i for i in qa.items}
     by_q = {i.question: i for i in qa.items}
-    rows, preds, refs = [], [], []
+    rows: list[dict[str, Any]] = []
+    preds: list[str] = []
+    refs: list[list[str]] = []
     for n, p in enumerate(predictions, 1):
         item = by_id.get(str(p.get("id", ""))) or by_q.get(p.get("question", ""))
         if item is None:

@@ -293,7 +293,12 @@ class SQLiteStore(Store):
             "SELECT id, path, root, size, mtime_ns, hash, type, status, error, title, metadata "
             "FROM sources"
         )
-        return {r[1]: SourceRow(*r[:10], json.loads(r[10])) for r in rows}
+        return {
+            path: SourceRow(
+                sid, path, root, size, mtime, digest, kind, status, error, title, json.loads(meta)
+            )
+            for sid, path, root, size, mtime, digest, kind, status, error, title, meta in rows
+        }
 
     def known_hashes(self, hashes: Iterable[str]) -> set[str]:
         found: set[str] = set()

@@ -27,8 +27,11 @@ HNSW_THRESHOLD = 20_000
 class VectorIndex(ABC):
     """Nearest neighbours by inner product over unit vectors (= cosine)."""
 
-    ids: np.ndarray
-    matrix: np.ndarray
+    def __init__(self, path: Path | None = None, tag: str = "") -> None:
+        """``path``: where a persistent index may keep its file; ``tag``: the embedder id."""
+        self.path, self.tag = path, tag
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
 
     @abstractmethod
     def build(self, ids: np.ndarray, matrix: np.ndarray) -> None:
@@ -64,10 +67,6 @@ def _top(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]
 class ExactIndex(VectorIndex):
     """Brute force with numpy: exact results, zero build time."""
 
-    def __init__(self, path: Path | None = None, tag: str = "") -> None:
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
-
     def build(self, ids: np.ndarray, matrix: np.ndarray) -> None:
         self.ids, self.matrix = ids, np.ascontiguousarray(matrix, dtype=np.float32)
 
@@ -85,10 +84,7 @@ class HNSWIndex(VectorIndex):
     expansion_search = 256
 
     def __init__(self, path: Path | None = None, tag: str = "") -> None:
-        self.path = path
-        self.tag = tag  # the embedder id: vectors of another embedder are never reused
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        super().__init__(path, tag)  # the tag keeps another embedder's graph from being reused
         self.index: object | None = None
 
     def _new(self, dim: int) -> object:
