@@ -76,6 +76,8 @@ class Index:
         ``reembed=True`` with an ``embedder`` other than the stored one forgets all indexed
         content (roots are kept) so the next ``sync`` rebuilds it with the new embedder.
         """
+        if keyword_index not in ("auto", "fts5", "memory"):
+            raise ConfigError(f"keyword_index must be auto, fts5 or memory, not {keyword_index!r}")
         path = Path(path) if path is not None else default_index_path()
         store = SQLiteStore(path)
         try:
@@ -90,9 +92,6 @@ class Index:
         except BaseException:
             store.close()
             raise
-        if keyword_index not in ("auto", "fts5", "memory"):
-            store.close()
-            raise ConfigError(f"keyword_index must be auto, fts5 or memory, not {keyword_index!r}")
         return cls(store, emb, spec, vector_index, path, keyword_index)
 
     # -- writing ---------------------------------------------------------------
@@ -214,7 +213,16 @@ class Index:
             fused = fuse(bm25, dense, fusion, alpha)
         else:
             fused = bm25 or dense
-        top = fused[:k]
+        return self._hits(fused[:k], bm25, dense, terms)
+
+    def _hits(
+        self,
+        top: list[tuple[int, float]],
+        bm25: list[tuple[int, float]],
+        dense: list[tuple[int, float]],
+        terms: list[str],
+    ) -> list[Hit]:
+        """Join the winning chunk ids with their text and source, and say how each ranked."""
         rows = self.store.chunks([cid for cid, _ in top])
         b_ranks, d_ranks = ranks(bm25), ranks(dense)
         hits = []
@@ -225,21 +233,21 @@ class Index:
             b, d = b_ranks.get(cid), d_ranks.get(cid)
             hits.append(
                 Hit(
-                    cid,
-                    score,
-                    row.path,
-                    row.title,
-                    row.heading,
-                    row.page,
-                    row.start,
-                    row.end,
-                    row.type,
-                    row.text,
-                    snippet(row.text, terms),
-                    b[0] if b else None,
-                    d[0] if d else None,
-                    b[1] if b else None,
-                    d[1] if d else None,
+                    chunk_id=cid,
+                    score=score,
+                    path=row.path,
+                    title=row.title,
+                    heading=row.heading,
+                    page=row.page,
+                    start=row.start,
+                    end=row.end,
+                    type=row.type,
+                    text=row.text,
+                    snippet=snippet(row.text, terms),
+                    bm25_rank=b[0] if b else None,
+                    dense_rank=d[0] if d else None,
+                    bm25_score=b[1] if b else None,
+                    dense_score=d[1] if d else None,
                 )
             )
         return hits
