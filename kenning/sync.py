@@ -176,7 +176,7 @@ class Syncer:
         try:
             data = Path(s.path).read_bytes()
         except OSError as e:
-            self._fail(s, "", "unknown", f"cannot read file ({e.strerror})")
+            self._fail(s, old.hash if old else "", "unknown", f"cannot read ({e.strerror})", old)
             return
         digest = _sha256(data)
         if old and old.hash == digest and not self.force:
@@ -195,7 +195,7 @@ class Syncer:
         try:
             doc = load(Path(s.path), data, self.max_file_bytes)
         except LoadError as e:
-            self._fail(s, digest, file_type(Path(s.path)) or "unknown", e.reason)
+            self._fail(s, digest, file_type(Path(s.path)) or "unknown", e.reason, old)
             return
         chunks = chunk_document(doc, self.spec, self.embedder.count_tokens)
         new = [
@@ -213,8 +213,15 @@ class Syncer:
             self.report.changed += 1
         self._queue(row, new, len(new))
 
-    def _fail(self, s: _Seen, digest: str, kind: str, reason: str) -> None:
+    def _fail(self, s: _Seen, digest: str, kind: str, reason: str, old: SourceRow | None) -> None:
         self.report.failed.append((s.path, reason))
+        if old is not None and old.status != "failed":
+            # A note that was fine and broke keeps its last good version, marked stale,
+            # rather than vanishing from search; fixing the file re-indexes it.
+            note = f"{reason}; the last good version stays indexed"
+            row = s.row(digest, old.type, "stale", note, old.title, old.metadata)
+            self._queue(row, None, 0)
+            return
         row = s.row(digest, kind, "failed", reason, Path(s.path).stem, {})
         self._queue(row, [], 0)
 

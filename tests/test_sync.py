@@ -166,3 +166,21 @@ def test_a_vanished_root_keeps_its_files(index: Index, notes: Path, tmp_path: Pa
     assert chunk_rows(index) == before
     moved.rename(notes)
     assert index.sync().unchanged == 5
+
+
+def test_a_note_that_breaks_keeps_its_last_good_version(index: Index, notes: Path) -> None:
+    index.add([notes])
+    bread = notes / "cooking/bread.md"
+    good = bread.read_text()
+    bread.write_bytes("caf\xe9 ruined by a bad save".encode("latin-1"))
+    report = index.sync()
+    assert [(Path(p).name, r) for p, r in report.failed] == [
+        ("bread.md", "invalid UTF-8 at byte 3")
+    ]
+    assert index.search("sourdough starter", k=1, mode="bm25")[0].path == str(bread)
+    problem = {p["path"]: p for p in index.status()["problems"]}[str(bread)]
+    assert problem["status"] == "stale" and "last good version" in problem["reason"]
+    assert index.sync().failed == []  # not retried until the file changes again
+    bread.write_text(good + "\nFixed.\n")
+    assert index.sync().changed == 1
+    assert str(bread) not in {p["path"] for p in index.status()["problems"]}
