@@ -93,7 +93,7 @@ def _fail(e: KenningError) -> None:
 
 
 class _RichProgress:
-    """Progress bars for a sync: files/s, chunks/s and ETA."""
+    """Progress bars in one live display: sync stages (files/s, chunks/s, ETA) and queries."""
 
     def __init__(self) -> None:
         from rich.progress import (
@@ -109,7 +109,7 @@ class _RichProgress:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]}"),
+            TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
@@ -121,17 +121,26 @@ class _RichProgress:
 
     def stage(self, name: str, total: int) -> None:
         self.bar.start()
-        self.task = self.bar.add_task(name, total=total, chunks=0, rate="")
+        self.task = self.bar.add_task(name, total=total, info="files")
+        self.chunks = 0
 
     def advance(self, files: int, chunks: int) -> None:
         self.chunks += chunks
-        task = self.bar.tasks[0]
+        task = next(t for t in self.bar.tasks if t.id == self.task)
         elapsed = task.elapsed or 0.0
         done = task.completed + files
         rate = (
-            f"{done / elapsed:.0f} files/s, {self.chunks / elapsed:.0f} chunks/s" if elapsed else ""
+            f" · {done / elapsed:.0f} files/s, {self.chunks / elapsed:.0f} chunks/s"
+            if elapsed
+            else ""
         )
-        self.bar.update(self.task, advance=files, chunks=self.chunks, rate=rate)
+        self.bar.update(self.task, advance=files, info=f"files · {self.chunks} chunks{rate}")
+
+    def ticker(self, name: str, total: int | None = None) -> Any:
+        """A callable that counts one more query in its own bar."""
+        self.bar.start()
+        task = self.bar.add_task(name, total=total, info="queries")
+        return lambda: self.bar.advance(task)
 
     def close(self) -> None:
         self.bar.stop()

@@ -172,8 +172,9 @@ def retrieval(
             raise typer.BadParameter("give a BEIR DATASET folder or --generated NAME")
         configs = _configs(config)
         progress = None if (cli.state.quiet or as_json) else cli._RichProgress()
+        tick = progress.ticker("querying") if progress else None
         try:
-            results = evaluate_beir(dataset, split, configs, ks, progress)
+            results = evaluate_beir(dataset, split, configs, ks, progress, tick)
         finally:
             if progress:
                 progress.close()
