@@ -137,10 +137,16 @@ class _RichProgress:
         self.bar.update(self.task, advance=files, info=f"files · {self.chunks} chunks{rate}")
 
     def ticker(self, name: str, total: int | None = None) -> Any:
-        """A callable that counts one more query in its own bar."""
-        self.bar.start()
-        task = self.bar.add_task(name, total=total, info="queries")
-        return lambda: self.bar.advance(task)
+        """A callable that counts one more query in its own bar, shown from the first query."""
+        task: list[Any] = []
+
+        def tick() -> None:
+            if not task:
+                self.bar.start()
+                task.append(self.bar.add_task(name, total=total, info="queries"))
+            self.bar.advance(task[0])
+
+        return tick
 
     def close(self) -> None:
         self.bar.stop()
