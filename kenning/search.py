@@ -12,8 +12,6 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from .errors import ConfigError
 
 MODES = ("hybrid", "bm25", "dense")
@@ -137,7 +135,3 @@ def check_mode(mode: str, fusion: str) -> None:
 
 def ranks(ranking: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:
     return {cid: (rank, score) for rank, (cid, score) in enumerate(ranking, 1)}
-
-
-def as_array(ids: list[int] | None) -> np.ndarray | None:
-    return None if ids is None else np.asarray(ids, dtype=np.int64)

@@ -422,15 +422,19 @@ class SQLiteStore(Store):
                 "ORDER BY bm25(chunks_fts) LIMIT ?"
             )
             return list(self.db.execute(q, (match, k)))
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS allowed (id INTEGER PRIMARY KEY)")
-        self.db.execute("DELETE FROM temp.allowed")
-        self.db.executemany("INSERT INTO temp.allowed VALUES (?)", ((i,) for i in source_ids))
+        self._allow(source_ids)
         q = (
             "SELECT f.rowid, -bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON c.id = f.rowid "
             "WHERE chunks_fts MATCH ? AND c.source_id IN (SELECT id FROM temp.allowed) "
             "ORDER BY bm25(chunks_fts) LIMIT ?"
         )
         return list(self.db.execute(q, (match, k)))
+
+    def _allow(self, source_ids: Sequence[int]) -> None:
+        """Fill the temporary ``allowed`` table that filtered queries join against."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS allowed (id INTEGER PRIMARY KEY)")
+        self.db.execute("DELETE FROM temp.allowed")
+        self.db.executemany("INSERT INTO temp.allowed VALUES (?)", ((i,) for i in source_ids))
 
     def keyword_rows(self) -> Iterator[tuple[int, str]]:
         yield from self.db.execute("SELECT rowid, body FROM chunks_fts ORDER BY rowid")
@@ -453,9 +457,7 @@ class SQLiteStore(Store):
 
     def chunk_ids_for_sources(self, source_ids: Sequence[int]) -> np.ndarray:
         """Chunk ids of the given sources (for filtered dense search)."""
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS allowed (id INTEGER PRIMARY KEY)")
-        self.db.execute("DELETE FROM temp.allowed")
-        self.db.executemany("INSERT INTO temp.allowed VALUES (?)", ((i,) for i in source_ids))
+        self._allow(source_ids)
         rows = self.db.execute(
             "SELECT id FROM chunks WHERE source_id IN (SELECT id FROM temp.allowed)"
         )
