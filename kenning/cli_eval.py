@@ -42,22 +42,18 @@ def _shell() -> Any:
 
 
 def _configs(specs: list[str] | None, **defaults: Any) -> list[Any]:
+    """Parse --config specs; ``defaults`` (the user's index settings) fill keys left out."""
     from dataclasses import replace
 
     from .evaluate import DEFAULT_CONFIGS, RunConfig
 
-    configs = [RunConfig.parse(s) for s in specs] if specs else list(DEFAULT_CONFIGS)
+    if specs:
+        configs = [RunConfig.parse(s, defaults) for s in specs]
+    else:
+        configs = [replace(c, **defaults) for c in DEFAULT_CONFIGS]
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise typer.BadParameter(f"config names must differ: {names}")
-    if defaults:  # on the user's own index: its embedder and chunking unless overridden
-        given = {s.split("=", 1)[0]: s for s in specs or []}
-        configs = [
-            replace(
-                c, **{k: v for k, v in defaults.items() if f"{k}=" not in given.get(c.name, "")}
-            )
-            for c in configs
-        ]
     return configs
 
 

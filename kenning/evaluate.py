@@ -42,10 +42,11 @@ class RunConfig:
     overlap: int = _DEFAULT_SPEC.overlap
 
     @classmethod
-    def parse(cls, text: str) -> RunConfig:
+    def parse(cls, text: str, defaults: dict[str, Any] | None = None) -> RunConfig:
         """Read ``NAME=SPEC``; SPEC is ``key=value`` pairs and/or a mode or fusion name.
 
         ``bm25=bm25``, ``rrf=rrf``, ``a6=hybrid,alpha=0.6``, ``small=chunk_size=128``.
+        ``defaults`` fill the keys the spec leaves out (e.g. the embedder of the user's index).
         """
         name, sep, spec = text.partition("=")
         if not sep or not name.strip():
@@ -79,7 +80,7 @@ class RunConfig:
                 raise ConfigError(
                     f"--config {text!r}: {key} must be {kind.__name__}, not {value!r}"
                 ) from None
-        config = cls(name.strip(), **values)
+        config = cls(name.strip(), **{**(defaults or {}), **values})
         check_mode(config.mode, config.fusion)
         ChunkSpec(config.chunk_size, config.overlap)  # validates
         return config

@@ -54,6 +54,10 @@ def test_config_parsing() -> None:
     assert (rrf.mode, rrf.fusion, rrf.depth) == ("hybrid", "rrf", 50)
     small = RunConfig.parse("small=hybrid, alpha=0.6, chunk-size=64, overlap=8, embedder=hash")
     assert (small.alpha, small.chunk_size, small.overlap, small.embedder) == (0.6, 64, 8, "hash")
+    # Defaults (the user's index settings) fill only what the spec leaves out, any spelling.
+    mine = {"embedder": "hash", "chunk_size": 200, "overlap": 32}
+    kept = RunConfig.parse("s=hybrid,chunk-size=100", mine)
+    assert (kept.embedder, kept.chunk_size, kept.overlap) == ("hash", 100, 32)
     for bad, message in [
         ("noequals", "NAME=SPEC"),
         ("x=colour=red", "unknown key 'colour'"),
