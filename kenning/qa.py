@@ -13,12 +13,14 @@ import json
 import re
 import string
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .datasets import BeirDataset
 from .errors import ConfigError, MissingExtra
+from .evaluate import RunConfig, corpus_index
 
 
 @dataclass
@@ -212,13 +214,13 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
 
 
 def retrieval_eval(
-    qa: QASet, name: str, config: Any, ks: tuple[int, ...] = (1, 5, 10), tick: Any = None
+    qa: QASet,
+    name: str,
+    config: RunConfig,
+    ks: tuple[int, ...] = (1, 5, 10),
+    tick: Callable[[], None] | None = None,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Gold-passage hit rate @k and 'contains' accuracy @k over an index of the passages."""
-    from pathlib import Path as _Path
-
-    from .evaluate import corpus_index
-
     if not qa.passages:
         raise ConfigError("this QA set has no passages (contexts) to build an index from")
     index, names = corpus_index(qa.as_corpus(), name, config)
@@ -228,7 +230,7 @@ def retrieval_eval(
             hits = index.search(item.question, k=max(ks) * 3, **config.search_args())
             docs: list[str] = []
             for h in hits:
-                doc = names.get(_Path(h.path).stem)
+                doc = names.get(Path(h.path).stem)
                 if doc is not None and doc not in docs:
                     docs.append(doc)
             answers = [normalize_answer(a) for a in item.answers if a.strip()]
