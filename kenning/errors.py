@@ -1,12 +1,16 @@
 """Every exception kenning raises on purpose, as one tree.
 
-Library code raises these; only the edges (the CLI, later the HTTP server) turn them into
-exit codes or status codes. Catch ``KenningError`` to catch them all.
+Library code raises these; only the edges (``kenning.cli.shell.run``, later the HTTP
+server) turn them into exit codes or status codes, from the ``exit_code`` of each class:
+1 any other KenningError, 2 ConfigError, 3 MissingExtra and ModelUnavailable, 4 the index
+cannot be used, 5 NotFound. An unexpected exception exits with 70 and a pointer to --debug.
+Catch ``KenningError`` to catch them all.
 
     KenningError
     ├── ConfigError            a setting or argument is invalid (names the field)
     │   └── UnknownBackend     a backend id that no registry knows (lists the valid ids)
     ├── MissingExtra           an optional package is missing (names the pip extra)
+    ├── ModelUnavailable       a model's weights cannot be loaded here (offline, not cached)
     ├── IndexError_            the index file cannot be used
     │   ├── EmbedderMismatch   opened with another embedder than the one it was built with
     │   └── SchemaTooNew       written by a newer kenning
@@ -47,6 +51,20 @@ class MissingExtra(KenningError):
         super().__init__(
             f"the package {package!r} is not installed; install it with "
             f"`pip install 'kenning[{extra}]'`"
+        )
+
+
+class ModelUnavailable(KenningError):
+    """A model named by the user cannot be loaded: not cached, and no network to fetch it."""
+
+    exit_code = 3
+
+    def __init__(self, model: str, reason: str) -> None:
+        self.model = model
+        super().__init__(
+            f"cannot load the model {model!r} ({reason}). kenning runs offline: put the model "
+            "in the Hugging Face cache first (run once with HF_HUB_OFFLINE=0 where there is "
+            "internet), or pass a local folder."
         )
 
 

@@ -4,6 +4,9 @@
 ``--where 'date>=2025-01-01'`` compares numbers as numbers and everything else as text
 (ISO dates sort correctly as text). ``--path 'projects/**'`` globs the path relative to its
 root (or absolute); ``--type pdf`` picks loaders. All given filters must hold.
+
+Stores apply filters themselves (``kenning.store.sqlfilters`` compiles them to SQL); the
+``matches`` methods here are the reference semantics that every store is tested against.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .store import SourceRow
+
+if TYPE_CHECKING:
+    from .store.base import SourceRow
 
 _CONDITION = re.compile(r"^\s*([\w.\-]+)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
 _ALIASES = {"tag": "tags", "alias": "aliases"}
@@ -47,11 +52,12 @@ class Condition:
             return self.op == "!="
         items = actual if isinstance(actual, list) else [actual]
         if self.op == "!=":
-            return all(not _compare(i, "=", self.value) for i in items)
-        return any(_compare(i, self.op, self.value) for i in items)
+            return all(not compare(i, "=", self.value) for i in items)
+        return any(compare(i, self.op, self.value) for i in items)
 
 
-def _compare(actual: Any, op: str, value: str) -> bool:
+def compare(actual: Any, op: str, value: str) -> bool:
+    """Numbers compare as numbers, everything else as lower-cased text."""
     a: Any
     b: Any
     try:
@@ -69,7 +75,7 @@ def _compare(actual: Any, op: str, value: str) -> bool:
     return bool(a < b)
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
+def glob_regex(pattern: str) -> re.Pattern[str]:
     out, i = [], 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
@@ -122,15 +128,16 @@ class Filters:
         if self.types and row.type not in self.types:
             return False
         if self.paths:
-            rel = _relative(row.path, row.root)
+            rel = relative(row.path, row.root)
             if not any(
-                _glob_regex(p).match(rel) or _glob_regex(p).match(row.path) for p in self.paths
+                glob_regex(p).match(rel) or glob_regex(p).match(row.path) for p in self.paths
             ):
                 return False
         return all(c.holds(row) for c in self.where)
 
 
-def _relative(path: str, root: str) -> str:
+def relative(path: str, root: str) -> str:
+    """The path under its root, as ``--path`` globs see it (a file root: its name)."""
     p, r = Path(path), Path(root)
     if p == r:
         return p.name

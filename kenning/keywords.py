@@ -1,12 +1,18 @@
-"""In-memory BM25 for large indexes: the same ranking as FTS5's ``bm25()``, without its cost.
+"""Keyword ranking behind a ``KeywordIndex`` with one required method, ``search``.
 
-FTS5 scores every chunk that holds any query word, which takes ~30 ms per query at 100k
-chunks. Above ``THRESHOLD`` chunks, search uses this index instead: postings in numpy arrays
-built from the keyword text stored in the database (tokenised like FTS5's
-``porter unicode61 remove_diacritics``: letters and digits, lower-cased, accents folded,
-Porter stems), scored with FTS5's formula (k1 = 1.2, b = 0.75, IDF clamped at 1e-6), in
-about a millisecond. It is a cache: saved beside the database with the generation it
-reflects, and rebuilt from the database whenever that changes.
+Two backends, one registry (plugins: entry-point group ``kenning.keyword_indexes``):
+
+``store``: the store's own keyword index (FTS5's ``bm25()`` in SQLite); nothing to load.
+
+``memory``: in-memory BM25 for large indexes, the same ranking without FTS5's cost. FTS5
+scores every chunk that holds any query word, which takes ~30 ms per query at 100k chunks.
+``BM25Index`` keeps postings in numpy arrays built from the keyword text stored in the
+database (tokenised like FTS5's ``porter unicode61 remove_diacritics``: letters and digits,
+lower-cased, accents folded, Porter stems), scored with FTS5's formula (k1 = 1.2, b = 0.75,
+IDF clamped at 1e-6), in about a millisecond. It is a cache: saved beside the database with
+the generation it reflects, and rebuilt from the database whenever that changes.
+
+``auto`` (in ``kenning.search``) uses ``store`` below ``THRESHOLD`` chunks, ``memory`` above.
 """
 
 from __future__ import annotations
@@ -15,14 +21,19 @@ import json
 import os
 import re
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from .errors import MissingExtra
+from .registry import Registry
+from .store.base import Scope, Store
 
-#: above this many chunks, keyword search runs in memory instead of in FTS5
+keyword_indexes: Registry[KeywordIndex] = Registry("keyword index", "kenning.keyword_indexes")
+
+#: above this many chunks, ``auto`` ranks keywords in memory instead of in the store
 THRESHOLD = 20_000
 _TOKEN = re.compile(r"[^\W_]+")
 K1, B = 1.2, 0.75
@@ -137,3 +148,60 @@ class BM25Index:
             return False
         self.vocab = {t: i for i, t in enumerate(terms)}
         return True
+
+
+class KeywordIndex(ABC):
+    """BM25 over the keyword text of a store's chunks."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @abstractmethod
+    def search(
+        self, terms: list[str], k: int, scope: Scope | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-k (chunk id, score), best first; any term may match (an OR query)."""
+
+    def refresh(self) -> None:  # noqa: B027 - optional: only cached backends need it
+        """Bring any cache up to date with the store, so the next search is fast."""
+
+
+@keyword_indexes.register("store")
+class StoreKeywords(KeywordIndex):
+    """The store ranks (FTS5 in SQLite) and applies the filters itself."""
+
+    def search(
+        self, terms: list[str], k: int, scope: Scope | None = None
+    ) -> list[tuple[int, float]]:
+        return self.store.keyword_search(terms, k, scope.filters if scope else None)
+
+
+@keyword_indexes.register("memory")
+class MemoryKeywords(KeywordIndex):
+    """``BM25Index`` postings, saved beside the store file and rebuilt when it changes."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self._bm25: BM25Index | None = None
+        self._generation: str | None = None
+
+    def refresh(self) -> None:
+        self._index()
+
+    def _index(self) -> BM25Index:
+        gen = self.store.get_meta("generation") or "0"
+        if self._bm25 is None or gen != self._generation:
+            bm25 = BM25Index()
+            side = Path(self.store.side_path + ".bm25.npz") if self.store.side_path else None
+            if side is None or not side.exists() or not bm25.load(side, gen):
+                bm25.build(self.store.keyword_rows())
+                if side is not None:
+                    bm25.save(side, gen)
+            self._bm25, self._generation = bm25, gen
+        return self._bm25
+
+    def search(
+        self, terms: list[str], k: int, scope: Scope | None = None
+    ) -> list[tuple[int, float]]:
+        allowed = scope.chunk_ids() if scope else None
+        return self._index().search(terms, k, allowed)

@@ -1,8 +1,9 @@
 """One registry per backend role, the same for built-ins and plugins.
 
 Built-in backends register with the ``@registry.register("id")`` decorator; third-party
-packages expose classes under the entry-point group ``kenning.<role>s`` (for example
-``kenning.embedders``) and are found the first time an unknown id is looked up.
+packages expose classes under the registry's entry-point group (``kenning.embedders``,
+``kenning.vector_indexes``, ``kenning.keyword_indexes``, ``kenning.stores``), spelled out
+where each registry is made, and are found the first time an unknown id is looked up.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Maps explicit ids to backend classes; an unknown id lists the valid ones."""
 
-    def __init__(self, role: str) -> None:
-        self.role = role
+    def __init__(self, role: str, group: str) -> None:
+        """``role`` names the backend kind in messages; ``group`` is the entry-point group."""
+        self.role, self.group = role, group
         self._classes: dict[str, type[T]] = {}
         self._plugins_loaded = False
 
@@ -35,7 +37,7 @@ class Registry(Generic[T]):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        for ep in entry_points(group=f"kenning.{self.role}s"):
+        for ep in entry_points(group=self.group):
             self._classes.setdefault(ep.name, ep.load())
 
     def get(self, name: str) -> type[T]:
@@ -45,6 +47,11 @@ class Registry(Generic[T]):
             return self._classes[name]
         except KeyError:
             raise UnknownBackend(self.role, name, self.names()) from None
+
+    def name_of(self, cls: type) -> str | None:
+        """The id a class is registered under (None for an unregistered class)."""
+        self._load_plugins()
+        return next((n for n, c in self._classes.items() if c is cls), None)
 
     def names(self) -> list[str]:
         self._load_plugins()

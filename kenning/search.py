@@ -1,5 +1,9 @@
 """Hybrid search: a BM25 ranking and a dense ranking, fused into one list of ``Hit``s.
 
+``Searcher`` runs the steps over one store: keyword ranking (a ``KeywordIndex``), dense
+ranking (the embedder and a ``VectorIndex``), fusion, and joining the winners with their
+text. Filters narrow both rankings through a ``Scope`` that the store computes in SQL.
+
 Two fusions are offered. ``weighted`` (the default) min-max normalises each ranking's
 scores over its candidates and mixes them, ``alpha * dense + (1 - alpha) * bm25``;
 ``rrf`` is reciprocal rank fusion. The default weight was chosen on SciFact *train*
@@ -10,9 +14,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from .embedders import Embedder
 from .errors import ConfigError
+from .filters import Filters
+from .keywords import THRESHOLD as KEYWORD_THRESHOLD
+from .keywords import KeywordIndex, keyword_indexes
+from .store.base import Scope, Store
+from .vectors import HNSW_THRESHOLD, VectorIndex, make_vector_index
 
 MODES = ("hybrid", "bm25", "dense")
 FUSIONS = ("weighted", "rrf")
@@ -135,3 +146,124 @@ def check_mode(mode: str, fusion: str) -> None:
 
 def ranks(ranking: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:
     return {cid: (rank, score) for rank, (cid, score) in enumerate(ranking, 1)}
+
+
+class Searcher:
+    """The search steps over one store, with the caches they keep between queries.
+
+    ``vector_index`` and ``keyword_index`` are registry ids, or ``auto``: exact vectors and
+    the store's keyword index for small indexes, HNSW and in-memory BM25 from 20k chunks.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        vector_index: str = "auto",
+        keyword_index: str = "auto",
+    ) -> None:
+        if keyword_index != "auto":
+            keyword_indexes.get(keyword_index)  # an unknown id fails now, listing the valid ones
+        self.store, self.embedder = store, embedder
+        self.vector_index, self.keyword_index = vector_index, keyword_index
+        self._vindex: VectorIndex | None = None
+        self._vgen: str | None = None
+        self._kindexes: dict[str, KeywordIndex] = {}
+        self._count: tuple[str | None, int] = ("", 0)  # (generation, chunks)
+
+    def _chunk_count(self) -> int:
+        gen = self.store.get_meta("generation")
+        if self._count[0] != gen:
+            self._count = (gen, self.store.chunk_count())
+        return self._count[1]
+
+    def keywords(self) -> KeywordIndex:
+        name = self.keyword_index
+        if name == "auto":
+            name = "memory" if self._chunk_count() >= KEYWORD_THRESHOLD else "store"
+        if name not in self._kindexes:
+            self._kindexes[name] = keyword_indexes.get(name)(self.store)
+        return self._kindexes[name]
+
+    def vectors(self) -> VectorIndex:
+        gen = self.store.get_meta("generation")
+        if self._vindex is None or gen != self._vgen:
+            ids, matrix = self.store.vectors()
+            side = Path(self.store.side_path + ".hnsw") if self.store.side_path else None
+            vindex = make_vector_index(self.vector_index, len(ids), side, self.embedder.id)
+            vindex.build(ids, matrix)
+            self._vindex, self._vgen = vindex, gen
+        return self._vindex
+
+    def warm(self) -> None:
+        """After a sync: bring the large-index caches up to date, so the next query is fast."""
+        self.keywords().refresh()
+        if self.vector_index == "hnsw" or (
+            self.vector_index == "auto" and self._chunk_count() >= HNSW_THRESHOLD
+        ):
+            self.vectors()
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        mode: str = "hybrid",
+        fusion: str = "weighted",
+        alpha: float = ALPHA,
+        depth: int = DEPTH,
+    ) -> list[Hit]:
+        """Top-``k`` chunks for ``query``, fusing keyword and meaning (``mode='hybrid'``)."""
+        check_mode(mode, fusion)
+        if mode != "hybrid":  # one ranking alone must be deep enough for k results
+            depth = max(depth, k)
+        scope = Scope(self.store, filters) if filters else None
+        if scope is not None and len(scope.chunk_ids()) == 0:
+            return []
+        terms = query_terms(query)
+        bm25: list[tuple[int, float]] = []
+        dense: list[tuple[int, float]] = []
+        if mode in ("hybrid", "bm25"):
+            bm25 = self.keywords().search(terms, depth, scope)
+        if mode in ("hybrid", "dense"):
+            qvec = self.embedder.embed_query(query)
+            dense = self.vectors().search(qvec, depth, scope.chunk_ids() if scope else None)
+        fused = fuse(bm25, dense, fusion, alpha) if mode == "hybrid" else (bm25 or dense)
+        return self._hits(fused[:k], bm25, dense, terms)
+
+    def _hits(
+        self,
+        top: list[tuple[int, float]],
+        bm25: list[tuple[int, float]],
+        dense: list[tuple[int, float]],
+        terms: list[str],
+    ) -> list[Hit]:
+        """Join the winning chunk ids with their text and source, and say how each ranked."""
+        rows = self.store.chunks([cid for cid, _ in top])
+        b_ranks, d_ranks = ranks(bm25), ranks(dense)
+        hits = []
+        for cid, score in top:
+            row = rows.get(cid)
+            if row is None:  # deleted by a concurrent sync since the vectors were loaded
+                continue
+            b, d = b_ranks.get(cid), d_ranks.get(cid)
+            hits.append(
+                Hit(
+                    chunk_id=cid,
+                    score=score,
+                    path=row.path,
+                    title=row.title,
+                    heading=row.heading,
+                    page=row.page,
+                    start=row.start,
+                    end=row.end,
+                    type=row.type,
+                    text=row.text,
+                    snippet=snippet(row.text, terms),
+                    bm25_rank=b[0] if b else None,
+                    dense_rank=d[0] if d else None,
+                    bm25_score=b[1] if b else None,
+                    dense_score=d[1] if d else None,
+                )
+            )
+        return hits

@@ -18,7 +18,7 @@ import numpy as np
 
 from .registry import Registry
 
-vector_indexes: Registry[VectorIndex] = Registry("vector_index")
+vector_indexes: Registry[VectorIndex] = Registry("vector index", "kenning.vector_indexes")
 
 #: ``auto`` switches from exact search to HNSW above this many chunks
 HNSW_THRESHOLD = 20_000

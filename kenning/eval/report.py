@@ -1,7 +1,8 @@
 """Evaluation outputs: a results JSON, TREC run files, per-query scores, a PNG and an HTML report.
 
 The HTML report is self-contained (the plot is embedded as a data URI), so it can be mailed
-or opened from anywhere. The plot needs matplotlib (the ``eval`` extra).
+or opened from anywhere. The plot needs matplotlib (the ``eval`` extra); without it the
+report is written without the plot and says how to add it, and nothing else depends on it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingExtra
 from .evaluate import ConfigResult, write_trec_run
 
 
@@ -33,15 +33,15 @@ def results_json(dataset: str, results: list[ConfigResult]) -> dict[str, Any]:
     }
 
 
-def plot_png(results: list[ConfigResult], metrics: list[str]) -> bytes:
-    """Grouped bars: one group per metric, one bar per configuration."""
+def plot_png(results: list[ConfigResult], metrics: list[str]) -> bytes | None:
+    """Grouped bars: one group per metric, one bar per configuration (None: no matplotlib)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise MissingExtra("matplotlib", "eval") from e
+    except ImportError:
+        return None
     width_in = min(14, max(6, 0.7 * len(metrics) * max(1, len(results))))
     fig, ax = plt.subplots(figsize=(width_in, 4))
     width = 0.8 / max(1, len(results))
@@ -61,7 +61,7 @@ def plot_png(results: list[ConfigResult], metrics: list[str]) -> bytes:
     return buf.getvalue()
 
 
-def _html(dataset: str, results: list[ConfigResult], metrics: list[str], png: bytes) -> str:
+def _html(dataset: str, results: list[ConfigResult], metrics: list[str], png: bytes | None) -> str:
     head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
     rows = []
     for r in results:
@@ -74,7 +74,14 @@ def _html(dataset: str, results: list[ConfigResult], metrics: list[str], png: by
         rows.append(
             f"<tr><th>{html.escape(r.config.name)}<br><small>{spec}</small></th>{''.join(cells)}</tr>"
         )
-    img = base64.b64encode(png).decode()
+    if png is None:
+        figure = (
+            "<p>No plot: matplotlib is not installed. "
+            "<code>pip install 'kenning[eval]'</code> adds it.</p>"
+        )
+    else:
+        img = base64.b64encode(png).decode()
+        figure = f'<img alt="metrics per configuration" src="data:image/png;base64,{img}">'
     first = html.escape(results[0].config.name) if results else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kenning eval: {html.escape(dataset)}</title>
@@ -86,7 +93,7 @@ th:first-child{{text-align:left}}small{{color:#666}}</style></head><body>
 <b>{first}</b> (10,000 resamples); * marks p &lt; 0.05.</p>
 <table><tr><th>config</th>{head}</tr>{"".join(rows)}</table>
 <h2>Metrics per configuration</h2>
-<img alt="metrics per configuration" src="data:image/png;base64,{img}">
+{figure}
 </body></html>
 """
 
@@ -98,7 +105,6 @@ def write_report(out: Path, dataset: str, results: list[ConfigResult]) -> dict[s
     written = {
         "results": out / "results.json",
         "report": out / "report.html",
-        "plot": out / "metrics.png",
         "per_query": out / "per_query.json",
     }
     written["results"].write_text(json.dumps(results_json(dataset, results), indent=2))
@@ -108,6 +114,8 @@ def write_report(out: Path, dataset: str, results: list[ConfigResult]) -> dict[s
     for r in results:
         write_trec_run(out / f"{r.config.name}.run", r.config.name, r.run)
     png = plot_png(results, metrics)
-    written["plot"].write_bytes(png)
+    if png is not None:
+        written["plot"] = out / "metrics.png"
+        written["plot"].write_bytes(png)
     written["report"].write_text(_html(dataset, results, metrics, png))
     return written

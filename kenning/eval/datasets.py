@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .errors import ConfigError
+from kenning.errors import ConfigError
 
 
 @dataclass

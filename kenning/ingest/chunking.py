@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kenning.errors import ConfigError
+
 from .loaders import Document
 
 _HEADING = re.compile(r"(#{1,6})[ \t]+(.*?)[ \t#]*$")
@@ -32,9 +34,12 @@ class ChunkSpec:
 
     def __post_init__(self) -> None:
         if self.size < 16:
-            raise ValueError("chunk size must be at least 16 tokens")
+            raise ConfigError(f"chunk_size must be at least 16 tokens, not {self.size}")
         if not 0 <= self.overlap < self.size // 2:
-            raise ValueError("chunk overlap must be >= 0 and below half the chunk size")
+            raise ConfigError(
+                f"overlap must be >= 0 and below half the chunk size ({self.size // 2}), "
+                f"not {self.overlap}"
+            )
 
 
 @dataclass

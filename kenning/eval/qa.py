@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kenning.errors import ConfigError, MissingExtra
+
 from .datasets import BeirDataset
-from .errors import ConfigError, MissingExtra
 from .evaluate import RunConfig, corpus_index
 
 

@@ -1,9 +1,8 @@
-"""The index's persistent state, behind a small ``Store`` interface.
+"""``SQLiteStore``: the whole index in one SQLite file (WAL mode), readable with ``sqlite3``.
 
-``SQLiteStore`` keeps everything in one SQLite file (WAL mode): roots, sources, chunks,
-embeddings keyed by chunk hash, and an FTS5 keyword index updated in the same transaction
-as the chunks it mirrors. The schema changes only through the numbered ``MIGRATIONS``.
-A PostgreSQL backend implements the same interface; search and the CLI never see SQL.
+Roots, sources, chunks, embeddings keyed by chunk hash, and an FTS5 keyword index updated
+in the same transaction as the chunks it mirrors. The schema changes only through the
+numbered ``MIGRATIONS``; ``PRAGMA user_version`` records how far a file has come.
 """
 
 from __future__ import annotations
@@ -11,149 +10,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import SchemaTooNew
-from .registry import Registry
+from kenning.errors import ConfigError, NotFound, SchemaTooNew
+from kenning.filters import Filters
+from kenning.ingest.chunking import Chunk
 
-stores: Registry[Store] = Registry("store")
-
-
-@dataclass
-class SourceRow:
-    """What the index knows about one file."""
-
-    id: int
-    path: str
-    root: str
-    size: int
-    mtime_ns: int
-    hash: str
-    type: str
-    status: str  # "ok", "warning" (indexed, with a note) or "failed" (not indexed)
-    error: str | None
-    title: str
-    metadata: dict[str, Any]
-
-
-@dataclass
-class ChunkRow:
-    """A stored chunk joined with its source, as search returns it."""
-
-    id: int
-    source_id: int
-    path: str
-    title: str
-    type: str
-    start: int
-    end: int
-    heading: str
-    page: int | None
-    text: str
-    hash: str
-
-
-@dataclass
-class NewChunk:
-    """A chunk to store: offsets, text, and the text that was embedded and keyword-indexed."""
-
-    start: int
-    end: int
-    heading: str
-    page: int | None
-    text: str
-    indexed_text: str
-    hash: str
-
-
-class Store(ABC):
-    """Persistent state of one index. Every write method is atomic."""
-
-    @abstractmethod
-    def get_meta(self, key: str) -> str | None: ...
-    @abstractmethod
-    def set_meta(self, key: str, value: str) -> None: ...
-    @abstractmethod
-    def roots(self) -> list[str]: ...
-    @abstractmethod
-    def add_root(self, path: str) -> None: ...
-    @abstractmethod
-    def remove_root(self, path: str) -> list[str]: ...
-    @abstractmethod
-    def sources(self) -> dict[str, SourceRow]: ...
-    @abstractmethod
-    def known_hashes(self, hashes: Iterable[str]) -> set[str]: ...
-    @abstractmethod
-    def write_sources(
-        self,
-        sources: Sequence[tuple[SourceRow, list[NewChunk] | None]],
-        vectors: dict[str, np.ndarray],
-    ) -> None:
-        """Upsert sources; a chunk list replaces that source's chunks (None keeps them)."""
-
-    @abstractmethod
-    def delete_sources(self, paths: Iterable[str]) -> int: ...
-    @abstractmethod
-    def reset(self) -> None:
-        """Forget all sources, chunks and vectors but keep the roots (for re-embedding)."""
-
-    @abstractmethod
-    def move_source(self, old: str, new: str, root: str, size: int, mtime_ns: int) -> None: ...
-    @abstractmethod
-    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """All (chunk ids, float32 matrix) pairs, for building vector indexes."""
-
-    @abstractmethod
-    def keyword_search(
-        self, terms: list[str], k: int, source_ids: Sequence[int] | None = None
-    ) -> list[tuple[int, float]]:
-        """BM25 top-k as (chunk id, score), higher is better; any term may match."""
-
-    @abstractmethod
-    def keyword_rows(self) -> Iterator[tuple[int, str]]:
-        """(chunk id, keyword-indexed text) of every chunk, for in-memory keyword indexes."""
-
-    @abstractmethod
-    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]: ...
-    @abstractmethod
-    def chunk_ids_for_sources(self, source_ids: Sequence[int]) -> np.ndarray: ...
-    @abstractmethod
-    def chunk_ids(self) -> list[int]:
-        """Every chunk id, in id order."""
-
-    @abstractmethod
-    def gc_embeddings(self) -> int:
-        """Drop embeddings no chunk refers to any more; returns how many."""
-
-    @abstractmethod
-    def stats(self) -> dict[str, Any]: ...
-    @abstractmethod
-    def save_questions(self, name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-        """Store (replacing) a named question set; rows carry qid, question, kind, gold span."""
-
-    @abstractmethod
-    def questions(self, name: str) -> list[dict[str, Any]]: ...
-    @abstractmethod
-    def add_eval_run(
-        self,
-        dataset: str,
-        name: str,
-        config: dict[str, Any],
-        metrics: dict[str, float],
-        queries: int,
-    ) -> None: ...
-    @abstractmethod
-    def eval_runs(self) -> list[dict[str, Any]]: ...
-    @abstractmethod
-    def close(self) -> None: ...
-
+from . import stores
+from .base import ChunkRow, SourceRow, Store
+from .sqlfilters import filter_sql, register_functions
 
 SCHEMA_VERSION = 2
 
@@ -194,34 +64,21 @@ MIGRATIONS: dict[int, str] = {
         body, tokenize = 'porter unicode61 remove_diacritics 2'
     );
     """,
-    2: """
-    CREATE TABLE question_sets (
-        name TEXT PRIMARY KEY,
-        created_at REAL NOT NULL,
-        params TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE TABLE questions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        set_name TEXT NOT NULL REFERENCES question_sets(name) ON DELETE CASCADE,
-        qid TEXT NOT NULL,
-        question TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        path TEXT NOT NULL,
-        start INTEGER NOT NULL,
-        "end" INTEGER NOT NULL,
-        text TEXT NOT NULL
-    );
-    CREATE TABLE eval_runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        created_at REAL NOT NULL,
-        dataset TEXT NOT NULL,
-        config_name TEXT NOT NULL,
-        config TEXT NOT NULL,
-        metrics TEXT NOT NULL,
-        queries INTEGER NOT NULL
-    );
-    """,
+    # 2 created the evaluation tables; they now belong to ``kenning.eval.history``, which
+    # creates them itself (with the same columns), so files of every age agree.
+    2: "",
 }
+
+
+def sqlite_path(location: str) -> Path:
+    """The file a plain path or a ``sqlite:///`` URL names."""
+    if "://" not in location:
+        return Path(location)
+    if not location.startswith("sqlite:///"):
+        raise ConfigError(
+            f"cannot read {location!r}: write sqlite:///relative.db or sqlite:////abs.db"
+        )
+    return Path(location[len("sqlite:///") :])
 
 
 def _escape(term: str) -> str:
@@ -234,13 +91,26 @@ class SQLiteStore(Store):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.location = str(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=10000")
+        register_functions(self.db)
         self._migrate()
+
+    @classmethod
+    def open_location(cls, location: str, create: bool = True) -> SQLiteStore:
+        path = sqlite_path(location)
+        if not create and not path.exists():
+            raise NotFound(f"no index at {path}; create one with `kenning add PATH`")
+        return cls(path)
+
+    @property
+    def side_path(self) -> str | None:
+        return str(self.path)
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -311,7 +181,7 @@ class SQLiteStore(Store):
 
     def write_sources(
         self,
-        sources: Sequence[tuple[SourceRow, list[NewChunk] | None]],
+        sources: Sequence[tuple[SourceRow, list[Chunk] | None]],
         vectors: dict[str, np.ndarray],
     ) -> None:
         now = time.time()
@@ -411,30 +281,25 @@ class SQLiteStore(Store):
         return ids, matrix.reshape(len(rows), -1)
 
     def keyword_search(
-        self, terms: list[str], k: int, source_ids: Sequence[int] | None = None
+        self, terms: list[str], k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]:
         if not terms:
             return []
         match = " OR ".join(_escape(t) for t in terms)
-        if source_ids is None:
+        if not filters:
             q = (
                 "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
                 "ORDER BY bm25(chunks_fts) LIMIT ?"
             )
             return list(self.db.execute(q, (match, k)))
-        self._allow(source_ids)
+        where, args = filter_sql(filters)
         q = (
             "SELECT f.rowid, -bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON c.id = f.rowid "
-            "WHERE chunks_fts MATCH ? AND c.source_id IN (SELECT id FROM temp.allowed) "
+            "WHERE chunks_fts MATCH ? AND c.source_id IN "
+            f"(SELECT s.id FROM sources s WHERE {where}) "
             "ORDER BY bm25(chunks_fts) LIMIT ?"
         )
-        return list(self.db.execute(q, (match, k)))
-
-    def _allow(self, source_ids: Sequence[int]) -> None:
-        """Fill the temporary ``allowed`` table that filtered queries join against."""
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS allowed (id INTEGER PRIMARY KEY)")
-        self.db.execute("DELETE FROM temp.allowed")
-        self.db.executemany("INSERT INTO temp.allowed VALUES (?)", ((i,) for i in source_ids))
+        return list(self.db.execute(q, (match, *args, k)))
 
     def keyword_rows(self) -> Iterator[tuple[int, str]]:
         yield from self.db.execute("SELECT rowid, body FROM chunks_fts ORDER BY rowid")
@@ -452,16 +317,20 @@ class SQLiteStore(Store):
             out.update({r[0]: ChunkRow(*r) for r in self.db.execute(q, part)})
         return out
 
-    def chunk_ids(self) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY id")]
-
-    def chunk_ids_for_sources(self, source_ids: Sequence[int]) -> np.ndarray:
-        """Chunk ids of the given sources (for filtered dense search)."""
-        self._allow(source_ids)
-        rows = self.db.execute(
-            "SELECT id FROM chunks WHERE source_id IN (SELECT id FROM temp.allowed)"
-        )
+    def chunk_ids(self, filters: Filters | None = None) -> np.ndarray:
+        if not filters:
+            rows = self.db.execute("SELECT id FROM chunks ORDER BY id")
+        else:
+            where, args = filter_sql(filters)
+            rows = self.db.execute(
+                "SELECT id FROM chunks WHERE source_id IN "
+                f"(SELECT s.id FROM sources s WHERE {where}) ORDER BY id",
+                args,
+            )
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def chunk_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
     def stats(self) -> dict[str, Any]:
         one = lambda q: self.db.execute(q).fetchone()[0]  # noqa: E731
@@ -474,71 +343,6 @@ class SQLiteStore(Store):
             "embeddings": one("SELECT count(*) FROM embeddings"),
             "problems": [{"path": p, "status": s, "reason": e} for p, s, e in failed],
         }
-
-    def save_questions(self, name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM questions WHERE set_name = ?", (name,))
-            db.execute(
-                "INSERT OR REPLACE INTO question_sets VALUES (?, ?, ?)",
-                (name, time.time(), json.dumps(params)),
-            )
-            db.executemany(
-                'INSERT INTO questions (set_name, qid, question, kind, path, start, "end", text) '
-                "VALUES (?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        name,
-                        r["qid"],
-                        r["question"],
-                        r["kind"],
-                        r["path"],
-                        r["start"],
-                        r["end"],
-                        r["text"],
-                    )
-                    for r in rows
-                ],
-            )
-
-    def questions(self, name: str) -> list[dict[str, Any]]:
-        cur = self.db.execute(
-            'SELECT qid, question, kind, path, start, "end", text FROM questions '
-            "WHERE set_name = ? ORDER BY id",
-            (name,),
-        )
-        keys = ("qid", "question", "kind", "path", "start", "end", "text")
-        return [dict(zip(keys, row, strict=True)) for row in cur]
-
-    def add_eval_run(
-        self,
-        dataset: str,
-        name: str,
-        config: dict[str, Any],
-        metrics: dict[str, float],
-        queries: int,
-    ) -> None:
-        self.db.execute(
-            "INSERT INTO eval_runs (created_at, dataset, config_name, config, metrics, queries) "
-            "VALUES (?,?,?,?,?,?)",
-            (time.time(), dataset, name, json.dumps(config), json.dumps(metrics), queries),
-        )
-
-    def eval_runs(self) -> list[dict[str, Any]]:
-        cur = self.db.execute(
-            "SELECT created_at, dataset, config_name, config, metrics, queries FROM eval_runs "
-            "ORDER BY id"
-        )
-        return [
-            {
-                "created_at": t,
-                "dataset": d,
-                "config_name": n,
-                "config": json.loads(c),
-                "metrics": json.loads(m),
-                "queries": q,
-            }
-            for t, d, n, c, m, q in cur
-        ]
 
     def close(self) -> None:
         self.db.close()

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from .chunking import ChunkSpec, chunk_document
-from .embedders import Embedder
-from .errors import LoadError
+from kenning.embedders import Embedder
+from kenning.errors import LoadError
+from kenning.store.base import SourceRow, Store
+
+from .chunking import Chunk, ChunkSpec, chunk_document
 from .loaders import MAX_FILE_BYTES, file_type, load
-from .store import NewChunk, SourceRow, Store
 
 #: embed and commit once this many new chunks are pending
 BATCH_CHUNKS = 256
@@ -125,7 +126,7 @@ class Syncer:
         self.index_dir, self.force, self.max_file_bytes = index_dir, force, max_file_bytes
         self.progress = progress
         self.report = SyncReport()
-        self._pending: list[tuple[SourceRow, list[NewChunk] | None]] = []
+        self._pending: list[tuple[SourceRow, list[Chunk] | None]] = []
         self._pending_chunks = 0
 
     def run(self) -> SyncReport:
@@ -197,11 +198,7 @@ class Syncer:
         except LoadError as e:
             self._fail(s, digest, file_type(Path(s.path)) or "unknown", e.reason, old)
             return
-        chunks = chunk_document(doc, self.spec, self.embedder.count_tokens)
-        new = [
-            NewChunk(c.start, c.end, c.heading, c.page, c.text, c.indexed_text, c.hash)
-            for c in chunks
-        ]
+        new = chunk_document(doc, self.spec, self.embedder.count_tokens)
         status = "warning" if doc.warning else "ok"
         if doc.warning:
             self.report.warnings.append((s.path, doc.warning))
@@ -225,7 +222,7 @@ class Syncer:
         row = s.row(digest, kind, "failed", reason, Path(s.path).stem, {})
         self._queue(row, [], 0)
 
-    def _queue(self, row: SourceRow, chunks: list[NewChunk] | None, n: int) -> None:
+    def _queue(self, row: SourceRow, chunks: list[Chunk] | None, n: int) -> None:
         self._pending.append((row, chunks))
         self._pending_chunks += n
         if self._pending_chunks >= BATCH_CHUNKS or len(self._pending) >= BATCH_FILES:

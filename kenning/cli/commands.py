@@ -1,164 +1,25 @@
-"""The ``kenning`` command: a thin shell over ``kenning.Index``.
-
-Errors from the library arrive as ``KenningError`` subclasses; this is the one place that
-turns them into a message on stderr and an exit code.
-"""
+"""Index commands: add, sync, reembed, remove, search and status. Each is one library call."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import KenningError
-
-app = typer.Typer(
-    help=(
-        "kenning: search your notes by meaning and by keyword, offline.\n\n"
-        'Start with `kenning add ~/notes`, then `kenning search "your question"`. '
-        "The index lives in ./.kenning/index.db unless you pass --index or set KENNING_INDEX."
-    ),
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-    pretty_exceptions_enable=False,
-)
-out = Console()
-err = Console(stderr=True)
-
-
-class _State:
-    index: Path | None = None
-    embedder: str | None = None
-    quiet: bool = False
-
-
-state = _State()
-
-IndexOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--index", "-i", help="Index file. Default: $KENNING_INDEX or ./.kenning/index.db"
-    ),
-]
-
-
-@app.callback()
-def main_options(
-    index: IndexOpt = None,
-    embedder: Annotated[
-        str | None,
-        typer.Option(
-            "--embedder",
-            "-e",
-            help="Embedder id for a new index (minilm, hash, bge-small, e5-small). "
-            "An existing index remembers its own.",
-        ),
-    ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")
-    ] = False,
-) -> None:
-    state.index, state.embedder, state.quiet = index, embedder, quiet
-
-
-def _open(chunk_size: int | None = None, overlap: int | None = None, create: bool = False) -> Any:
-    from .chunking import ChunkSpec
-    from .errors import NotFound
-    from .index import Index, default_index_path
-
-    path = state.index or default_index_path()
-    if not create and not Path(path).exists():
-        raise NotFound(f"no index at {path}; create one with `kenning add PATH`")
-
-    spec = None
-    if chunk_size is not None or overlap is not None:
-        base = ChunkSpec()
-        try:
-            spec = ChunkSpec(chunk_size or base.size, base.overlap if overlap is None else overlap)
-        except ValueError as e:
-            raise typer.BadParameter(str(e)) from None
-    return Index.open(state.index, embedder=state.embedder, chunking=spec)
-
-
-def _fail(e: KenningError) -> None:
-    err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True, markup=True)
-    raise typer.Exit(e.exit_code)
-
-
-class _RichProgress:
-    """Progress bars in one live display: sync stages (files/s, chunks/s, ETA) and queries."""
-
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-        )
-        self.task: Any = None
-        self.chunks = 0
-
-    def stage(self, name: str, total: int) -> None:
-        self.bar.start()
-        self.task = self.bar.add_task(name, total=total, info="files")
-        self.chunks = 0
-
-    def advance(self, files: int, chunks: int) -> None:
-        self.chunks += chunks
-        task = next(t for t in self.bar.tasks if t.id == self.task)
-        elapsed = task.elapsed or 0.0
-        done = task.completed + files
-        rate = (
-            f" · {done / elapsed:.0f} files/s, {self.chunks / elapsed:.0f} chunks/s"
-            if elapsed
-            else ""
-        )
-        self.bar.update(self.task, advance=files, info=f"files · {self.chunks} chunks{rate}")
-
-    def ticker(self, name: str, total: int | None = None) -> Any:
-        """A callable that counts one more query in its own bar, shown from the first query."""
-        task: list[Any] = []
-
-        def tick() -> None:
-            if not task:
-                self.bar.start()
-                task.append(self.bar.add_task(name, total=total, info="queries"))
-            self.bar.advance(task[0])
-
-        return tick
-
-    def close(self) -> None:
-        self.bar.stop()
+from .shell import Progress, app, err, open_index, out, state
 
 
 def _sync_run(action: Any, as_json: bool) -> None:
-    progress = None if (state.quiet or as_json) else _RichProgress()
-    try:
-        report = action(progress)
-    finally:
-        if progress:
-            progress.close()
+    if state.quiet or as_json:
+        report = action(None)
+    else:
+        with Progress() as progress:
+            report = action(progress)
     if as_json:
         from dataclasses import asdict
 
@@ -216,16 +77,11 @@ def add(
 
         kenning add paper.pdf ~/wiki --chunk-size 128
     """
-    try:
-        with _open(chunk_size, overlap, create=True) as index:
-            _sync_run(
-                lambda p: index.add(
-                    list(paths), progress=p, max_file_bytes=int(max_file_size * 1e6)
-                ),
-                as_json,
-            )
-    except KenningError as e:
-        _fail(e)
+    with open_index(create=True, chunk_size=chunk_size, overlap=overlap) as index:
+        _sync_run(
+            lambda p: index.add(list(paths), progress=p, max_file_bytes=int(max_file_size * 1e6)),
+            as_json,
+        )
 
 
 @app.command()
@@ -243,13 +99,10 @@ def sync(
 
         kenning sync
     """
-    try:
-        with _open() as index:
-            _sync_run(
-                lambda p: index.sync(progress=p, max_file_bytes=int(max_file_size * 1e6)), as_json
-            )
-    except KenningError as e:
-        _fail(e)
+    with open_index() as index:
+        _sync_run(
+            lambda p: index.sync(progress=p, max_file_bytes=int(max_file_size * 1e6)), as_json
+        )
 
 
 @app.command()
@@ -265,13 +118,10 @@ def reembed(
 
         kenning reembed --embedder bge-small
     """
-    from .index import Index
+    from kenning.index import Index
 
-    try:
-        with Index.open(state.index, embedder=embedder, reembed=True) as index:
-            _sync_run(lambda p: index.sync(progress=p), as_json)
-    except KenningError as e:
-        _fail(e)
+    with Index.open(state.index, embedder=embedder, reembed=True, create=False) as index:
+        _sync_run(lambda p: index.sync(progress=p), as_json)
 
 
 @app.command()
@@ -282,13 +132,10 @@ def remove(path: Annotated[Path, typer.Argument(help="A root given to `kenning a
 
         kenning remove ~/notes/archive
     """
-    try:
-        with _open() as index:
-            n = index.remove(path)
-        if not state.quiet:
-            err.print(f"removed {path} ({n} files)")
-    except KenningError as e:
-        _fail(e)
+    with open_index() as index:
+        n = index.remove(path)
+    if not state.quiet:
+        err.print(f"removed {path} ({n} files)")
 
 
 @app.command()
@@ -322,16 +169,12 @@ def search(
 
         kenning search "vacuum" --path 'postgres/**' --json --explain
     """
-    from .filters import Filters
-    from .search import highlight_spans, query_terms
+    from kenning.filters import Filters
+    from kenning.search import highlight_spans, query_terms
 
-    try:
-        filters = Filters.parse(where, path, type_)
-        with _open() as index:
-            hits = index.search(query, k=k, filters=filters, mode=mode, fusion=fusion)
-    except KenningError as e:
-        _fail(e)
-        return
+    filters = Filters.parse(where, path, type_)
+    with open_index() as index:
+        hits = index.search(query, k=k, filters=filters, mode=mode, fusion=fusion)
     if as_json:
         for h in hits:
             sys.stdout.write(json.dumps(h.to_dict(), ensure_ascii=False) + "\n")
@@ -375,12 +218,8 @@ def status(as_json: JsonOpt = False) -> None:
 
         kenning status --json
     """
-    try:
-        with _open() as index:
-            info = index.status()
-    except KenningError as e:
-        _fail(e)
-        return
+    with open_index() as index:
+        info = index.status()
     if as_json:
         out.print_json(json.dumps(info))
         return
@@ -399,18 +238,3 @@ def status(as_json: JsonOpt = False) -> None:
         for p in info["problems"]:
             colour = "red" if p["status"] == "failed" else "yellow"
             out.print(f"[{colour}]{p['status']}[/] {p['path']}: {p['reason']}", highlight=False)
-
-
-def _register_eval() -> None:
-    from .cli_eval import eval_app
-
-    app.add_typer(eval_app, name="eval")
-
-
-_register_eval()
-
-
-def main() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    app()

@@ -1,4 +1,4 @@
-"""``kenning eval``: retrieval and answer evaluation, a thin shell over evaluate/qa/questions."""
+"""``kenning eval``: retrieval and answer evaluation, a thin shell over ``kenning.eval``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .errors import KenningError
+from kenning.errors import ConfigError
+
+from .shell import Progress, err, open_history, open_index, out
 
 eval_app = typer.Typer(
     help="Measure retrieval and answers: on BEIR benchmarks, QA sets, or your own notes.",
@@ -35,17 +37,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON
 HISTORY_METRICS = ("ndcg@10", "recall@100", "mrr@10", "hit@1", "hit@10", "em", "f1", "rouge_l")
 
 
-def _shell() -> Any:
-    from . import cli
-
-    return cli
-
-
 def _configs(specs: list[str] | None, **defaults: Any) -> list[Any]:
     """Parse --config specs; ``defaults`` (the user's index settings) fill keys left out."""
     from dataclasses import replace
 
-    from .evaluate import DEFAULT_CONFIGS, RunConfig
+    from kenning.eval.evaluate import DEFAULT_CONFIGS, RunConfig
 
     if specs:
         configs = [RunConfig.parse(s, defaults) for s in specs]
@@ -53,26 +49,8 @@ def _configs(specs: list[str] | None, **defaults: Any) -> list[Any]:
         configs = [replace(c, **defaults) for c in DEFAULT_CONFIGS]
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
-        raise typer.BadParameter(f"config names must differ: {names}")
+        raise ConfigError(f"--config names must differ: {names}")
     return configs
-
-
-def _ticker(total: int, label: str) -> tuple[Any, Any]:
-    cli = _shell()
-    if cli.state.quiet:
-        return None, lambda: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    bar = Progress(
-        "[bold]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=cli.err,
-    )
-    task = bar.add_task(label, total=total)
-    bar.start()
-    return bar, lambda: bar.advance(task)
 
 
 def _table(results: list[Any]) -> Table:
@@ -94,24 +72,27 @@ def _table(results: list[Any]) -> Table:
 
 
 def _finish(dataset: str, results: list[Any], output: Path | None, as_json: bool) -> None:
-    from .index import Index
-    from .report import results_json, write_report
+    from kenning.eval.report import results_json, write_report
 
-    cli = _shell()
-    out = output or Path("kenning-eval") / f"{Path(dataset).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    written = write_report(out, dataset, results)
-    with Index.open(cli.state.index, embedder=cli.state.embedder) as index:
+    folder = output or Path("kenning-eval") / (
+        f"{Path(dataset).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    written = write_report(folder, dataset, results)
+    with open_history(create=True) as h:
         for r in results:
-            index.store.add_eval_run(
-                dataset, r.config.name, r.config.spec(), r.mean, len(r.per_query)
-            )
+            h.add_run(dataset, r.config.name, r.config.spec(), r.mean, len(r.per_query))
     if as_json:
         data = results_json(dataset, results)
         data["outputs"] = {k: str(v) for k, v in written.items()}
-        cli.out.print_json(json.dumps(data))
+        out.print_json(json.dumps(data))
         return
-    cli.out.print(_table(results))
-    cli.err.print(f"report: {written['report']}  (runs, per-query scores and JSON in {out})")
+    out.print(_table(results))
+    if "plot" not in written:
+        err.print(
+            "note: the report has no plot because matplotlib is not installed; "
+            "`pip install 'kenning[eval]'` adds it"
+        )
+    err.print(f"report: {written['report']}  (runs, per-query scores and JSON in {folder})")
 
 
 @eval_app.command("retrieval")
@@ -137,46 +118,34 @@ def retrieval(
 
         kenning eval retrieval --generated mine -c hybrid=hybrid -c rrf=rrf
     """
-    from .evaluate import evaluate_beir, evaluate_questions
-    from .index import Index
+    from kenning.eval.evaluate import evaluate_beir, evaluate_questions
 
-    cli = _shell()
     ks = tuple(k or (10, 100))
-    try:
-        if generated:
-            with Index.open(cli.state.index, embedder=cli.state.embedder) as index:
-                questions = index.store.questions(generated)
-                if not questions:
-                    raise typer.BadParameter(
-                        f"no question set {generated!r}; make one with `kenning eval generate`"
-                    )
-                configs = _configs(
-                    config,
-                    embedder=index.embedder.id,
-                    chunk_size=index.chunking.size,
-                    overlap=index.chunking.overlap,
-                )
-                bar, tick = _ticker(len(questions) * len(configs), "querying")
-                try:
-                    results = evaluate_questions(index, questions, configs, ks, tick)
-                finally:
-                    if bar:
-                        bar.stop()
-            _finish(f"generated:{generated}", results, output, as_json)
-            return
-        if dataset is None:
-            raise typer.BadParameter("give a BEIR DATASET folder or --generated NAME")
-        configs = _configs(config)
-        progress = None if (cli.state.quiet or as_json) else cli._RichProgress()
-        tick = progress.ticker("querying") if progress else None
-        try:
-            results = evaluate_beir(dataset, split, configs, ks, progress, tick)
-        finally:
-            if progress:
-                progress.close()
-        _finish(str(dataset), results, output, as_json)
-    except KenningError as e:
-        cli._fail(e)
+    if generated:
+        with open_history() as h:
+            questions = h.questions(generated)
+        if not questions:
+            raise ConfigError(
+                f"no question set {generated!r}; make one with `kenning eval generate`"
+            )
+        with open_index() as index:
+            configs = _configs(
+                config,
+                embedder=index.embedder.id,
+                chunk_size=index.chunking.size,
+                overlap=index.chunking.overlap,
+            )
+            with Progress(hidden=as_json) as progress:
+                tick = progress.ticker("querying", len(questions) * len(configs))
+                results = evaluate_questions(index, questions, configs, ks, tick)
+        _finish(f"generated:{generated}", results, output, as_json)
+        return
+    if dataset is None:
+        raise ConfigError("give a BEIR DATASET folder or --generated NAME")
+    configs = _configs(config)
+    with Progress(hidden=as_json) as progress:
+        results = evaluate_beir(dataset, split, configs, ks, progress, progress.ticker("querying"))
+    _finish(str(dataset), results, output, as_json)
 
 
 @eval_app.command("generate")
@@ -194,25 +163,18 @@ def generate(
 
         kenning eval generate --name mine -n 200 && kenning eval retrieval --generated mine
     """
-    from .index import Index
-    from .questions import generate as make
+    from kenning.eval.questions import generate as make
 
-    cli = _shell()
-    try:
-        with Index.open(cli.state.index, embedder=cli.state.embedder) as index:
-            questions = make(index, n, seed)
-            index.store.save_questions(
-                name, {"n": n, "seed": seed, "method": "structure"}, questions
-            )
-    except KenningError as e:
-        cli._fail(e)
-        return
+    with open_index() as index:
+        questions = make(index, n, seed)
+    with open_history() as h:
+        h.save_questions(name, {"n": n, "seed": seed, "method": "structure"}, questions)
     if as_json:
-        cli.out.print_json(json.dumps(questions))
+        out.print_json(json.dumps(questions))
         return
     for q in questions[:5]:
-        cli.out.print(f"[bold]{q['question']}[/]  [dim]{q['path']}[/]", highlight=False)
-    cli.err.print(
+        out.print(f"[bold]{q['question']}[/]  [dim]{q['path']}[/]", highlight=False)
+    err.print(
         f"saved {len(questions)} questions as set {name!r}; score them with "
         f"`kenning eval retrieval --generated {name}`"
     )
@@ -239,48 +201,38 @@ def qa(
 
         kenning eval qa squad-dev.json --predictions answers.jsonl
     """
-    from .evaluate import RunConfig
-    from .qa import load_qa, read_predictions, retrieval_eval, score_predictions
+    from kenning.eval.evaluate import RunConfig
+    from kenning.eval.qa import load_qa, read_predictions, retrieval_eval, score_predictions
 
-    cli = _shell()
-    try:
-        qa_set = load_qa(dataset, split)
-        if predictions:
-            mean, rows = score_predictions(qa_set, read_predictions(predictions))
-            kind = "answers"
-        else:
-            bar, tick = _ticker(len(qa_set.items), "questions")
-            try:
-                mean, rows = retrieval_eval(
-                    qa_set, dataset.resolve().name, RunConfig.parse(config), tick=tick
-                )
-            finally:
-                if bar:
-                    bar.stop()
-            kind = "retrieval"
-    except KenningError as e:
-        cli._fail(e)
-        return
-    from .index import Index
-
-    with Index.open(cli.state.index, embedder=cli.state.embedder) as index:
-        index.store.add_eval_run(
-            f"qa:{dataset.resolve().name}", kind, {"config": config}, mean, len(rows)
-        )
-    out = output or Path("kenning-eval") / f"qa-{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{kind}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (out / f"{kind}.json").write_text(json.dumps(mean, indent=2))
+    qa_set = load_qa(dataset, split)
+    if predictions:
+        mean, rows = score_predictions(qa_set, read_predictions(predictions))
+        kind = "answers"
+    else:
+        with Progress(hidden=as_json) as progress:
+            tick = progress.ticker("questions", len(qa_set.items))
+            mean, rows = retrieval_eval(
+                qa_set, dataset.resolve().name, RunConfig.parse(config), tick=tick
+            )
+        kind = "retrieval"
+    with open_history(create=True) as h:
+        h.add_run(f"qa:{dataset.resolve().name}", kind, {"config": config}, mean, len(rows))
+    folder = output or Path("kenning-eval") / (
+        f"qa-{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{kind}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / f"{kind}.json").write_text(json.dumps(mean, indent=2))
     if as_json:
-        cli.out.print_json(json.dumps({"kind": kind, "questions": len(rows), "metrics": mean}))
+        out.print_json(json.dumps({"kind": kind, "questions": len(rows), "metrics": mean}))
         return
     table = Table(title=f"{dataset.name}: {len(rows)} questions ({kind})")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in mean.items():
         table.add_row(key, f"{value:.4f}")
-    cli.out.print(table)
-    cli.err.print(f"per-question results: {out / (kind + '.jsonl')}")
+    out.print(table)
+    err.print(f"per-question results: {folder / (kind + '.jsonl')}")
 
 
 @eval_app.command("history")
@@ -291,20 +243,13 @@ def history(as_json: JsonOpt = False) -> None:
 
         kenning eval history
     """
-    from .index import Index
-
-    cli = _shell()
-    try:
-        with Index.open(cli.state.index, embedder=cli.state.embedder) as index:
-            runs = index.store.eval_runs()
-    except KenningError as e:
-        cli._fail(e)
-        return
+    with open_history() as h:
+        runs = h.runs()
     if as_json:
-        cli.out.print_json(json.dumps(runs))
+        out.print_json(json.dumps(runs))
         return
     if not runs:
-        cli.err.print("no evaluation runs yet: try `kenning eval retrieval`")
+        err.print("no evaluation runs yet: try `kenning eval retrieval`")
         return
     table = Table(title="evaluation history")
     for col in ("when", "dataset", "config", "queries", "metrics"):
@@ -314,4 +259,4 @@ def history(as_json: JsonOpt = False) -> None:
         shown = [m for m in HISTORY_METRICS if m in r["metrics"]][:4]
         metrics = "  ".join(f"{m} {r['metrics'][m]:.4f}" for m in shown)
         table.add_row(when, r["dataset"], r["config_name"], str(r["queries"]), metrics)
-    cli.out.print(table)
+    out.print(table)

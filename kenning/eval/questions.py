@@ -14,8 +14,8 @@ import random
 import re
 from typing import Any
 
-from .index import Index
-from .search import STOPWORDS, Hit
+from kenning.index import Index
+from kenning.search import STOPWORDS, Hit
 
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
@@ -49,7 +49,7 @@ def _sentence_question(text: str) -> str | None:
 def generate(index: Index, n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
     """Up to ``n`` questions from a seeded sample of chunks, alternating the two kinds."""
     rng = random.Random(seed)
-    ids = index.store.chunk_ids()
+    ids = index.store.chunk_ids().tolist()
     rng.shuffle(ids)
     questions: list[dict[str, Any]] = []
     seen: set[str] = set()

@@ -9,7 +9,6 @@ semantics), and every configuration is compared with the first by a paired boots
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -17,13 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from .chunking import ChunkSpec
+from kenning.config import cache_dir
+from kenning.errors import ConfigError
+from kenning.index import Index
+from kenning.ingest.chunking import ChunkSpec
+from kenning.ingest.sync import Progress
+from kenning.search import ALPHA, DEPTH, FUSIONS, MODES, Hit, check_mode
+
 from .datasets import BeirDataset, write_corpus
-from .errors import ConfigError
-from .index import Index
-from .metrics import evaluate
-from .search import ALPHA, DEPTH, FUSIONS, MODES, Hit, check_mode
-from .sync import Progress
+from .metrics import evaluate, to_run
 
 _DEFAULT_SPEC = ChunkSpec()
 
@@ -110,10 +111,6 @@ class ConfigResult:
     p_values: dict[str, float] = field(default_factory=dict)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("KENNING_CACHE") or Path.home() / ".cache" / "kenning")
-
-
 def corpus_digest(data: BeirDataset) -> str:
     h = hashlib.sha256()
     for doc_id in sorted(data.corpus):
@@ -147,15 +144,16 @@ def run_queries(
     k: int,
     tick: Callable[[], None] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Search every query; a document scores its best chunk (first occurrence)."""
+    """Search every query; a document ranks where its best chunk ranks.
+
+    Run scores are minus the rank, so the run keeps the engine's own order. The raw fused
+    scores would not: reciprocal rank fusion gives many documents equal scores, and trec_eval
+    breaks such ties by document id, which is not the order a user sees.
+    """
     run: dict[str, dict[str, float]] = {}
     for qid, text in queries.items():
-        scores: dict[str, float] = {}
-        for hit in index.search(text, k=k, **config.search_args()):
-            doc = doc_id(qid, hit)
-            if doc is not None and doc not in scores:
-                scores[doc] = hit.score
-        run[qid] = scores
+        hits = index.search(text, k=k, **config.search_args())
+        run[qid] = to_run(d for hit in hits if (d := doc_id(qid, hit)) is not None)
         if tick:
             tick()
     return run

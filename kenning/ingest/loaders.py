@@ -9,15 +9,18 @@ A loader raises ``LoadError`` with a human reason; the sync records it and carri
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import LoadError
+from kenning.errors import LoadError
 
 MARKDOWN = {".md", ".markdown", ".mdx"}
 TEXT = {".txt", ".text", ".rst", ".org", ".adoc"}
@@ -154,7 +157,43 @@ def _load_html(path: Path, data: bytes) -> Document:
     return Document(str(path), "html", text, title or path.stem, 0, meta)
 
 
+@contextmanager
+def library_messages(logger_name: str) -> Iterator[list[str]]:
+    """Collect a library's log records and warnings instead of letting them reach stderr.
+
+    pypdf, for one, logs "EOF marker not found" on a damaged file; kenning reports that file
+    itself (by path and reason), so the library's own line would only be noise.
+    """
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    logger = logging.getLogger(logger_name)
+    handler, propagate = Collect(logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield messages
+        messages.extend(str(w.message) for w in caught)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def _load_pdf(path: Path, data: bytes) -> Document:
+    with library_messages("pypdf") as notes:
+        doc = _read_pdf(path, data)
+    if notes:
+        shown = "; ".join(dict.fromkeys(notes))
+        doc.warning = f"the PDF reader noted: {shown[:300]}"
+    return doc
+
+
+def _read_pdf(path: Path, data: bytes) -> Document:
     import io
 
     from pypdf import PdfReader

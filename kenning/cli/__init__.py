@@ -1,0 +1,24 @@
+"""The ``kenning`` command: thin shells over ``kenning.Index`` and ``kenning.eval``.
+
+``shell`` holds what every command shares (global options, consoles, progress, the one
+error handler); ``commands`` and ``eval`` hold one command group each.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import commands  # noqa: F401  (registers the index commands)
+from .eval import eval_app
+from .shell import app
+
+app.add_typer(eval_app, name="eval")
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    app(prog_name="kenning")
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,166 @@
+"""The ``Store`` interface: everything an index persists, and the rows it hands back.
+
+A store holds roots, sources, chunks, embeddings keyed by chunk hash, and a keyword index
+kept in the same transaction as the chunks it mirrors. Search, sync and the CLI talk only to
+this interface, so a server-side database can stand in for the default SQLite file. Filters
+are applied by the store itself (in SQL), never by loading every source into Python.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kenning.filters import Filters
+from kenning.ingest.chunking import Chunk
+
+
+@dataclass
+class SourceRow:
+    """What the index knows about one file."""
+
+    id: int
+    path: str
+    root: str
+    size: int
+    mtime_ns: int
+    hash: str
+    type: str
+    status: str  # "ok", "warning", "stale" (last good version kept) or "failed"
+    error: str | None
+    title: str
+    metadata: dict[str, Any]
+
+
+@dataclass
+class ChunkRow:
+    """A stored chunk joined with its source, as search returns it."""
+
+    id: int
+    source_id: int
+    path: str
+    title: str
+    type: str
+    start: int
+    end: int
+    heading: str
+    page: int | None
+    text: str
+    hash: str
+
+
+class Store(ABC):
+    """Persistent state of one index. Every write method is atomic.
+
+    ``location`` is what the user named (a path or URL), shown in messages and status.
+    ``side_path`` is a local file prefix where search caches (HNSW graph, in-memory BM25)
+    may live, or None when the store has no local folder.
+    """
+
+    location: str = ""
+
+    @classmethod
+    @abstractmethod
+    def open_location(cls, location: str, create: bool = True) -> Store:
+        """Open the store a path or URL names; without ``create``, raise ``NotFound``
+        instead of making an empty one."""
+
+    @property
+    def side_path(self) -> str | None:
+        return None
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None: ...
+    @abstractmethod
+    def roots(self) -> list[str]: ...
+    @abstractmethod
+    def add_root(self, path: str) -> None: ...
+    @abstractmethod
+    def remove_root(self, path: str) -> list[str]:
+        """Drop a root and its sources; returns the paths dropped."""
+
+    @abstractmethod
+    def sources(self) -> dict[str, SourceRow]:
+        """Every source by path (for sync, which compares them with the disk)."""
+
+    @abstractmethod
+    def known_hashes(self, hashes: Iterable[str]) -> set[str]:
+        """The subset of chunk hashes that already have an embedding."""
+
+    @abstractmethod
+    def write_sources(
+        self,
+        sources: Sequence[tuple[SourceRow, list[Chunk] | None]],
+        vectors: dict[str, np.ndarray],
+    ) -> None:
+        """Upsert sources; a chunk list replaces that source's chunks (None keeps them)."""
+
+    @abstractmethod
+    def delete_sources(self, paths: Iterable[str]) -> int: ...
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget all sources, chunks and vectors but keep the roots (for re-embedding)."""
+
+    @abstractmethod
+    def move_source(self, old: str, new: str, root: str, size: int, mtime_ns: int) -> None: ...
+    @abstractmethod
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """All (chunk ids, float32 matrix) pairs, for building vector indexes."""
+
+    @abstractmethod
+    def keyword_search(
+        self, terms: list[str], k: int, filters: Filters | None = None
+    ) -> list[tuple[int, float]]:
+        """BM25 top-k as (chunk id, score), higher is better; any term may match."""
+
+    @abstractmethod
+    def keyword_rows(self) -> Iterator[tuple[int, str]]:
+        """(chunk id, keyword-indexed text) of every chunk, for in-memory keyword indexes."""
+
+    @abstractmethod
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]: ...
+    @abstractmethod
+    def chunk_ids(self, filters: Filters | None = None) -> np.ndarray:
+        """Ids of the chunks whose source passes ``filters`` (all chunks if None), ascending."""
+
+    @abstractmethod
+    def chunk_count(self) -> int: ...
+    @abstractmethod
+    def gc_embeddings(self) -> int:
+        """Drop embeddings no chunk refers to any more; returns how many."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Counts of sources, chunks and embeddings, and the files with problems."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Scope:
+    """The chunks a filtered search may return: the store works them out once, on demand.
+
+    Keyword search in the store applies ``filters`` in its own query; the dense side and
+    in-memory keyword ranking need the allowed chunk ids, so both share this one lookup.
+    """
+
+    def __init__(self, store: Store, filters: Filters) -> None:
+        self.store, self.filters = store, filters
+        self._ids: np.ndarray | None = None
+
+    def chunk_ids(self) -> np.ndarray:
+        if self._ids is None:
+            self._ids = self.store.chunk_ids(self.filters)
+        return self._ids

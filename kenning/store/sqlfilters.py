@@ -1,0 +1,70 @@
+"""``Filters`` compiled to SQL over the ``sources`` table, for SQLite.
+
+Metadata is a JSON column: a condition on a key is an ``EXISTS`` over ``json_each`` (so a
+list matches when any item does, and ``!=`` when none does). Comparisons and path globs run
+as small SQL functions that reuse ``kenning.filters``' own rules, so a filtered search in
+SQL selects exactly the sources ``Filters.matches`` would, without loading them into Python.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from functools import lru_cache
+from typing import Any
+
+from kenning.filters import Filters, compare, glob_regex, relative
+
+_COLUMNS = ("title", "type", "path")
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _compare(actual: Any, json_type: str, op: str, value: str) -> bool:
+    if actual is None or json_type == "null":
+        return False
+    if json_type in ("true", "false"):  # json_each gives 1/0; the reference sees a bool
+        actual = json_type == "true"
+    return compare(actual, op, value)
+
+
+def register_functions(db: sqlite3.Connection) -> None:
+    """The SQL functions ``filter_sql`` uses; call once per connection."""
+    db.create_function("kenning_compare", 4, _compare, deterministic=True)
+    db.create_function("kenning_relpath", 2, relative, deterministic=True)
+    db.create_function(
+        "kenning_glob", 2, lambda rx, text: bool(_regex(rx).match(text)), deterministic=True
+    )
+
+
+def filter_sql(filters: Filters) -> tuple[str, list[Any]]:
+    """A WHERE clause over ``sources s`` and its parameters."""
+    parts, args = ["s.status != 'failed'"], []
+    if filters.types:
+        parts.append(f"s.type IN ({','.join('?' * len(filters.types))})")
+        args += filters.types
+    if filters.paths:
+        alternatives = []
+        for pattern in filters.paths:
+            alternatives.append(
+                "kenning_glob(?, kenning_relpath(s.path, s.root)) OR kenning_glob(?, s.path)"
+            )
+            rx = glob_regex(pattern).pattern
+            args += [rx, rx]
+        parts.append("(" + " OR ".join(alternatives) + ")")
+    for c in filters.where:
+        op = "=" if c.op == "!=" else c.op
+        if c.key in _COLUMNS:
+            test = f"kenning_compare(s.{c.key}, 'text', ?, ?)"
+            args += [op, c.value]
+        else:
+            test = (
+                "EXISTS (SELECT 1 FROM json_each(s.metadata, ?) j "
+                "WHERE kenning_compare(j.value, j.type, ?, ?))"
+            )
+            args += [f'$."{c.key}"', op, c.value]
+        parts.append(f"NOT {test}" if c.op == "!=" else test)
+    return " AND ".join(parts), args
