@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from kenning.datasets import load_beir
-from kenning.evaluate import RunConfig, corpus_index, run_queries
-from kenning.metrics import evaluate, to_run
+from kenning.eval.datasets import load_beir
+from kenning.eval.evaluate import RunConfig, corpus_index, run_queries
+from kenning.eval.metrics import evaluate, to_run
 from kenning.search import ALPHA, DEPTH, fuse
 
 

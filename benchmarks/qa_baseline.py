@@ -16,8 +16,8 @@ import re
 import sys
 from pathlib import Path
 
-from kenning.evaluate import RunConfig, corpus_index
-from kenning.qa import load_qa
+from kenning.eval.evaluate import RunConfig, corpus_index
+from kenning.eval.qa import load_qa
 
 
 def main() -> None:

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from kenning import Index
-from kenning.datasets import load_beir
-from kenning.evaluate import RunConfig, cache_dir, corpus_index
-from kenning.store import NewChunk, SourceRow
+from kenning.eval.datasets import load_beir
+from kenning.eval.evaluate import RunConfig, cache_dir, corpus_index
+from kenning.store import SourceRow
 
 
 def timed(index: Index, queries: list[str], **kw: object) -> tuple[float, float]:

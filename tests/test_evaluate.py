@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from kenning import ConfigError, Index
 from kenning.cli import app
 from kenning.embedders import HashEmbedder
-from kenning.evaluate import RunConfig, evaluate_beir, evaluate_questions, paired_bootstrap
-from kenning.questions import generate
+from kenning.eval.evaluate import RunConfig, evaluate_beir, evaluate_questions, paired_bootstrap
+from kenning.eval.questions import generate
 
 DOCS = {
     "d1": ("Sourdough", "Sourdough bread rises slowly with a wild yeast starter."),

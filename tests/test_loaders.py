@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from kenning.errors import LoadError
-from kenning.loaders import load
+from kenning.ingest.loaders import load
 
 
 def make_pdf(path: Path, pages: list[str]) -> bytes:

@@ -7,7 +7,7 @@ import pytrec_eval
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kenning.metrics import evaluate, ranked, to_run
+from kenning.eval.metrics import evaluate, ranked, to_run
 
 MEASURES = {"ndcg_cut_10", "ndcg_cut_100", "recall_10", "recall_100", "P_10", "P_100"}
 MEASURES |= {"map_cut_10", "map_cut_100"}

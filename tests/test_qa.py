@@ -7,8 +7,8 @@ import pytest
 from conftest import SHARED
 
 from kenning import ConfigError
-from kenning.evaluate import RunConfig
-from kenning.qa import (
+from kenning.eval.evaluate import RunConfig
+from kenning.eval.qa import (
     citation_scores,
     corpus_bleu,
     exact_match,

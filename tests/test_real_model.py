@@ -52,8 +52,8 @@ def test_meaning_search_on_real_notes(til_notes: Path, tmp_path: Path) -> None:
         assert any("/tmux/" in h.path and "/git/" not in h.path for h in hybrid[:3])
         assert index.sync().chunks_embedded == 0
         # Evaluation end to end on the real model: generated questions, two configs.
-        from kenning.evaluate import RunConfig, evaluate_questions
-        from kenning.questions import generate
+        from kenning.eval.evaluate import RunConfig, evaluate_questions
+        from kenning.eval.questions import generate
 
         questions = generate(index, n=30)
         results = evaluate_questions(

@@ -6,9 +6,9 @@ from pathlib import Path
 from conftest import write_notes
 
 from kenning import ChunkSpec, Index
-from kenning.chunking import chunk_document
+from kenning.ingest.chunking import chunk_document
 from kenning.embedders import HashEmbedder
-from kenning.loaders import load
+from kenning.ingest.loaders import load
 
 
 def chunk_rows(index: Index) -> set[tuple[str, int, int, str]]:

@@ -68,3 +68,35 @@ def test_empty_and_reopen_same_results(make) -> None:
     second.build(ids, matrix)
     q = matrix[5]
     assert [i for i, _ in first.search(q, 10)] == [i for i, _ in second.search(q, 10)]
+
+
+def test_every_vector_index_is_covered() -> None:
+    # The suite runs on every registered id (``make``'s params); this pins the list so a new
+    # built-in is noticed, and a plugin found in a developer's environment shows up here.
+    assert vector_indexes.names() == ["exact", "hnsw"]
+
+
+def test_plugins_are_found_under_the_documented_entry_point_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real installed distribution (a dist-info folder on sys.path) exposes a backend."""
+    from kenning.registry import Registry
+
+    (tmp_path / "flatplugin.py").write_text(
+        "from kenning.vectors import ExactIndex\n\nclass FlatIndex(ExactIndex):\n    pass\n"
+    )
+    info = tmp_path / "flatplugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: flatplugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[kenning.vector_indexes]\nflat = flatplugin:FlatIndex\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert vector_indexes.group == "kenning.vector_indexes"  # what the README documents
+    fresh = Registry("vector index", vector_indexes.group)
+    cls = fresh.get("flat")
+    assert cls.__name__ == "FlatIndex" and "flat" in fresh.names()
+    ids, matrix = corpus(50)
+    index = cls(None, "hash")
+    index.build(ids, matrix)
+    assert index.search(matrix[7], 1)[0][0] == ids[7]
