@@ -53,6 +53,14 @@ class MissingExtra(KenningError):
             f"`pip install 'kenning[{extra}]'`"
         )
 
+    @classmethod
+    def require(cls, module: str, package: str, extra: str) -> None:
+        """Raise before any work starts when ``module`` cannot be imported."""
+        from importlib.util import find_spec
+
+        if find_spec(module) is None:
+            raise cls(package, extra)
+
 
 class ModelUnavailable(KenningError):
     """A model named by the user cannot be loaded: not cached, and no network to fetch it."""

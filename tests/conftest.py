@@ -9,9 +9,21 @@ import pytest
 from kenning import ChunkSpec, Index
 from kenning.embedders import HashEmbedder
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.exists():  # CI checks the project out beside ../shared as well
-    SHARED = Path(os.environ.get("KENNING_SHARED_DATA", "../shared/data")).resolve()
+#: the shared evaluation data: ../shared/data beside the checkout, or $KENNING_SHARED_DATA
+SHARED = Path(
+    os.environ.get("KENNING_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+
+
+def shared(*parts: str) -> Path:
+    """A path in the shared evaluation data. Missing data fails the test: it is required."""
+    path = SHARED.joinpath(*parts)
+    assert path.exists(), (
+        f"shared data not found at {path}: check the project out beside ../shared, "
+        "or point KENNING_SHARED_DATA at the data folder"
+    )
+    return path
+
 
 NOTES = {
     "ml/attention.md": """---
@@ -76,9 +88,7 @@ def index(tmp_path: Path):
 @pytest.fixture(scope="session")
 def til_notes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real til notes collection, unpacked once per test session."""
-    archive = SHARED / "notes-jbranchaud-til" / "jbranchaud-til-md.tar.gz"
-    if not archive.exists():
-        pytest.skip(f"shared data not found at {archive}")
+    archive = shared("notes-jbranchaud-til", "jbranchaud-til-md.tar.gz")
     dest = tmp_path_factory.mktemp("til")
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")

@@ -6,8 +6,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kenning.ingest.chunking import ChunkSpec, chunk_document
 from kenning.embedders import HashEmbedder
+from kenning.ingest.chunking import ChunkSpec, chunk_document
 from kenning.ingest.loaders import Document, load
 
 count = HashEmbedder().count_tokens

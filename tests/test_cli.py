@@ -11,7 +11,26 @@ from typer.testing import CliRunner
 from kenning.cli import app
 
 runner = CliRunner()
-COMMANDS = ["add", "sync", "remove", "search", "status", "reembed"]
+
+
+def command_paths() -> list[str]:
+    """Every runnable command, found by walking the command tree (groups included)."""
+    import typer.main
+
+    def walk(command, prefix: str) -> list[str]:
+        subs = getattr(command, "commands", None)
+        if not subs:
+            return [prefix]
+        return [p for name, sub in sorted(subs.items()) for p in walk(sub, f"{prefix} {name}")]
+
+    return [p.strip() for p in walk(typer.main.get_command(app), "")]
+
+
+COMMANDS = command_paths()
+
+
+def test_the_command_walk_finds_groups_and_their_commands() -> None:
+    assert {"add", "search", "eval retrieval", "eval history"} <= set(COMMANDS)
 
 
 def run(db: Path, *args: str, code: int = 0) -> str:
@@ -81,7 +100,7 @@ def test_add_reports_failures_by_name(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_with_an_example(command: str) -> None:
-    result = runner.invoke(app, [command, "--help"])
+    result = runner.invoke(app, [*command.split(), "--help"])
     assert result.exit_code == 0 and "Example" in result.output
 
 

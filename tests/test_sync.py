@@ -6,25 +6,20 @@ from pathlib import Path
 from conftest import write_notes
 
 from kenning import ChunkSpec, Index
-from kenning.ingest.chunking import chunk_document
 from kenning.embedders import HashEmbedder
+from kenning.ingest.chunking import chunk_document
 from kenning.ingest.loaders import load
 
 
 def chunk_rows(index: Index) -> set[tuple[str, int, int, str]]:
-    rows = index.store.db.execute(
-        'SELECT s.path, c.start, c."end", c.hash FROM chunks c JOIN sources s ON s.id = c.source_id'
-    )
-    return set(rows)
+    rows = index.store.chunks(index.store.chunk_ids().tolist()).values()
+    return {(r.path, r.start, r.end, r.hash) for r in rows}
 
 
 def counts(index: Index) -> tuple[int, int, int]:
-    one = lambda q: index.store.db.execute(q).fetchone()[0]  # noqa: E731
-    return (
-        one("SELECT count(*) FROM chunks"),
-        one("SELECT count(*) FROM chunks_fts"),
-        one("SELECT count(*) FROM embeddings"),
-    )
+    """Chunks, keyword rows and stored embeddings, through the public Store interface."""
+    store = index.store
+    return store.chunk_count(), len(list(store.keyword_rows())), store.stats()["embeddings"]
 
 
 def long_note(n: int) -> str:

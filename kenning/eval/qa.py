@@ -165,6 +165,8 @@ def citation_scores(cited: list[str], gold: set[str]) -> tuple[float, float]:
 
 def score_predictions(qa: QASet, predictions: list[dict[str, Any]]) -> tuple[dict, list[dict]]:
     """Mean EM, F1, ROUGE-L, BLEU (and citation precision/recall) plus per-question rows."""
+    MissingExtra.require("rouge_score", "rouge-score", "eval")
+    MissingExtra.require("sacrebleu", "sacrebleu", "eval")
     by_id = {i.qid: i for i in qa.items}
     by_q = {i.question: i for i in qa.items}
     rows: list[dict[str, Any]] = []

@@ -113,18 +113,25 @@ class SQLiteStore(Store):
         return str(self.path)
 
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        version = self._version()
+        if version < SCHEMA_VERSION:
+            with self.transaction():
+                # Another process may have migrated while this one waited for the lock.
+                version = self._version()
+                for number in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {number}")
+
+    def _version(self) -> int:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise SchemaTooNew(
                 f"{self.path} has schema version {version}; this kenning knows up to "
                 f"{SCHEMA_VERSION}. Upgrade kenning."
             )
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number}")
+        return version
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
