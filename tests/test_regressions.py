@@ -54,6 +54,19 @@ def test_a_bad_chunk_size_in_an_eval_config_is_a_config_error(tmp_path: Path) ->
     assert code == 2 and "chunk_size must be at least 16" in out
 
 
+def test_a_missing_extra_is_named_right_on_the_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message said `pip install 'kenning'`: the terminal ate "[eval]" as markup."""
+    q, p = qa_files(tmp_path)
+    real = __import__("importlib.util").util.find_spec
+    monkeypatch.setattr(
+        "importlib.util.find_spec", lambda name, *a: None if name == "sacrebleu" else real(name)
+    )
+    code, out = invoke("-i", str(tmp_path / "i.db"), "eval", "qa", q, "--predictions", p)
+    assert code == 3 and "pip install 'kenning[eval]'" in " ".join(out.split()), out
+
+
 def test_eval_history_on_a_missing_index_creates_nothing(tmp_path: Path) -> None:
     db = tmp_path / "missing.db"
     code, out = invoke("-i", str(db), "eval", "history")

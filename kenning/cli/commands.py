@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -35,14 +36,14 @@ def _sync_run(action: Any, as_json: bool) -> None:
     )
     for root in report.missing_roots:
         err.print(
-            f"[yellow]missing root[/] {root}: its files stay indexed; "
-            f"`kenning remove {root}` drops them",
+            f"[yellow]missing root[/] {escape(root)}: its files stay indexed; "
+            f"`kenning remove {escape(root)}` drops them",
             highlight=False,
         )
     for path, reason in report.failed:
-        err.print(f"[red]failed[/]  {path}: {reason}", highlight=False)
+        err.print(f"[red]failed[/]  {escape(f'{path}: {reason}')}", highlight=False)
     for path, reason in report.warnings:
-        err.print(f"[yellow]warning[/] {path}: {reason}", highlight=False)
+        err.print(f"[yellow]warning[/] {escape(f'{path}: {reason}')}", highlight=False)
     if report.skipped:
         exts: dict[str, int] = {}
         for path, _ in report.skipped:
@@ -203,7 +204,12 @@ def search(
         snippet = Text(h.snippet)
         for a, b in highlight_spans(h.snippet, terms):
             snippet.stylize("bold yellow", a, b)
-        row: list[str | Text] = [str(n), f"{h.score:.3f}", f"{shown}\n[dim]{where_in}[/]", snippet]
+        row: list[str | Text] = [
+            str(n),
+            f"{h.score:.3f}",
+            f"{escape(shown)}\n[dim]{escape(where_in)}[/]",
+            snippet,
+        ]
         if explain:
             row += [str(h.bm25_rank or "–"), str(h.dense_rank or "–")]
         table.add_row(*row)
@@ -237,4 +243,7 @@ def status(as_json: JsonOpt = False) -> None:
         out.print(f"\n[bold]{len(info['problems'])} files with problems:[/]")
         for p in info["problems"]:
             colour = "red" if p["status"] == "failed" else "yellow"
-            out.print(f"[{colour}]{p['status']}[/] {p['path']}: {p['reason']}", highlight=False)
+            out.print(
+                f"[{colour}]{p['status']}[/] {escape(p['path'] + ': ' + str(p['reason']))}",
+                highlight=False,
+            )

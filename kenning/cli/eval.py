@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from kenning.errors import ConfigError
@@ -90,7 +91,8 @@ def _finish(dataset: str, results: list[Any], output: Path | None, as_json: bool
     if "plot" not in written:
         err.print(
             "note: the report has no plot because matplotlib is not installed; "
-            "`pip install 'kenning[eval]'` adds it"
+            "`pip install 'kenning[eval]'` adds it",
+            markup=False,
         )
     err.print(f"report: {written['report']}  (runs, per-query scores and JSON in {folder})")
 
@@ -173,7 +175,7 @@ def generate(
         out.print_json(json.dumps(questions))
         return
     for q in questions[:5]:
-        out.print(f"[bold]{q['question']}[/]  [dim]{q['path']}[/]", highlight=False)
+        out.print(f"[bold]{escape(q['question'])}[/]  [dim]{escape(q['path'])}[/]", highlight=False)
     err.print(
         f"saved {len(questions)} questions as set {name!r}; score them with "
         f"`kenning eval retrieval --generated {name}`"

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from kenning.errors import KenningError
@@ -95,7 +96,8 @@ class KenningGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except KenningError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True, markup=True)
+            # The message is plain text: "kenning[eval]" must not be read as a markup tag.
+            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -107,7 +109,7 @@ class KenningGroup(TyperGroup):
                 traceback.print_exc()
             else:
                 err.print(
-                    f"[bold red]unexpected error:[/] {type(e).__name__}: {e}\n"
+                    f"[bold red]unexpected error:[/] {type(e).__name__}: {escape(str(e))}\n"
                     "Run the command again with --debug to see the traceback, and please "
                     "report it.",
                     highlight=False,
