@@ -18,14 +18,32 @@ import shutil
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kenning import Index
+from kenning import Chunk, Index
+from kenning.config import cache_dir
 from kenning.eval.datasets import load_beir
-from kenning.eval.evaluate import RunConfig, cache_dir, corpus_index
+from kenning.eval.evaluate import RunConfig, corpus_index
 from kenning.store import SourceRow
+
+
+@dataclass
+class Copy(Chunk):
+    """A copy of a real chunk under its own hash, so it can carry a perturbed vector."""
+
+    body: str = ""
+    key: str = ""
+
+    @property
+    def indexed_text(self) -> str:
+        return self.body
+
+    @property
+    def hash(self) -> str:
+        return self.key
 
 
 def timed(index: Index, queries: list[str], **kw: object) -> tuple[float, float]:
@@ -52,7 +70,7 @@ def grow(index: Index, target: int, seed: int = 0) -> None:
     copy = 0
     while have < target:
         copy += 1
-        batch: list[tuple[SourceRow, list[NewChunk] | None]] = []
+        batch: list[tuple[SourceRow, list[Chunk] | None]] = []
         vectors: dict[str, np.ndarray] = {}
         for n, (text, body, blob, heading) in enumerate(rows[: target - have]):
             v = np.frombuffer(blob, dtype=np.float32)
@@ -60,7 +78,7 @@ def grow(index: Index, target: int, seed: int = 0) -> None:
             v /= np.linalg.norm(v)
             h = hashlib.sha256(f"{copy}:{n}:{body}".encode()).hexdigest()
             vectors[h] = v
-            chunk = NewChunk(0, len(text), heading, None, text, body, h)
+            chunk = Copy(0, len(text), text, heading, None, body=body, key=h)
             src = SourceRow(
                 0,
                 f"/synthetic/{copy}/{n}.md",
@@ -90,7 +108,7 @@ def main() -> None:
     index, _ = corpus_index(
         data, args.dataset.resolve().name, RunConfig("h", embedder=args.embedder)
     )
-    small = index.path
+    small = index.location
     index.close()
     cache = cache_dir() / "bench"
     cache.mkdir(parents=True, exist_ok=True)

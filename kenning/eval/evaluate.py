@@ -41,6 +41,9 @@ class RunConfig:
     embedder: str = "minilm"
     chunk_size: int = _DEFAULT_SPEC.size
     overlap: int = _DEFAULT_SPEC.overlap
+    #: ``auto``, or a registered id: compare exact and HNSW vectors, or FTS5 and in-memory BM25
+    vector_index: str = "auto"
+    keyword_index: str = "auto"
 
     @classmethod
     def parse(cls, text: str, defaults: dict[str, Any] | None = None) -> RunConfig:
@@ -131,7 +134,13 @@ def corpus_index(
     names = write_corpus(data, base / "docs")
     spec = ChunkSpec(config.chunk_size, config.overlap)
     db = base / f"{config.embedder}-{spec.size}-{spec.overlap}.db"
-    index = Index.open(db, embedder=config.embedder, chunking=spec)
+    index = Index.open(
+        db,
+        embedder=config.embedder,
+        chunking=spec,
+        vector_index=config.vector_index,
+        keyword_index=config.keyword_index,
+    )
     index.add([base / "docs"], progress=progress)
     return index, names
 
@@ -261,13 +270,18 @@ def evaluate_questions(
             base.overlap,
         ):
             raise ConfigError(
-                f"--config {config.name}: on your own index only mode, fusion, alpha and depth "
-                f"can vary (it is built with {base.embedder}, chunk size {base.chunk_size}, "
+                f"--config {config.name}: on your own index only mode, fusion, alpha, depth "
+                f"and the vector and keyword indexes can vary (it is built with {base.embedder}, "
+                f"chunk size {base.chunk_size}, "
                 f"overlap {base.overlap})"
             )
         queries = {q["qid"]: q["question"] for q in questions}
+        # The same store, searched with this config's vector and keyword indexes.
+        view = Index(
+            index.store, index.embedder, index.chunking, config.vector_index, config.keyword_index
+        )
         run = run_queries(
-            index,
+            view,
             queries,
             config,
             lambda qid, h: gold_doc(by_id[qid], h),

@@ -14,11 +14,9 @@ import re
 from pathlib import Path
 
 from kenning.errors import UnknownBackend
-from kenning.registry import Registry
 
-from .base import ChunkRow, SourceRow, Store
-
-stores: Registry[Store] = Registry("store", "kenning.stores")
+from .base import ChunkRow, Scope, SourceRow, Store, stores
+from .sqlite import SQLiteStore  # registers the built-in backend
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)://")
 
@@ -40,6 +38,13 @@ def open_store(location: str | Path, create: bool = True) -> Store:
     return cls.open_location(str(location), create)  # type: ignore[attr-defined]
 
 
-from .sqlite import SQLiteStore  # noqa: E402  (registers the built-in backend)
-
-__all__ = ["ChunkRow", "SQLiteStore", "SourceRow", "Store", "open_store", "scheme", "stores"]
+__all__ = [
+    "ChunkRow",
+    "SQLiteStore",
+    "Scope",
+    "SourceRow",
+    "Store",
+    "open_store",
+    "scheme",
+    "stores",
+]

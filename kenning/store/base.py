@@ -17,6 +17,10 @@ import numpy as np
 
 from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
+from kenning.registry import Registry
+
+#: store backends by URL scheme (plugins: entry-point group ``kenning.stores``)
+stores: Registry[Store] = Registry("store", "kenning.stores")
 
 
 @dataclass

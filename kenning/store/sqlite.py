@@ -21,8 +21,7 @@ from kenning.errors import ConfigError, NotFound, SchemaTooNew
 from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
 
-from . import stores
-from .base import ChunkRow, SourceRow, Store
+from .base import ChunkRow, SourceRow, Store, stores
 from .sqlfilters import filter_sql, register_functions
 
 SCHEMA_VERSION = 2

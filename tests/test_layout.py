@@ -1,0 +1,148 @@
+"""The package's shape: imports flow one way, the public names resolve, the README's module
+map matches the tree.
+
+Layers, lowest first. A module may import from its own layer or a lower one, never from a
+higher one, and the import graph (lazy imports inside functions included; imports only for
+type checkers excluded) has no cycles.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import kenning
+
+PACKAGE = Path(kenning.__file__).parent
+LAYERS = [
+    ["errors", "config", "registry"],
+    ["filters", "ingest", "ingest.loaders", "ingest.chunking", "embedders", "vectors"],
+    ["store.base", "store.sqlfilters", "store.sqlite", "store"],
+    ["keywords", "ingest.sync"],
+    ["search"],
+    ["index"],
+    ["eval.*"],
+    ["cli.*"],
+    [""],  # kenning/__init__.py re-exports the public API and sits on top
+]
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).with_suffix("")
+        parts = [p for p in rel.parts if p != "__init__"]
+        out[".".join(parts)] = path
+    return out
+
+
+def layer(module: str) -> int:
+    for n, names in enumerate(LAYERS):
+        for name in names:
+            if module == name or (name.endswith(".*") and module.startswith(name[:-1])):
+                return n
+            if name.endswith(".*") and module == name[:-2]:
+                return n
+    raise AssertionError(f"kenning.{module} is in no layer: add it to LAYERS")
+
+
+def _type_checking_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def imports(module: str, path: Path, known: set[str]) -> set[str]:
+    """Modules of kenning that ``module`` imports (``from pkg import submodule`` included)."""
+    tree = ast.parse(path.read_text())
+    skip = _type_checking_lines(tree)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".") if package else []
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+                names = [target] + [f"{target}.{a.name}".strip(".") for a in node.names]
+                names = ["kenning." + n if n else "kenning" for n in names]
+            else:
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for name in names:
+            if name == "kenning" or name.startswith("kenning."):
+                short = name.removeprefix("kenning").lstrip(".")
+                if short in known and short != module:
+                    found.add(short)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {m: imports(m, p, set(mods)) for m, p in mods.items()}
+
+
+def test_no_module_imports_from_a_layer_above_it() -> None:
+    for m in modules():
+        layer(m)  # every module has a place
+    wrong = [
+        f"kenning.{m} (layer {layer(m)}) imports kenning.{d} (layer {layer(d)})"
+        for m, deps in graph().items()
+        for d in deps
+        if layer(d) > layer(m)
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_import_graph_has_no_cycles() -> None:
+    g = graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(g[m]):
+            if state.get(d) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(d) :] + [d]))
+            if d not in state:
+                visit(d)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(g):
+        if m not in state:
+            visit(m)
+
+
+def test_the_walk_sees_lazy_and_relative_imports() -> None:
+    g = graph()
+    assert "index" in g["cli.commands"]  # a lazy import inside a command
+    assert "store.sqlite" in g["store"] and "store.base" in g["store.sqlite"]  # relative
+
+
+def test_public_names_resolve() -> None:
+    for name in kenning.__all__:
+        assert getattr(kenning, name) is not None, name
+
+
+def test_the_readme_module_map_matches_the_tree() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text()
+    section = readme.split("## Module map", 1)[1].split("\n## ", 1)[0]
+    listed = {p for p in re.findall(r"`([\w/]+\.py)`", section) if not p.startswith("tests/")}
+
+    def has_code(path: Path) -> bool:  # a package __init__ with only a docstring is no module
+        body = ast.parse(path.read_text()).body
+        return len(body) > 1 or not (body and isinstance(body[0], ast.Expr))
+
+    actual = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if has_code(p)}
+    assert listed == actual, f"missing: {sorted(actual - listed)}, stale: {sorted(listed - actual)}"
