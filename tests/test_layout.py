@@ -22,6 +22,7 @@ LAYERS = [
     ["keywords", "ingest.sync"],
     ["search"],
     ["index"],
+    ["answer.*"],
     ["eval.*"],
     ["cli.*"],
     [""],  # kenning/__init__.py re-exports the public API and sits on top

@@ -9,12 +9,14 @@ entry-point group ``kenning.llms``.
 
 from __future__ import annotations
 
+import inspect
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from kenning.errors import ConfigError
 from kenning.registry import Registry
 
 llms: Registry[LLM] = Registry("llm", "kenning.llms")
@@ -90,6 +92,10 @@ class LLM(ABC):
     def complete(self, prompt: Prompt) -> str:
         return "".join(self.stream(prompt))
 
+    def bind(self, vectors: Any) -> None:  # noqa: B027 - optional hook
+        """Receive the index's sentence vectors (``SentenceVectors``); the extractive
+        answerer scores meaning with them, model backends have no use for them."""
+
     def count_tokens(self, text: str) -> int:
         """The model's token count; backends with a tokenizer override this estimate."""
         return int(len(_WORD.findall(text)) * 1.3) + 1
@@ -109,5 +115,21 @@ def completion_text(messages: list[Message]) -> str:
 
 
 def get_llm(name: str, **kwargs: Any) -> LLM:
-    """Build a registered LLM backend by id (``extractive``, ``local``, ``openai``, ...)."""
-    return llms.get(name)(**kwargs)
+    """Build a registered LLM backend by id (``extractive``, ``local``, ``openai``, ...).
+
+    Arguments are checked against the backend's constructor first, so a misspelt option in
+    kenning.toml is an error that lists the valid ones, not a TypeError.
+    """
+    cls = llms.get(name)
+    accepted = [
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"the {name} LLM takes no argument {unknown[0]!r}; it takes: "
+            + (", ".join(accepted) or "none")
+        )
+    return cls(**kwargs)

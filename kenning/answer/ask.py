@@ -1,0 +1,163 @@
+"""``ask``: a question in, an answer out, with its sources and every citation checked.
+
+    >>> from kenning import Index
+    >>> from kenning.answer import ask
+    >>> with Index.open() as index:
+    ...     answer = ask(index, "how do I undo the last commit?")
+
+Retrieval first; when no passage is close enough to the question (``Thresholds.refuse``) the
+answer is a refusal with the nearest passages, and no model is called. Otherwise the prompt
+is built and fitted to the model, the answer streams (``on_text`` sees each piece), and each
+sentence is checked against the passages it cites.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kenning.filters import Filters
+from kenning.index import Index
+
+from .citations import Sentence, Thresholds, check
+from .extractive import ExtractiveLLM
+from .llms import LLM, Message, Passage, Usage
+from .prompt import REFUSAL, build_prompt, split_reasoning
+from .sentences import SentenceVectors
+
+
+@dataclass
+class Source:
+    """A passage the answer could cite, with where it sits in its file."""
+
+    n: int
+    path: str
+    title: str
+    heading: str
+    page: int | None
+    start: int
+    end: int
+    lines: tuple[int, int] | None
+    score: float
+    support: float  # cosine of the passage with the question
+    text: str
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    sentences: list[Sentence]
+    sources: list[Source]
+    refused: bool = False
+    reasoning: str | None = None
+    notes: list[str] = field(default_factory=list)
+    llm: str = ""
+    query: str = ""  # what was searched (a follow-up rewritten to stand alone)
+    timings: dict[str, float] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ask(
+    index: Index,
+    question: str,
+    llm: LLM | None = None,
+    k: int = 5,
+    filters: Filters | None = None,
+    strategy: str = "zero-shot",
+    thresholds: Thresholds | None = None,
+    on_text: Callable[[str], None] | None = None,
+    history: list[Message] | None = None,
+    query: str | None = None,
+) -> Answer:
+    """Answer ``question`` from the index. ``query`` (default: the question) is what is
+    searched; ``history`` holds earlier turns of a conversation for the model."""
+    llm = llm or ExtractiveLLM()
+    t = thresholds or Thresholds()
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    query = query or question
+    hits = index.search(query, k=k, filters=filters)
+    times["search"] = time.perf_counter() - t0
+    vectors = SentenceVectors(index.embedder)
+    support = _support(index, vectors.query(query), [h.chunk_id for h in hits])
+    passages = [
+        Passage(n, h.chunk_id, h.path, h.title, h.heading, h.page, h.start, h.end, h.text, h.score)
+        for n, h in enumerate(hits, 1)
+    ]
+    sources = [_source(p, support.get(p.chunk_id, 0.0)) for p in passages]
+    answer = Answer(question, "", [], sources, llm=llm.id, query=query)
+    if not passages or max(s.support for s in sources) < t.refuse:
+        answer.refused, answer.text = True, REFUSAL
+        if on_text:
+            on_text(REFUSAL)
+        answer.timings = {**times, "total": time.perf_counter() - t0}
+        return answer
+    llm.bind(vectors)
+    prompt = build_prompt(question, passages, llm, strategy, history)
+    answer.notes = prompt.notes
+    t1 = time.perf_counter()
+    pieces: list[str] = []
+    for piece in llm.stream(prompt):
+        if not pieces:
+            times["first_token"] = time.perf_counter() - t1
+        pieces.append(piece)
+        if on_text:
+            on_text(piece)
+    times["generate"] = time.perf_counter() - t1
+    answer.reasoning, answer.text = split_reasoning("".join(pieces))
+    answer.usage = llm.usage
+    if answer.text.strip().rstrip(".").lower() == REFUSAL.rstrip(".").lower():
+        answer.refused = True
+    else:
+        t2 = time.perf_counter()
+        answer.sentences = check(answer.text, prompt.passages, vectors, t)
+        times["check"] = time.perf_counter() - t2
+    answer.timings = {**times, "total": time.perf_counter() - t0}
+    return answer
+
+
+def _support(index: Index, qvec: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:
+    """Cosine of each retrieved chunk with the question, from the index's own vectors."""
+    if not chunk_ids:
+        return {}
+    ranked = index.searcher.vectors().search(qvec, len(chunk_ids), np.asarray(chunk_ids))
+    return dict(ranked)
+
+
+def _source(p: Passage, support: float) -> Source:
+    return Source(
+        p.n,
+        p.path,
+        p.title,
+        p.heading,
+        p.page,
+        p.start,
+        p.end,
+        _lines(p),
+        p.score,
+        support,
+        p.text,
+    )
+
+
+def _lines(p: Passage) -> tuple[int, int] | None:
+    """Line range of a passage in a text file (Markdown, text); None for PDF and HTML."""
+    if p.page is not None or not p.path.endswith((".md", ".markdown", ".mdx", ".txt", ".text")):
+        return None
+    try:
+        text = Path(p.path).read_text(encoding="utf-8").removeprefix("\ufeff")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if text[p.start : p.end] != p.text:
+        return None  # the file changed since it was indexed
+    first = text.count("\n", 0, p.start) + 1
+    return first, first + p.text.count("\n")

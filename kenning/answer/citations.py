@@ -1,0 +1,129 @@
+"""Every cited sentence is checked against the text it cites.
+
+A sentence of the answer is *supported* when one of its cited passages holds a sentence close
+in meaning (cosine under the index's embedder) or shares most of its content words, and every
+number, date and capitalised name it states appears in the passages it cites. It is
+*contradicted* when the cited passages are about the same thing but do not hold one of its
+numbers or names, and *unsupported* otherwise, or when it cites nothing. A citation to a
+passage that was never given is removed. ``Thresholds`` are configurable (kenning.toml); the
+defaults were measured on real notes (README, `benchmarks/citations.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kenning.errors import ConfigError
+
+from .llms import Passage
+from .sentences import SentenceVectors, citations, content_words, facts, split
+
+SUPPORTED, UNSUPPORTED, CONTRADICTED = "supported", "unsupported", "contradicted"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where support starts. Defaults measured for MiniLM on the til notes."""
+
+    #: a cited passage sentence at least this close in meaning supports the sentence
+    similarity: float = 0.72
+    #: ... or at least this share of the sentence's content words appears in the passage
+    overlap: float = 0.6
+    #: no retrieved passage this close to the question (cosine): refuse, without a model call
+    refuse: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not -1.0 <= value <= 1.0:
+                raise ConfigError(f"threshold {name} must be between -1 and 1, not {value}")
+
+
+@dataclass
+class CitationCheck:
+    n: int
+    similarity: float  # best cosine with one of the passage's sentences
+    overlap: float  # share of the sentence's content words found in the passage
+    best_sentence: tuple[int, int]  # offsets of that passage sentence in the source file
+
+
+@dataclass
+class Sentence:
+    """One sentence of the answer, what it cites, and whether the citations hold."""
+
+    text: str
+    citations: list[int]
+    status: str
+    support: float
+    checks: list[CitationCheck] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # facts the cited passages do not hold
+    removed: list[int] = field(default_factory=list)  # citations to passages never given
+
+
+def answer_sentences(answer: str) -> list[tuple[str, list[int]]]:
+    """The answer's sentences with their citations; "[1]" after a full stop stays with the
+    sentence before it."""
+    out: list[tuple[str, list[int]]] = []
+    for span in split(answer, min_words=1):
+        text, cited = citations(span.text)
+        if not text and out:  # a sentence that is only markers belongs to the one before
+            out[-1][1].extend(n for n in cited if n not in out[-1][1])
+            continue
+        lead = span.text.lstrip()
+        if lead.startswith("[") and out and text != span.text.strip():
+            marker_end = lead.index("]") + 1
+            _, lead_cited = citations(lead[:marker_end])
+            out[-1][1].extend(n for n in lead_cited if n not in out[-1][1])
+            cited = [n for n in cited if n not in lead_cited]
+        if text:
+            out.append((text, cited))
+    return out
+
+
+def check(
+    answer: str,
+    passages: list[Passage],
+    vectors: SentenceVectors,
+    thresholds: Thresholds | None = None,
+) -> list[Sentence]:
+    """Check every sentence of ``answer`` against the passages it cites."""
+    t = thresholds or Thresholds()
+    by_n = {p.n: p for p in passages}
+    spans = {p.n: split(p.text, min_words=2) or [] for p in passages}
+    checked = []
+    for text, cited in answer_sentences(answer):
+        valid = [n for n in cited if n in by_n]
+        sentence = Sentence(
+            text, valid, UNSUPPORTED, 0.0, removed=[n for n in cited if n not in by_n]
+        )
+        words = content_words(text)
+        if valid:
+            vec = vectors.vectors([text])[0]
+            for n in valid:
+                p = by_n[n]
+                pieces = spans[n] or []
+                sims = vectors.vectors([s.text for s in pieces]) @ vec if pieces else []
+                best = int(max(range(len(pieces)), key=lambda i: sims[i])) if pieces else -1
+                sim = float(sims[best]) if pieces else 0.0
+                overlap = len(words & content_words(p.text)) / len(words) if words else 0.0
+                where = (
+                    (p.start + pieces[best].start, p.start + pieces[best].end)
+                    if pieces
+                    else (p.start, p.end)
+                )
+                sentence.checks.append(CitationCheck(n, sim, overlap, where))
+            cited_text = " ".join(by_n[n].text for n in valid).lower()
+            sentence.missing = sorted(f for f in facts(text) if f not in cited_text)
+            best_check = max(sentence.checks, key=lambda c: (c.similarity, c.overlap))
+            sentence.support = best_check.similarity
+            about = best_check.similarity >= t.similarity or best_check.overlap >= t.overlap
+            if about and not sentence.missing:
+                sentence.status = SUPPORTED
+            elif about or (sentence.missing and best_check.overlap >= t.overlap / 2):
+                sentence.status = CONTRADICTED
+        checked.append(sentence)
+    return checked
+
+
+def to_dict(sentence: Sentence) -> dict[str, Any]:
+    return asdict(sentence)

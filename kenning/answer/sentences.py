@@ -1,0 +1,119 @@
+"""Sentences and what they claim: the units that answers quote and citations are checked on.
+
+``split`` cuts text into sentences with their offsets (list items and lines of a paragraph
+count as sentences; code fences are skipped as claims). ``content_words`` are the words that
+carry meaning (stopwords out, crudely stemmed), and ``facts`` are the tokens a supporting
+passage must contain verbatim: numbers, dates, versions and capitalised names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kenning.search import STOPWORDS
+
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+_ABBREV = re.compile(r"\b(?:e\.g|i\.e|etc|vs|cf|Dr|Mr|Mrs|Ms|Fig|No|approx)\.$", re.IGNORECASE)
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,:/-]\d+)*%?")
+_NAME = re.compile(r"(?<=[^\s.!?]\s)(?:[A-Z][\w\-]*[A-Za-z0-9])(?:\s+[A-Z][\w\-]*[A-Za-z0-9])*")
+_CITATION = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_MARKUP = re.compile(r"^\s*(?:[#>*\-+]+|\d+[.)])\s+")
+
+
+@dataclass
+class Span:
+    start: int
+    end: int
+    text: str
+
+
+def split(text: str, min_words: int = 3) -> list[Span]:
+    """Sentences of ``text`` with offsets; fenced code and fragments under ``min_words``
+    words are left out."""
+    spans: list[Span] = []
+    in_fence = False
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            in_fence = not in_fence
+        elif not in_fence and stripped:
+            start = pos + len(line) - len(line.lstrip())
+            ends = [pos + m.start() for m in _BOUNDARY.finditer(line.rstrip())]
+            ends.append(pos + len(line.rstrip()))
+            for end in ends:
+                piece = text[start:end]
+                if _ABBREV.search(piece) and end != ends[-1]:
+                    continue  # "e.g." does not end a sentence
+                spans.append(Span(start, end, piece))
+                nxt = text[end:]
+                start = end + len(nxt) - len(nxt.lstrip(" \t\"')]"))
+        pos += len(line)
+    return [s for s in spans if len(_WORD.findall(s.text)) >= min_words]
+
+
+def strip_markup(text: str) -> str:
+    """A sentence without its list bullet, heading marks or quote marker."""
+    return _MARKUP.sub("", text).strip()
+
+
+def citations(text: str) -> tuple[str, list[int]]:
+    """(the sentence without its [n] markers, the cited numbers in order, deduplicated)."""
+    found: list[int] = []
+    for m in _CITATION.finditer(text):
+        for n in re.split(r"\s*[,;]\s*", m.group(1)):
+            if int(n) not in found:
+                found.append(int(n))
+    return _CITATION.sub("", text).strip(), found
+
+
+def stem(word: str) -> str:
+    """A crude stem, enough to match "increases" with "increased"."""
+    w = word.lower()
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix):
+            return w[: -len(suffix)]
+    return w
+
+
+def content_words(text: str) -> set[str]:
+    return {stem(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS and len(w) > 1}
+
+
+def facts(text: str) -> set[str]:
+    """Numbers, dates, versions and capitalised names (not the sentence's first word)."""
+    found = {m.group().rstrip(".,").lower() for m in _NUMBER.finditer(text)}
+    found |= {m.group().lower() for m in _NAME.finditer(" " + strip_markup(text))}
+    return {f for f in found if f}
+
+
+class SentenceVectors:
+    """The index's embedder, with vectors cached by text for one answer.
+
+    The extractive answerer and the citation check look at the same sentences; each is
+    embedded once.
+    """
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self._cache: dict[str, np.ndarray] = {}
+        self._queries: dict[str, np.ndarray] = {}
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for t, v in zip(missing, self.embedder.embed_documents(missing), strict=True):
+                self._cache[t] = v
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+    def query(self, text: str) -> np.ndarray:
+        if text not in self._queries:
+            self._queries[text] = self.embedder.embed_query(text)
+        return self._queries[text]

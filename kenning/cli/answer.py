@@ -1,0 +1,243 @@
+"""Answer commands: ask and chat. Each turn is one call to ``kenning.answer.ask``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from .shell import app, err, open_index, out, state
+
+LlmOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="Answerer: extractive (default, no model), local (llama.cpp, kenning[llm]), "
+        "openai, anthropic. Default from kenning.toml or $KENNING_LLM.",
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Model for the LLM: a GGUF path or known name for local "
+        "(qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), a model id for openai/anthropic.",
+    ),
+]
+StrategyOpt = Annotated[
+    str | None, typer.Option(help="Prompting: zero-shot (default), few-shot or cot.")
+]
+KOpt = Annotated[int | None, typer.Option("--k", "-k", help="Passages retrieved (default 5).")]
+WhereOpt = Annotated[
+    list[str] | None, typer.Option(help="Metadata condition, as for search: tag=ml.")
+]
+PathOpt = Annotated[list[str] | None, typer.Option(help="Glob on the path under its root.")]
+TypeOpt = Annotated[list[str] | None, typer.Option("--type", help="markdown, text, html or pdf.")]
+MARKS = {
+    "supported": "[green]✓[/]",
+    "unsupported": "[red]✗ unsupported[/]",
+    "contradicted": "[red]! contradicted[/]",
+}
+
+
+class Answering:
+    """What every turn needs: settings, the LLM and thresholds, built once."""
+
+    def __init__(self, llm: str | None, model: str | None, strategy: str | None, k: int | None):
+        from kenning.answer import Thresholds, get_llm
+        from kenning.config import load_settings
+
+        settings = load_settings(state.index)
+        chosen = settings["answer"]
+        name = llm or chosen.get("llm") or "extractive"
+        args = dict(settings["llm"].get(name, {}))
+        if model or (chosen.get("model") and not llm):
+            args["model"] = model or chosen["model"]
+        self.llm = get_llm(name, **args)
+        self.strategy = strategy or chosen.get("strategy") or "zero-shot"
+        self.k = k or chosen.get("k") or 5
+        self.thresholds = Thresholds(**settings["thresholds"])
+
+
+def _filters(where: list[str] | None, path: list[str] | None, type_: list[str] | None) -> Any:
+    from kenning.filters import Filters
+
+    return Filters.parse(where, path, type_)
+
+
+def _stream() -> Any:
+    def write(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    return write
+
+
+def show(answer: Any, show_reasoning: bool) -> None:
+    """The answer's sources and each sentence's check, after the streamed text."""
+    sys.stdout.write("\n")
+    cwd = Path.cwd()
+    if answer.reasoning and show_reasoning:
+        out.print(f"\n[dim]reasoning:[/] {escape(answer.reasoning)}", highlight=False)
+    for note in answer.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    if answer.refused:
+        out.print("\n[bold]Nearest passages[/] (none close enough to answer from):")
+    elif answer.sentences:
+        out.print("")
+        for s in answer.sentences:
+            cites = "".join(f"[{n}]" for n in s.citations) or "no citation"
+            extra = f" (not in the cited passage: {', '.join(s.missing)})" if s.missing else ""
+            removed = f" (removed: {', '.join(f'[{n}]' for n in s.removed)})" if s.removed else ""
+            out.print(
+                f"{MARKS[s.status]} {escape(cites)} {escape(s.text[:90])}"
+                f"[dim]{escape(extra + removed)}[/]",
+                highlight=False,
+            )
+    out.print("\n[bold]Sources[/]")
+    for src in answer.sources:
+        try:
+            shown = str(Path(src.path).relative_to(cwd))
+        except ValueError:
+            shown = src.path
+        where = f"page {src.page}" if src.page is not None else (src.heading or src.title)
+        lines = f", lines {src.lines[0]}-{src.lines[1]}" if src.lines else ""
+        out.print(f"  [{src.n}] {escape(shown)} [dim]({escape(where)}{lines})[/]", highlight=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question, in words.")],
+    k: KOpt = None,
+    where: WhereOpt = None,
+    path: PathOpt = None,
+    type_: TypeOpt = None,
+    llm: LlmOpt = None,
+    model: ModelOpt = None,
+    strategy: StrategyOpt = None,
+    show_reasoning: Annotated[
+        bool, typer.Option(help="With --strategy cot, print the model's reasoning too.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="The answer, its sentences with citations and support "
+            "scores, sources with offsets, timings and token counts, as JSON.",
+        ),
+    ] = False,
+) -> None:
+    """Answer a question from your notes, citing them; every citation is checked.
+
+    With nothing configured the answer quotes your notes' best sentences (no model, offline).
+    When no passage is close enough to the question, it says your notes don't answer it.
+
+    Examples:
+
+        kenning ask "how do I undo the last commit?"
+
+        kenning ask "what is a CTE?" --path 'postgres/**' --json
+
+        kenning ask "why use tmux?" --llm local --strategy few-shot
+    """
+    from kenning.answer import ask as answer_question
+
+    answering = Answering(llm, model, strategy, k)
+    filters = _filters(where, path, type_)
+    with open_index() as index:
+        t0 = time.perf_counter()
+        answer = answer_question(
+            index,
+            question,
+            answering.llm,
+            k=answering.k,
+            filters=filters,
+            strategy=answering.strategy,
+            thresholds=answering.thresholds,
+            on_text=None if as_json else _stream(),
+        )
+        answer.timings["command"] = time.perf_counter() - t0
+    if as_json:
+        out.print_json(json.dumps(answer.to_dict(), default=str))
+        return
+    show(answer, show_reasoning)
+
+
+@app.command()
+def chat(
+    resume: Annotated[
+        bool, typer.Option("--continue", help="Resume the last conversation.")
+    ] = False,
+    list_: Annotated[bool, typer.Option("--list", help="List stored conversations.")] = False,
+    k: KOpt = None,
+    llm: LlmOpt = None,
+    model: ModelOpt = None,
+    strategy: StrategyOpt = None,
+) -> None:
+    """Talk with your notes: follow-up questions understand the conversation so far.
+
+    Each answer cites your notes and is checked, as with `kenning ask`. Conversations are
+    stored in the index; an empty line, "exit" or Ctrl-D ends the session.
+
+    Examples:
+
+        kenning chat
+
+        kenning chat --continue
+
+        kenning chat --list
+    """
+    from kenning.answer import ask as answer_question
+    from kenning.answer.memory import Conversations, history_messages, standalone_query
+    from kenning.config import default_index
+
+    location = state.index or default_index()
+    if list_:
+        with Conversations(location) as convos:
+            rows = convos.list()
+        if not rows:
+            err.print("no conversations yet: start one with `kenning chat`")
+        for r in rows:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
+            out.print(f"{r['id']:>4}  {when}  {r['turns']:>3} turns  {escape(r['title'])}")
+        return
+    answering = Answering(llm, model, strategy, k)
+    with open_index() as index, Conversations(location) as convos:
+        conversation = convos.last() if resume else None
+        if resume and conversation is None:
+            err.print("no conversation to continue; starting a new one")
+        turns = convos.turns(conversation) if conversation is not None else []
+        if turns and not state.quiet:
+            err.print(f"[dim]continuing conversation {conversation} ({len(turns)} turns)[/]")
+        while True:
+            try:
+                question = input("you> " if sys.stdin.isatty() else "").strip()
+            except EOFError:
+                break
+            if not question or question.lower() in ("exit", "quit"):
+                break
+            query = standalone_query(question, turns, answering.llm)
+            if query != question and not state.quiet:
+                err.print(f"[dim]searching: {escape(query)}[/]", highlight=False)
+            answer = answer_question(
+                index,
+                question,
+                answering.llm,
+                k=answering.k,
+                strategy=answering.strategy,
+                thresholds=answering.thresholds,
+                on_text=_stream(),
+                history=history_messages(turns) if answering.llm.generative else None,
+                query=query,
+            )
+            show(answer, False)
+            if conversation is None:
+                conversation = convos.start(question[:80])
+            details = {"sources": [s.path for s in answer.sources], "refused": answer.refused}
+            convos.add(conversation, question, query, answer.text, details)
+            turns = convos.turns(conversation)
