@@ -224,3 +224,59 @@ def test_chat_rewrites_follow_ups_and_survives_a_restart(tmp_path: Path, notes: 
     assert "searching: and what does it sum to? softmax function" in follow.output
     listed = runner.invoke(app, ["chat", "--list", "-i", db])
     assert "2 turns" in listed.output and "What is the softmax function?" in listed.output
+
+
+def test_eval_qa_scores_an_answerer(tmp_path: Path, monkeypatch) -> None:
+    from kenning.eval.qa import decision
+
+    monkeypatch.setenv("KENNING_CACHE", str(tmp_path / "cache"))
+    rows = [
+        {
+            "id": "a",
+            "question": "How long does the dough rise?",
+            "answers": ["12 hours"],
+            "context": BREAD,
+        },
+        {
+            "id": "b",
+            "question": "When are tomatoes watered?",
+            "answers": ["every morning"],
+            "context": TOMATO,
+        },
+    ]
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "kenning.toml").write_text("[thresholds]\nrefuse = 0.0\n")
+    db = str(tmp_path / "i.db")
+    result = CliRunner().invoke(
+        app,
+        [
+            "-i",
+            db,
+            "eval",
+            "qa",
+            str(tmp_path / "qa.jsonl"),
+            "--answerer",
+            "extractive",
+            "-c",
+            "h=hybrid,embedder=hash",
+            "-o",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)["metrics"]
+    assert metrics["citation_precision"] == 1.0 and metrics["refusal_rate"] == 0.0
+    assert metrics["f1"] > 0.2 and metrics["verified_sentences"] == 1.0
+    assert {"em", "rouge_l", "bleu", "seconds_p50"} <= metrics.keys()
+    history = json.loads(CliRunner().invoke(app, ["-i", db, "eval", "history", "--json"]).output)
+    assert history[-1]["config_name"] == "answers:extractive"
+    assert [
+        decision(t)
+        for t in (
+            "Yes, it does.",
+            "It did not improve survival.",
+            "The effect may be small.",
+            "Survival improved.",
+        )
+    ] == ["yes", "no", "maybe", "yes"]

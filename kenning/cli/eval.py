@@ -13,7 +13,7 @@ from rich.table import Table
 
 from kenning.errors import ConfigError
 
-from .shell import Progress, err, open_history, open_index, out
+from .shell import Progress, err, open_history, open_index, out, state
 
 eval_app = typer.Typer(
     help="Measure retrieval and answers: on BEIR benchmarks, QA sets, or your own notes.",
@@ -192,16 +192,34 @@ def qa(
         "hybrid=hybrid"
     ),
     split: Annotated[str, typer.Option(help="PubMedQA split: test (500) or all.")] = "test",
+    answerer: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer every question with this LLM backend (extractive, local, openai, "
+            "anthropic) and score the answers.",
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model for --answerer.")] = None,
+    strategy: Annotated[str, typer.Option(help="zero-shot, few-shot or cot.")] = "zero-shot",
+    limit: Annotated[
+        int | None, typer.Option(help="Only the first N questions (local models are slow).")
+    ] = None,
     output: OutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Score retrieval for a question set (gold-passage hit rate, 'contains'), or answers.
+
+    With --answerer, kenning answers each question from an index of the set's passages and
+    reports EM, F1, ROUGE-L, BLEU, citation precision and recall, verified sentences, refusal
+    rate, latency and (PubMedQA) yes/no/maybe accuracy.
 
     Examples:
 
         kenning eval qa ../shared/data/pubmedqa-labeled
 
         kenning eval qa squad-dev.json --predictions answers.jsonl
+
+        kenning eval qa ../shared/data/pubmedqa-labeled --answerer local --limit 50
     """
     from kenning.eval.evaluate import RunConfig
     from kenning.eval.qa import load_qa, read_predictions, retrieval_eval, score_predictions
@@ -210,6 +228,29 @@ def qa(
     if predictions:
         mean, rows = score_predictions(qa_set, read_predictions(predictions))
         kind = "answers"
+    elif answerer:
+        from kenning.answer import Thresholds, get_llm
+        from kenning.config import load_settings
+        from kenning.eval.qa import answer_eval
+
+        settings = load_settings(state.index)
+        args = dict(settings["llm"].get(answerer, {}))
+        if model:
+            args["model"] = model
+        llm = get_llm(answerer, **args)
+        with Progress(hidden=as_json) as progress:
+            tick = progress.ticker("answers", min(limit or 10**9, len(qa_set.items)), "answers")
+            mean, rows = answer_eval(
+                qa_set,
+                dataset.resolve().name,
+                RunConfig.parse(config),
+                llm,
+                strategy=strategy,
+                thresholds=Thresholds(**settings["thresholds"]),
+                limit=limit,
+                tick=tick,
+            )
+        kind = f"answers:{llm.id}"
     else:
         with Progress(hidden=as_json) as progress:
             tick = progress.ticker("questions", len(qa_set.items))
@@ -218,13 +259,15 @@ def qa(
             )
         kind = "retrieval"
     with open_history(create=True) as h:
-        h.add_run(f"qa:{dataset.resolve().name}", kind, {"config": config}, mean, len(rows))
+        spec = {"config": config, "answerer": answerer, "strategy": strategy, "limit": limit}
+        h.add_run(f"qa:{dataset.resolve().name}", kind, spec, mean, len(rows))
     folder = output or Path("kenning-eval") / (
         f"qa-{dataset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{kind}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / f"{kind}.json").write_text(json.dumps(mean, indent=2))
+    stem = kind.replace(":", "-").replace("/", "-")
+    (folder / f"{stem}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / f"{stem}.json").write_text(json.dumps(mean, indent=2))
     if as_json:
         out.print_json(json.dumps({"kind": kind, "questions": len(rows), "metrics": mean}))
         return
@@ -234,7 +277,7 @@ def qa(
     for key, value in mean.items():
         table.add_row(key, f"{value:.4f}")
     out.print(table)
-    err.print(f"per-question results: {folder / (kind + '.jsonl')}")
+    err.print(f"per-question results: {folder / (stem + '.jsonl')}")
 
 
 @eval_app.command("history")

@@ -30,6 +30,7 @@ class QAItem:
     question: str
     answers: list[str]
     gold: str | None = None  # id of the passage the answer comes from
+    decision: str | None = None  # PubMedQA's yes / no / maybe
 
 
 @dataclass
@@ -71,7 +72,10 @@ def _pubmedqa(folder: Path, split: str) -> QASet:
     wanted = list(data)
     if split == "test":
         wanted = list(json.loads((folder / "test_ground_truth.json").read_text()))
-    items = [QAItem(p, data[p]["QUESTION"], [data[p]["LONG_ANSWER"]], p) for p in wanted]
+    items = [
+        QAItem(p, data[p]["QUESTION"], [data[p]["LONG_ANSWER"]], p, data[p].get("final_decision"))
+        for p in wanted
+    ]
     return QASet(items, passages)
 
 
@@ -253,4 +257,98 @@ def retrieval_eval(
                 tick()
     keys = [key for key in rows[0] if "@" in key] if rows else []
     mean = {key: sum(r[key] for r in rows if key in r) / len(rows) for key in keys}
+    return mean, rows
+
+
+_NEGATION = re.compile(
+    r"\b(no|not|neither|nor|none|cannot|can't|didn't|doesn't|don't|isn't|wasn't|weren't|"
+    r"without|failed to|unrelated|insignificant)\b",
+    re.IGNORECASE,
+)
+_HEDGE = re.compile(
+    r"\b(may|might|unclear|uncertain|inconclusive|possibly|further studies)\b", re.I
+)
+
+
+def decision(answer: str) -> str:
+    """A yes / no / maybe reading of an answer, for PubMedQA's decision accuracy.
+
+    A reply that starts with the word is taken at its word; otherwise negation cues read as
+    "no", hedges as "maybe", and the rest as "yes" (a plain rule, stated in the README).
+    """
+    first = re.match(r"\W*(yes|no|maybe)\b", answer, re.IGNORECASE)
+    if first:
+        return first.group(1).lower()
+    if _NEGATION.search(answer):
+        return "no"
+    return "maybe" if _HEDGE.search(answer) else "yes"
+
+
+def answer_eval(
+    qa: QASet,
+    name: str,
+    config: RunConfig,
+    llm: Any,
+    strategy: str = "zero-shot",
+    thresholds: Any = None,
+    k: int = 5,
+    limit: int | None = None,
+    tick: Callable[[], None] | None = None,
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Answer every question with ``llm`` over an index of the set's passages, and score it.
+
+    EM, F1, ROUGE-L and BLEU against the gold answers; citation precision and recall against
+    the gold passage; the share of answer sentences whose citations check out; the refusal
+    rate; latency per answer; and, for PubMedQA, yes / no / maybe decision accuracy.
+    """
+    from kenning.answer import ask
+    from kenning.answer.citations import SUPPORTED
+    from kenning.answer.sentences import citations as strip_citations
+
+    MissingExtra.require("rouge_score", "rouge-score", "eval")
+    MissingExtra.require("sacrebleu", "sacrebleu", "eval")
+    if not qa.passages:
+        raise ConfigError("this QA set has no passages (contexts) to answer from")
+    items = qa.items[:limit] if limit else qa.items
+    index, names = corpus_index(qa.as_corpus(), name, config)
+    predictions, extra = [], []
+    with index:
+        for item in items:
+            answer = ask(index, item.question, llm, k=k, strategy=strategy, thresholds=thresholds)
+            by_n = {s.n: names.get(Path(s.path).stem) for s in answer.sources}
+            cited = [by_n[n] for s in answer.sentences for n in s.citations if by_n.get(n)]
+            plain = " ".join(strip_citations(s.text)[0] for s in answer.sentences) or answer.text
+            predictions.append(
+                {"id": item.qid, "answer": plain, "citations": list(dict.fromkeys(cited))}
+            )
+            extra.append(
+                {
+                    "refused": float(answer.refused),
+                    "verified": (
+                        sum(s.status == SUPPORTED for s in answer.sentences) / len(answer.sentences)
+                        if answer.sentences
+                        else None
+                    ),
+                    "seconds": answer.timings["total"],
+                    "decision": decision(plain) if item.decision else None,
+                    "gold_decision": item.decision,
+                    "completion_tokens": answer.usage.completion_tokens,
+                }
+            )
+            if tick:
+                tick()
+    mean, rows = score_predictions(QASet(items, qa.passages), predictions)
+    for row, more in zip(rows, extra, strict=True):
+        row.update(more)
+    mean["refusal_rate"] = sum(r["refused"] for r in rows) / len(rows)
+    verified = [r["verified"] for r in rows if r["verified"] is not None]
+    mean["verified_sentences"] = sum(verified) / len(verified) if verified else 0.0
+    seconds = sorted(r["seconds"] for r in rows)
+    mean["seconds_mean"] = sum(seconds) / len(seconds)
+    mean["seconds_p50"] = seconds[len(seconds) // 2]
+    decided = [r for r in rows if r["gold_decision"]]
+    if decided:
+        mean["decision_accuracy"] = sum(r["decision"] == r["gold_decision"] for r in decided) / len(
+            decided
+        )
     return mean, rows
