@@ -115,8 +115,11 @@ def ask(
     times["generate"] = time.perf_counter() - t1
     answer.reasoning, answer.text = split_reasoning("".join(pieces))
     answer.usage = llm.usage
-    if answer.text.strip().rstrip(".").lower() == REFUSAL.rstrip(".").lower():
-        answer.refused = True
+    if (
+        not answer.text.strip()
+        or answer.text.strip().rstrip(".").lower() == REFUSAL.rstrip(".").lower()
+    ):
+        answer.refused, answer.text = True, REFUSAL  # nothing quotable, or the model declined
     else:
         t2 = time.perf_counter()
         answer.sentences = check(answer.text, prompt.passages, vectors, t)

@@ -112,7 +112,7 @@ def check(
                     else (p.start, p.end)
                 )
                 sentence.checks.append(CitationCheck(n, sim, overlap, where))
-            cited_text = " ".join(by_n[n].text for n in valid).lower()
+            cited_text = " ".join(" ".join(by_n[n].text.split()) for n in valid).lower()
             sentence.missing = sorted(f for f in facts(text) if f not in cited_text)
             best_check = max(sentence.checks, key=lambda c: (c.similarity, c.overlap))
             sentence.support = best_check.similarity

@@ -10,6 +10,7 @@ quoted verbatim, each cited, in the order they appear in the notes. Deterministi
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from .sentences import SentenceVectors, content_words, split, strip_markup
 #: weights of the three signals (keyword, meaning, position); chosen on the til notes' own
 #: questions (`benchmarks/answers.py`), they sum to one
 WEIGHTS = (0.4, 0.45, 0.15)
+_LINK = re.compile(r"!?\[[^\]]*\]\([^)]*\)?|\[[^\]]*$|^[^\[]*\]\([^)]*\)")
 #: sentences scored by meaning, at most (the rest are too weak by keyword and position)
 CANDIDATES = 48
 
@@ -105,8 +107,10 @@ def _candidates(passages: list[Passage]) -> list[Candidate]:
             line = span.text.lstrip()
             if line.startswith("#") or line.startswith("|"):
                 continue  # headings and table rows are labels, not claims
-            quote = strip_markup(span.text)
-            if quote.endswith(":"):  # "Undo the last commit:" introduces the command below
+            if len(_LINK.sub("", line).split()) < 3 or "](" in _LINK.sub("", line):
+                continue  # a list of links (a table of contents) claims nothing
+            quote = " ".join(strip_markup(span.text).split())
+            if not quote.endswith((".", "!", "?")):  # "Undo it:" introduces the command below
                 after = _next_line(p.text, span.end)
                 if after:
                     quote = f"{quote} {after}"
@@ -117,8 +121,13 @@ def _candidates(passages: list[Passage]) -> list[Candidate]:
 
 
 def _next_line(text: str, end: int) -> str:
-    rest = text[end:].lstrip("\n").split("\n", 1)[0].strip()
-    return rest if rest and not rest.startswith(("#", "```", "~~~")) else ""
+    """The first line of code after a sentence (inside a fence, or a `quoted` line)."""
+    lines = [ln.strip() for ln in text[end:].split("\n")[1:] if ln.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith(("```", "~~~")):
+        return f"`{lines[1]}`" if len(lines) > 1 and not lines[1].startswith("```") else ""
+    return lines[0] if lines[0].startswith("`") else ""
 
 
 def _similar(a: set[str], b: set[str]) -> bool:

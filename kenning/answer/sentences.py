@@ -17,6 +17,7 @@ import numpy as np
 from kenning.search import STOPWORDS
 
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+_STARTS_UNIT = re.compile(r"^\s*(?:[#|>]|[-*+]\s|\d+[.)]\s)")
 _ABBREV = re.compile(r"\b(?:e\.g|i\.e|etc|vs|cf|Dr|Mr|Mrs|Ms|Fig|No|approx)\.$", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:[.,:/-]\d+)*%?")
@@ -34,27 +35,50 @@ class Span:
 
 def split(text: str, min_words: int = 3) -> list[Span]:
     """Sentences of ``text`` with offsets; fenced code and fragments under ``min_words``
-    words are left out."""
+    words are left out. A sentence may run over several lines of a wrapped paragraph; a
+    heading, a list item or a table row starts a new one."""
     spans: list[Span] = []
+    for start, end in _units(text):
+        unit = text[start:end]
+        cuts = [m.start() for m in _BOUNDARY.finditer(unit)] + [len(unit)]
+        begin = 0
+        for cut in cuts:
+            piece = unit[begin:cut]
+            if _ABBREV.search(piece) and cut != cuts[-1]:
+                continue  # "e.g." does not end a sentence
+            lead = len(piece) - len(piece.lstrip(" \t\n\"')]"))
+            trail = len(piece.rstrip())
+            if trail > lead:
+                spans.append(Span(start + begin + lead, start + begin + trail, piece[lead:trail]))
+            m = _BOUNDARY.match(unit, cut)
+            begin = m.end() if m else cut
+    return [s for s in spans if len(_WORD.findall(s.text)) >= min_words]
+
+
+def _units(text: str) -> list[tuple[int, int]]:
+    """Paragraphs, list items, headings and table rows as (start, end), fences left out."""
+    units: list[tuple[int, int]] = []
     in_fence = False
+    current: list[int] | None = None
     pos = 0
     for line in text.splitlines(keepends=True):
         stripped = line.strip()
+        body_end = pos + len(line.rstrip("\r\n"))
         if stripped.startswith(("```", "~~~")):
             in_fence = not in_fence
-        elif not in_fence and stripped:
-            start = pos + len(line) - len(line.lstrip())
-            ends = [pos + m.start() for m in _BOUNDARY.finditer(line.rstrip())]
-            ends.append(pos + len(line.rstrip()))
-            for end in ends:
-                piece = text[start:end]
-                if _ABBREV.search(piece) and end != ends[-1]:
-                    continue  # "e.g." does not end a sentence
-                spans.append(Span(start, end, piece))
-                nxt = text[end:]
-                start = end + len(nxt) - len(nxt.lstrip(" \t\"')]"))
+            current = None
+        elif in_fence or not stripped:
+            current = None
+        elif current is None or _STARTS_UNIT.match(line):
+            current = [pos, body_end]
+            units.append((pos, body_end))
+        else:
+            current[1] = body_end
+            units[-1] = (current[0], body_end)
+        if stripped.startswith(("#", "|")):
+            current = None  # a heading or a table row is a unit of its own
         pos += len(line)
-    return [s for s in spans if len(_WORD.findall(s.text)) >= min_words]
+    return units
 
 
 def strip_markup(text: str) -> str:
