@@ -1,10 +1,10 @@
 """Every exception kenning raises on purpose, as one tree.
 
-Library code raises these; only the edges (``kenning.cli.shell.run``, later the HTTP
-server) turn them into exit codes or status codes, from the ``exit_code`` of each class:
+Library code raises these; only the edges (``kenning.cli.shell.KenningGroup``, later the
+HTTP server) turn them into exit codes or status codes, from the ``exit_code`` of each class:
 1 any other KenningError, 2 ConfigError, 3 MissingExtra and ModelUnavailable, 4 the index
-cannot be used, 5 NotFound. An unexpected exception exits with 70 and a pointer to --debug.
-Catch ``KenningError`` to catch them all.
+cannot be used, 5 NotFound, 6 RemoteLLMError. An unexpected exception exits with 70 and a
+pointer to --debug. Catch ``KenningError`` to catch them all.
 
     KenningError
     ├── ConfigError            a setting or argument is invalid (names the field)
@@ -16,6 +16,7 @@ Catch ``KenningError`` to catch them all.
     │   ├── EmbedderMismatch   opened with another embedder than the one it was built with
     │   └── SchemaTooNew       written by a newer kenning
     ├── LoadError              one source file could not be read (names the file and why)
+    ├── RemoteLLMError         a model server failed: unreachable, key refused, unknown model
     └── NotFound               a root or source that the index does not hold
 """
 
@@ -118,6 +119,20 @@ class LoadError(KenningError):
     def __init__(self, path: str, reason: str) -> None:
         self.path, self.reason = path, reason
         super().__init__(f"{path}: {reason}")
+
+
+class RemoteLLMError(KenningError):
+    """A remote model server failed: unreachable, refused the key, unknown model, timed out.
+
+    The message names the server URL and what to check. ``status`` is the HTTP status when
+    the server answered (None when it could not be reached or did not answer in time).
+    """
+
+    exit_code = 6
+
+    def __init__(self, message: str, url: str, status: int | None = None) -> None:
+        self.url, self.status = url, status
+        super().__init__(message)
 
 
 class NotFound(KenningError):
