@@ -18,8 +18,8 @@ from typing import Any
 from .llms import LLM, Passage, Prompt, llms
 from .sentences import SentenceVectors, content_words, split, strip_markup
 
-#: weights of the three signals (keyword, meaning, position); chosen on the til notes' own
-#: questions (`benchmarks/answers.py`), they sum to one
+#: weights of the three signals (keyword, meaning, position), summing to one; set by hand
+#: on a few dozen til questions, not fitted (a tuning target for `kenning tune`)
 WEIGHTS = (0.4, 0.45, 0.15)
 _LINK = re.compile(r"!?\[[^\]]*\]\([^)]*\)?|\[[^\]]*$|^[^\[]*\]\([^)]*\)")
 #: sentences scored by meaning, at most (the rest are too weak by keyword and position)
