@@ -280,3 +280,11 @@ def test_eval_qa_scores_an_answerer(tmp_path: Path, monkeypatch) -> None:
             "Survival improved.",
         )
     ] == ["yes", "no", "maybe", "yes"]
+
+
+def test_an_uncited_sentence_stays_unsupported_with_a_hint(vectors: SentenceVectors) -> None:
+    """Models that cite nothing get no silent citations: the passage is only suggested."""
+    answer = "Water tomatoes at the base every morning. The moon is made of cheese."
+    watered, moon = check(answer, [passage(1, BREAD), passage(2, TOMATO)], vectors)
+    assert watered.status == UNSUPPORTED and watered.citations == [] and watered.suggested == [2]
+    assert moon.status == UNSUPPORTED and moon.suggested == []

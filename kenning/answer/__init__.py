@@ -3,7 +3,7 @@
 ``ask`` is the one library call behind `kenning ask`, `kenning chat` and (next) the server.
 """
 
-from . import remote  # noqa: F401  (registers openai and anthropic; SDKs load on use)
+from . import local, remote  # noqa: F401  (register their backends; heavy imports on use)
 from .ask import Answer, Source, ask
 from .citations import Sentence, Thresholds
 from .llms import LLM, Message, Passage, Prompt, get_llm, llms

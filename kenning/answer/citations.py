@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from kenning.errors import ConfigError
 
 from .llms import Passage
@@ -61,6 +63,9 @@ class Sentence:
     checks: list[CitationCheck] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # facts the cited passages do not hold
     removed: list[int] = field(default_factory=list)  # citations to passages never given
+    #: cited nothing usable, but these passages pass the whole check: shown as a hint, the
+    #: sentence stays unsupported (the model did not cite it)
+    suggested: list[int] = field(default_factory=list)
 
 
 def answer_sentences(answer: str) -> list[tuple[str, list[int]]]:
@@ -96,36 +101,52 @@ def check(
     checked = []
     for text, cited in answer_sentences(answer):
         valid = [n for n in cited if n in by_n]
-        sentence = Sentence(
-            text, valid, UNSUPPORTED, 0.0, removed=[n for n in cited if n not in by_n]
-        )
-        words = content_words(text)
-        if valid:
-            vec = vectors.vectors([text])[0]
-            for n in valid:
-                p = by_n[n]
-                pieces = spans[n] or []
-                sims = vectors.vectors([s.text for s in pieces]) @ vec if pieces else []
-                best = int(max(range(len(pieces)), key=lambda i: sims[i])) if pieces else -1
-                sim = float(sims[best]) if pieces else 0.0
-                overlap = len(words & content_words(p.text)) / len(words) if words else 0.0
-                where = (
-                    (p.start + pieces[best].start, p.start + pieces[best].end)
-                    if pieces
-                    else (p.start, p.end)
-                )
-                sentence.checks.append(CitationCheck(n, sim, overlap, where))
-            cited_text = " ".join(" ".join(by_n[n].text.split()) for n in valid).lower()
-            sentence.missing = sorted(f for f in facts(text) if f not in cited_text)
-            best_check = max(sentence.checks, key=lambda c: (c.similarity, c.overlap))
-            sentence.support = best_check.similarity
-            about = best_check.similarity >= t.similarity or best_check.overlap >= t.overlap
-            if about and not sentence.missing:
-                sentence.status = SUPPORTED
-            elif about or (sentence.missing and best_check.overlap >= t.overlap / 2):
-                sentence.status = CONTRADICTED
+        sentence = _judge(text, valid, by_n, spans, vectors, t)
+        sentence.removed = [n for n in cited if n not in by_n]
+        if not valid:
+            # Which passage would have supported it (meaning or words, and every number and
+            # name)? Said as a hint; trusting it silently is how citations go wrong.
+            tries = [_judge(text, [n], by_n, spans, vectors, t) for n in by_n]
+            sentence.suggested = sorted(s.citations[0] for s in tries if s.status == SUPPORTED)[:2]
         checked.append(sentence)
     return checked
+
+
+def _judge(
+    text: str,
+    cited: list[int],
+    by_n: dict[int, Passage],
+    spans: dict[int, list[Any]],
+    vectors: SentenceVectors,
+    t: Thresholds,
+) -> Sentence:
+    sentence = Sentence(text, cited, UNSUPPORTED, 0.0)
+    if not cited:
+        return sentence
+    words = content_words(text)
+    vec = vectors.vectors([text])[0]
+    for n in cited:
+        p = by_n[n]
+        pieces = spans[n]
+        if pieces:
+            sims = vectors.vectors([s.text for s in pieces]) @ vec
+            best = int(np.argmax(sims))
+            sim = float(sims[best])
+            where = (p.start + pieces[best].start, p.start + pieces[best].end)
+        else:
+            sim, where = 0.0, (p.start, p.end)
+        overlap = len(words & content_words(p.text)) / len(words) if words else 0.0
+        sentence.checks.append(CitationCheck(n, sim, overlap, where))
+    cited_text = " ".join(" ".join(by_n[n].text.split()) for n in cited).lower()
+    sentence.missing = sorted(f for f in facts(text) if f not in cited_text)
+    top = max(sentence.checks, key=lambda c: (c.similarity, c.overlap))
+    sentence.support = top.similarity
+    about = top.similarity >= t.similarity or top.overlap >= t.overlap
+    if about and not sentence.missing:
+        sentence.status = SUPPORTED
+    elif about or (sentence.missing and top.overlap >= t.overlap / 2):
+        sentence.status = CONTRADICTED
+    return sentence
 
 
 def to_dict(sentence: Sentence) -> dict[str, Any]:
