@@ -64,16 +64,19 @@ def ask_latency(data: Path, n: int) -> None:
     )
 
 
-def pubmedqa(data: Path, answerers: list[tuple[str, dict]], limit: int) -> None:
+def pubmedqa(data: Path, answerers: list[tuple[str, dict]], limit: int, k: int) -> None:
     qa = load_qa(data / "pubmedqa-labeled")
-    print(f"\n## PubMedQA answers (test split; local models: first {limit} questions)")
+    print(
+        f"\n## PubMedQA answers (test split, {k} passages; local models and the extractive "
+        f"row marked 'same': first {limit} questions)"
+    )
     print(f"{'answerer':<28}{'n':>5}" + "".join(f"{m[:12]:>13}" for m in METRICS), flush=True)
-    for name, args in answerers:
+    for name, args, n in answerers:
         llm = get_llm(name, **args)
-        n = None if name == "extractive" else limit
-        mean, rows = answer_eval(qa, "pubmedqa-labeled", RunConfig("h"), llm, limit=n)
+        mean, rows = answer_eval(qa, "pubmedqa-labeled", RunConfig("h"), llm, k=k, limit=n)
         cells = "".join(f"{mean.get(m, float('nan')):13.3f}" for m in METRICS)
-        print(f"{llm.id:<28}{len(rows):>5}{cells}", flush=True)
+        label = llm.id + (" (same)" if name == "extractive" and n else "")
+        print(f"{label:<28}{len(rows):>5}{cells}", flush=True)
 
 
 def main() -> None:
@@ -81,14 +84,22 @@ def main() -> None:
     ap.add_argument("data", type=Path, help="the shared data folder")
     ap.add_argument("--local", nargs="*", default=[], help="local models to measure too")
     ap.add_argument("--limit", type=int, default=40, help="PubMedQA questions per local model")
+    ap.add_argument("--k", type=int, default=5, help="passages per answer")
+    ap.add_argument("--max-new-tokens", type=int, default=160, help="answer length cap")
     ap.add_argument("-n", type=int, default=50, help="til questions for the latency figure")
     args = ap.parse_args()
     ask_latency(args.data, args.n)
     for model in args.local:
         speed = Path(__file__).with_name("llm_speed.py")
         subprocess.run([sys.executable, str(speed), "--model", model], check=True)
-    answerers = [("extractive", {})] + [("local", {"model": m}) for m in args.local]
-    pubmedqa(args.data, answerers, args.limit)
+    answerers = [("extractive", {}, None)]
+    if args.local:
+        answerers.append(("extractive", {}, args.limit))
+    answerers += [
+        ("local", {"model": m, "max_new_tokens": args.max_new_tokens}, args.limit)
+        for m in args.local
+    ]
+    pubmedqa(args.data, answerers, args.limit, args.k)
 
 
 if __name__ == "__main__":

@@ -63,12 +63,14 @@ def test_a_citation_to_a_missing_passage_is_removed(vectors: SentenceVectors) ->
     [s] = check("Water tomatoes at the base every morning [1][7].", [passage(1, TOMATO)], vectors)
     assert s.citations == [1] and s.removed == [7] and s.status == SUPPORTED
     [alone] = check("Stake them in June [3].", [passage(1, TOMATO)], vectors)
-    assert alone.citations == [] and alone.removed == [3] and alone.status == UNSUPPORTED
+    assert alone.removed == [3] and alone.citations == [1] and alone.attributed  # checked
+    [made_up] = check("Prune roses in March [3].", [passage(1, TOMATO)], vectors)
+    assert made_up.citations == [] and made_up.removed == [3] and made_up.status == UNSUPPORTED
 
 
 def test_a_sentence_without_citation_is_unsupported(vectors: SentenceVectors) -> None:
-    [s] = check("Water tomatoes at the base every morning.", [passage(1, TOMATO)], vectors)
-    assert s.status == UNSUPPORTED and s.citations == []
+    [s] = check("Cats sleep sixteen hours a day.", [passage(1, TOMATO)], vectors)
+    assert s.status == UNSUPPORTED and s.citations == [] and not s.attributed
 
 
 def test_markers_after_the_full_stop_stay_with_their_sentence(vectors: SentenceVectors) -> None:
@@ -282,9 +284,15 @@ def test_eval_qa_scores_an_answerer(tmp_path: Path, monkeypatch) -> None:
     ] == ["yes", "no", "maybe", "yes"]
 
 
-def test_an_uncited_sentence_stays_unsupported_with_a_hint(vectors: SentenceVectors) -> None:
-    """Models that cite nothing get no silent citations: the passage is only suggested."""
-    answer = "Water tomatoes at the base every morning. The moon is made of cheese."
-    watered, moon = check(answer, [passage(1, BREAD), passage(2, TOMATO)], vectors)
-    assert watered.status == UNSUPPORTED and watered.citations == [] and watered.suggested == [2]
-    assert moon.status == UNSUPPORTED and moon.suggested == []
+def test_an_uncited_sentence_is_cited_by_kenning_only_when_it_checks_out(
+    vectors: SentenceVectors,
+) -> None:
+    """Models that cite nothing: kenning cites what passes the whole check, and says so."""
+    answer = (
+        "Water tomatoes at the base every morning. The moon is made of cheese. "
+        "The dough rises for 30 hours."
+    )
+    watered, moon, dough = check(answer, [passage(1, BREAD), passage(2, TOMATO)], vectors)
+    assert watered.status == SUPPORTED and watered.citations == [2] and watered.attributed
+    assert moon.status == UNSUPPORTED and moon.citations == [] and not moon.attributed
+    assert dough.status != SUPPORTED and not dough.attributed  # a wrong number is not cited

@@ -4,9 +4,11 @@ A sentence of the answer is *supported* when one of its cited passages holds a s
 in meaning (cosine under the index's embedder) or shares most of its content words, and every
 number, date and capitalised name it states appears in the passages it cites. It is
 *contradicted* when the cited passages are about the same thing but do not hold one of its
-numbers or names, and *unsupported* otherwise, or when it cites nothing. A citation to a
-passage that was never given is removed. ``Thresholds`` are configurable (kenning.toml); the
-defaults were measured on real data (README, `benchmarks/thresholds.py`).
+numbers or names, and *unsupported* otherwise. A citation to a passage that was never given
+is removed. A sentence that cites nothing is cited by kenning only when a passage passes the
+whole check, and is marked ``attributed``; otherwise it is unsupported. ``Thresholds`` are
+configurable (kenning.toml); the defaults were measured on real data (README,
+`benchmarks/thresholds.py`).
 """
 
 from __future__ import annotations
@@ -63,9 +65,9 @@ class Sentence:
     checks: list[CitationCheck] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # facts the cited passages do not hold
     removed: list[int] = field(default_factory=list)  # citations to passages never given
-    #: cited nothing usable, but these passages pass the whole check: shown as a hint, the
-    #: sentence stays unsupported (the model did not cite it)
-    suggested: list[int] = field(default_factory=list)
+    #: the model cited nothing usable and kenning cited the passage that passes the whole
+    #: check (meaning or words, and every number and name); shown as kenning's citation
+    attributed: bool = False
 
 
 def answer_sentences(answer: str) -> list[tuple[str, list[int]]]:
@@ -104,10 +106,14 @@ def check(
         sentence = _judge(text, valid, by_n, spans, vectors, t)
         sentence.removed = [n for n in cited if n not in by_n]
         if not valid:
-            # Which passage would have supported it (meaning or words, and every number and
-            # name)? Said as a hint; trusting it silently is how citations go wrong.
+            # Small models often write no markers. kenning cites a passage itself only when
+            # it passes the whole check, and says so (``attributed``); a sentence no passage
+            # supports stays unsupported, so nothing is attached on similarity alone.
             tries = [_judge(text, [n], by_n, spans, vectors, t) for n in by_n]
-            sentence.suggested = sorted(s.citations[0] for s in tries if s.status == SUPPORTED)[:2]
+            best = max(tries, key=lambda s: (s.status == SUPPORTED, s.support), default=None)
+            if best is not None and best.status == SUPPORTED:
+                best.attributed, best.removed = True, sentence.removed
+                sentence = best
         checked.append(sentence)
     return checked
 

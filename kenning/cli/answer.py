@@ -94,8 +94,8 @@ def show(answer: Any, show_reasoning: bool) -> None:
             cites = "".join(f"[{n}]" for n in s.citations) or "no citation"
             extra = f" (not in the cited passage: {', '.join(s.missing)})" if s.missing else ""
             removed = f" (removed: {', '.join(f'[{n}]' for n in s.removed)})" if s.removed else ""
-            if s.suggested:
-                removed += f" ({''.join(f'[{n}]' for n in s.suggested)} would support it)"
+            if s.attributed:
+                removed += " (cited by kenning: the model wrote no citation)"
             out.print(
                 f"{MARKS[s.status]} {escape(cites)} {escape(s.text[:90])}"
                 f"[dim]{escape(extra + removed)}[/]",
