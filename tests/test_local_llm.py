@@ -266,3 +266,32 @@ def test_without_cyllama_the_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "cyllama", None)
     with pytest.raises(MissingExtra, match=r"kenning\[llm\]"):
         LocalLLM()
+
+
+def test_kenning_ask_with_the_local_model_end_to_end(tmp_path: Path) -> None:
+    """`kenning ask --llm local`: retrieval, the real model streaming, the citation check."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from kenning.cli import app
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for path, text in NOTES:
+        (notes / Path(path).name).write_text(f"# {Path(path).stem}\n\n{text}\n")
+    db = str(tmp_path / "i.db")
+    (tmp_path / "kenning.toml").write_text(
+        f'[answer]\nllm = "local"\nmodel = "{SMALL}"\n[llm.local]\nmax_new_tokens = 48\n'
+    )
+    runner = CliRunner()
+    assert runner.invoke(app, ["add", str(notes), "-q", "-i", db, "-e", "hash"]).exit_code == 0
+    result = runner.invoke(
+        app, ["ask", "How often does the ferry to Cacilhas leave?", "-i", db, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["llm"] == f"local:{SMALL}" and not answer["refused"]
+    assert "20" in answer["text"] and answer["usage"]["completion_tokens"] > 0
+    assert answer["sources"][0]["path"].endswith("lisbon.md")
+    assert "first_token" in answer["timings"] and answer["sentences"]
