@@ -270,7 +270,7 @@ def test_eval_qa_scores_an_answerer(tmp_path: Path, monkeypatch) -> None:
     metrics = json.loads(result.output)["metrics"]
     assert metrics["citation_precision"] == 1.0 and metrics["refusal_rate"] == 0.0
     assert metrics["f1"] > 0.2 and metrics["verified_sentences"] == 1.0
-    assert {"em", "rouge_l", "bleu", "seconds_p50"} <= metrics.keys()
+    assert {"em", "rouge_l", "bleu", "seconds_p50", "attributed_sentences"} <= metrics.keys()
     history = json.loads(CliRunner().invoke(app, ["-i", db, "eval", "history", "--json"]).output)
     assert history[-1]["config_name"] == "answers:extractive"
     assert [

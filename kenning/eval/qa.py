@@ -329,6 +329,11 @@ def answer_eval(
                         if answer.sentences
                         else None
                     ),
+                    "attributed": (
+                        sum(s.attributed for s in answer.sentences) / len(answer.sentences)
+                        if answer.sentences
+                        else None
+                    ),
                     "seconds": answer.timings["total"],
                     "decision": decision(plain) if item.decision else None,
                     "gold_decision": item.decision,
@@ -343,6 +348,9 @@ def answer_eval(
     mean["refusal_rate"] = sum(r["refused"] for r in rows) / len(rows)
     verified = [r["verified"] for r in rows if r["verified"] is not None]
     mean["verified_sentences"] = sum(verified) / len(verified) if verified else 0.0
+    attributed = [r["attributed"] for r in rows if r["attributed"] is not None]
+    # of the sentences, the share kenning cited because the model wrote no usable citation
+    mean["attributed_sentences"] = sum(attributed) / len(attributed) if attributed else 0.0
     seconds = sorted(r["seconds"] for r in rows)
     mean["seconds_mean"] = sum(seconds) / len(seconds)
     mean["seconds_p50"] = seconds[len(seconds) // 2]
