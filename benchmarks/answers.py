@@ -39,6 +39,7 @@ METRICS = (
     "citation_precision",
     "citation_recall",
     "verified_sentences",
+    "attributed_sentences",
     "refusal_rate",
     "seconds_p50",
 )
