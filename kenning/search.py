@@ -23,7 +23,7 @@ from .filters import Filters
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
 from .keywords import KeywordIndex, keyword_indexes
 from .store.base import Scope, Store
-from .vectors import HNSW_THRESHOLD, VectorIndex, make_vector_index
+from .vectors import HNSW_THRESHOLD, VectorIndex, make_vector_index, vector_indexes
 
 MODES = ("hybrid", "bm25", "dense")
 FUSIONS = ("weighted", "rrf")
@@ -162,8 +162,11 @@ class Searcher:
         vector_index: str = "auto",
         keyword_index: str = "auto",
     ) -> None:
+        # An unknown id fails now, listing the valid ones, not at the first search.
         if keyword_index != "auto":
-            keyword_indexes.get(keyword_index)  # an unknown id fails now, listing the valid ones
+            keyword_indexes.get(keyword_index)
+        if vector_index != "auto":
+            vector_indexes.get(vector_index)
         self.store, self.embedder = store, embedder
         self.vector_index, self.keyword_index = vector_index, keyword_index
         self._vindex: VectorIndex | None = None

@@ -94,3 +94,5 @@ def test_unknown_keyword_index_lists_the_valid_ones(tmp_path: Path) -> None:
 
     with pytest.raises(UnknownBackend, match="memory, store"):
         Index.open(tmp_path / "i.db", embedder="hash", keyword_index="fts6")
+    with pytest.raises(UnknownBackend, match="exact, hnsw"):
+        Index.open(tmp_path / "i.db", embedder="hash", vector_index="faiss")
