@@ -48,9 +48,10 @@ class Condition:
             actual: Any = getattr(row, self.key)
         else:
             actual = row.metadata.get(self.key)
-        if actual is None:
-            return self.op == "!="
         items = actual if isinstance(actual, list) else [actual]
+        items = [i for i in items if i is not None]  # an empty value matches nothing
+        if not items:
+            return self.op == "!="
         if self.op == "!=":
             return all(not compare(i, "=", self.value) for i in items)
         return any(compare(i, self.op, self.value) for i in items)

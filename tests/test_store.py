@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kenning import Filters, Index
@@ -200,6 +200,7 @@ condition = st.builds(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(metas=st.lists(metadata, min_size=1, max_size=6), where=st.lists(condition, max_size=2))
+@example(metas=[{"tags": [None]}], where=["tag>=ml"])  # a null item matches nothing in both
 def test_sql_filters_equal_python_filters(tmp_path: Path, metas: list, where: list) -> None:
     """Property: for any metadata and conditions, the store selects what ``matches`` does."""
     with SQLiteStore(tmp_path / "prop.db") as s:
