@@ -21,7 +21,7 @@ LAYERS = [
     ["store.base", "store.sqlfilters", "store.sqlite", "store"],
     ["keywords", "ingest.sync"],
     ["search"],
-    ["index"],
+    ["index", "watch"],
     ["answer.*"],
     ["eval.*"],
     ["cli.*"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -247,3 +248,52 @@ def status(as_json: JsonOpt = False) -> None:
                 f"[{colour}]{p['status']}[/] {escape(p['path'] + ': ' + str(p['reason']))}",
                 highlight=False,
             )
+
+
+@app.command()
+def watch(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON sync report per line, for scripts.")
+    ] = False,
+) -> None:
+    """Keep the index in step with its roots: changes are applied as they happen.
+
+    Creates, edits, deletes and renames are picked up within about a second of a burst of
+    changes settling, each pass as `kenning sync` would do it. Ctrl-C stops; the index stays
+    consistent.
+
+    Example:
+
+        kenning watch
+    """
+    from dataclasses import asdict
+
+    from kenning.watch import watch as run_watch
+
+    with open_index() as index:
+        roots = index.store.roots()
+
+        def shown(report: Any, changed: set[str]) -> None:
+            if as_json:
+                sys.stdout.write(json.dumps({**asdict(report), "changed": sorted(changed)}) + "\n")
+                sys.stdout.flush()
+                return
+            if state.quiet:
+                return
+            stamp = time.strftime("%H:%M:%S")
+            err.print(
+                f"[dim]{stamp}[/] +{report.added} ~{report.changed} -{report.deleted} "
+                f"→{report.moved} in {report.seconds:.1f}s; {report.chunks_embedded} chunks "
+                "embedded",
+                highlight=False,
+            )
+            for path, reason in report.failed:
+                err.print(f"[red]failed[/]  {escape(f'{path}: {reason}')}", highlight=False)
+
+        if not state.quiet and not as_json:
+            err.print(
+                f"watching {len(roots)} root{'s' if len(roots) != 1 else ''}: "
+                f"{escape(', '.join(roots))} (Ctrl-C stops)",
+                highlight=False,
+            )
+        run_watch(index, on_sync=shown)

@@ -1,0 +1,67 @@
+"""``watch``: keep an index in step with its roots as files change.
+
+The roots are watched with ``watchfiles`` (inotify and its kin; polling where the platform has
+nothing better). Changes are gathered until the folder has been quiet for ``step_ms`` (at most
+``debounce_ms``), so a burst of writes (a ``git checkout``, a sync client) costs one pass. Each
+pass is an ordinary ``Index.sync``: unchanged files cost one stat, renames are found by hash,
+and every batch is its own transaction, so stopping at any moment (Ctrl-C) leaves a
+consistent index.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kenning.errors import MissingExtra, NotFound
+from kenning.index import Index
+from kenning.ingest.sync import Progress, SyncReport
+
+#: called after each pass with its report and the changed paths that set it off
+OnSync = Callable[[SyncReport, set[str]], None]
+
+
+def watch(
+    index: Index,
+    on_sync: OnSync | None = None,
+    stop_event: Any = None,
+    debounce_ms: int = 1000,
+    step_ms: int = 100,
+    progress: Progress | None = None,
+) -> None:
+    """Sync once, then again after every burst of changes, until ``stop_event`` is set (or
+    Ctrl-C). Blocks; run it in a thread to do other work meanwhile."""
+    try:
+        import watchfiles
+    except ImportError as e:  # pragma: no cover - a core dependency
+        raise MissingExtra("watchfiles", "watch") from e
+    roots = [r for r in index.store.roots() if Path(r).exists()]
+    if not roots:
+        raise NotFound("no roots to watch; add one with `kenning add PATH`")
+    side = index.store.side_path
+    index_dir = Path(side).resolve().parent if side else None
+
+    def relevant(_change: Any, path: str) -> bool:
+        p = Path(path)
+        if index_dir is not None and (p == index_dir or index_dir in p.parents):
+            return False  # the index's own files change with every sync
+        return not any(part.startswith(".") for part in p.parts)
+
+    report = index.sync(progress=progress)
+    if on_sync:
+        on_sync(report, set())
+    for changes in watchfiles.watch(
+        *roots,
+        watch_filter=relevant,
+        debounce=debounce_ms,
+        step=step_ms,
+        stop_event=stop_event,
+        raise_interrupt=False,
+    ):
+        t0 = time.perf_counter()
+        report = index.sync()
+        report.seconds = time.perf_counter() - t0
+        if on_sync:
+            on_sync(report, {path for _, path in changes})
