@@ -92,3 +92,16 @@ def test_one_huge_word_is_cut_into_windows() -> None:
     text = "x" * 100_000
     chunks = chunk_document(Document("x", "text", text, ""), ChunkSpec(32, 0), count)
     assert "".join(c.text for c in chunks) == text
+
+
+def test_links_in_headings_read_as_their_text() -> None:
+    """Obsidian: `# An Introduction to [[dataview|Dataview]]` is titled as it reads."""
+    text = (
+        "# An Introduction to [[dataview|Dataview]]\n\nQueries over notes.\n\n"
+        "## Using [[Queries#Basics]] and [docs](https://example.org) well\n\nMore text.\n"
+    )
+    doc = load(Path("intro.md"), text.encode())
+    assert doc.title == "An Introduction to Dataview"
+    chunks = chunk_document(doc, ChunkSpec(), HashEmbedder().count_tokens)
+    assert chunks[-1].heading == "An Introduction to Dataview > Using Queries and docs well"
+    assert all(doc.text[c.start : c.end] == c.text for c in chunks)  # offsets untouched

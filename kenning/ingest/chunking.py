@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from kenning.errors import ConfigError
 
-from .loaders import Document
+from .loaders import Document, readable_heading
 
 _HEADING = re.compile(r"(#{1,6})[ \t]+(.*?)[ \t#]*$")
 _FENCE = re.compile(r"(`{3,}|~{3,})")
@@ -163,7 +163,8 @@ def chunk_document(
     ):
         if is_heading and heading_text is not None:
             level = len(heading_text.split(" ", 1)[0])
-            stack = [h for h in stack if h[0] < level] + [(level, heading_text[level + 1 :])]
+            title = readable_heading(heading_text[level + 1 :])
+            stack = [h for h in stack if h[0] < level] + [(level, title)]
             section += 1
         heading = " > ".join(h[1] for h in stack)
         for s, e, tokens in _split_long(text, b_start, b_end, spec.size, count_tokens):

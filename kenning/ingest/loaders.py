@@ -49,6 +49,17 @@ class Document:
     warning: str | None = None
 
 
+_LINK_IN_HEADING = re.compile(r"\[\[([^\]|]*)(?:\|([^\]]*))?\]\]")
+_MDLINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
+def readable_heading(text: str) -> str:
+    """A heading as a reader sees it: ``[[target|alias]]`` shows its alias, ``[[target]]``
+    its target, and ``[text](url)`` its text."""
+    text = _LINK_IN_HEADING.sub(lambda m: (m.group(2) or m.group(1).split("#")[0]).strip(), text)
+    return _MDLINK.sub(r"\1", text).strip()
+
+
 def file_type(path: Path) -> str | None:
     """The loader type for a path, or None when kenning does not read such files."""
     ext = path.suffix.lower()
@@ -130,7 +141,7 @@ def _load_markdown(path: Path, data: bytes) -> Document:
     text = _decode(path, data)
     meta, body, warning = split_front_matter(text)
     h1 = _H1.search(text, body)
-    title = str(meta.get("title") or (h1.group(1) if h1 else path.stem))
+    title = str(meta.get("title") or (readable_heading(h1.group(1)) if h1 else path.stem))
     links = sorted({m.group(1).strip() for m in _WIKILINK.finditer(text, body)})
     return Document(str(path), "markdown", text, title, body, meta, links, warning=warning)
 
