@@ -111,9 +111,28 @@ def fuse(
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+_MARKUP = [
+    (re.compile(r"<!--.*?-->|%%.*?%%", re.DOTALL), " "),  # HTML and Obsidian comments
+    (re.compile(r"<[A-Za-z/!][^>]*>"), " "),  # HTML tags
+    (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),  # [text](url) reads as text
+    (re.compile(r"\[\[([^\]|]*)\|([^\]]*)\]\]"), r"\2"),  # [[target|alias]]: the alias
+    (re.compile(r"\[\[([^\]]*)\]\]"), r"\1"),
+    (re.compile(r"https?://\S+"), " "),  # bare link targets
+]
+
+
+def readable(text: str) -> str:
+    """Text as a reader sees it, for snippets: no tags, comments or link targets."""
+    for pattern, replacement in _MARKUP:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def snippet(text: str, terms: list[str], width: int = 220) -> str:
-    """The window of ``text`` with the most query-term matches, on one line."""
-    flat = " ".join(text.split())
+    """The window of ``text`` with the most query-term matches, on one line, as it reads
+    (HTML tags, comments and link targets left out; the hit's offsets still locate the
+    source)."""
+    flat = " ".join(readable(text).split())
     if len(flat) <= width or not terms:
         return flat[:width] + ("…" if len(flat) > width else "")
     stems = [t[: max(4, len(t) - 2)] for t in terms]

@@ -109,3 +109,16 @@ def test_pdf_hits_carry_their_page(index: Index, tmp_path: Path) -> None:
     index.add([root])
     hit = index.search("photosynthesis", k=1, filters=Filters.parse(types=["pdf"]))[0]
     assert hit.page == 2 and hit.type == "pdf" and "Photosynthesis" in hit.text
+
+
+def test_snippets_read_as_text() -> None:
+    from kenning.search import snippet
+
+    raw = (
+        'Sync with git. <!-- hidden --> %% private %% <span class="git-footer">'
+        "[Edit In GitHub](https://github.dev/x/y)</span> See [[obsidian-git|the git plugin]] "
+        "and https://example.org/page for more."
+    )
+    shown = snippet(raw, ["git"])
+    assert shown == "Sync with git. Edit In GitHub See the git plugin and for more."
+    assert "<" not in shown and "http" not in shown and "hidden" not in shown
