@@ -119,3 +119,13 @@ def test_console_script_help_is_fast_and_skips_heavy_imports() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_paths_show_under_their_root() -> None:
+    from kenning.cli.shell import short_path
+
+    roots = ["/home/me/vault", "/home/me/vault/archive", "/data/paper.pdf"]
+    assert short_path("/home/me/vault/ml/a.md", roots) == "vault/ml/a.md"
+    assert short_path("/home/me/vault/archive/b.md", roots) == "archive/b.md"  # deepest root
+    assert short_path("/data/paper.pdf", roots) == "paper.pdf"
+    assert short_path("/elsewhere/c.md", roots) == "/elsewhere/c.md"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from .shell import app, err, open_index, out, state
+from .shell import app, err, open_index, out, short_path, state
 
 LlmOpt = Annotated[
     str | None,
@@ -78,10 +77,9 @@ def _stream() -> Any:
     return write
 
 
-def show(answer: Any, show_reasoning: bool) -> None:
+def show(answer: Any, show_reasoning: bool, roots: list[str]) -> None:
     """The answer's sources and each sentence's check, after the streamed text."""
     sys.stdout.write("\n")
-    cwd = Path.cwd()
     if answer.reasoning and show_reasoning:
         out.print(f"\n[dim]reasoning:[/] {escape(answer.reasoning)}", highlight=False)
     for note in answer.notes:
@@ -103,10 +101,7 @@ def show(answer: Any, show_reasoning: bool) -> None:
             )
     out.print("\n[bold]Sources[/]")
     for src in answer.sources:
-        try:
-            shown = str(Path(src.path).relative_to(cwd))
-        except ValueError:
-            shown = src.path
+        shown = short_path(src.path, roots)
         where = f"page {src.page}" if src.page is not None else (src.heading or src.title)
         lines = f", lines {src.lines[0]}-{src.lines[1]}" if src.lines else ""
         out.print(f"  [{src.n}] {escape(shown)} [dim]({escape(where)}{lines})[/]", highlight=False)
@@ -164,10 +159,11 @@ def ask(
             on_text=None if as_json else _stream(),
         )
         answer.timings["command"] = time.perf_counter() - t0
+        roots = index.store.roots()
     if as_json:
         out.print_json(json.dumps(answer.to_dict(), default=str))
         return
-    show(answer, show_reasoning)
+    show(answer, show_reasoning, roots)
 
 
 @app.command()
@@ -237,7 +233,7 @@ def chat(
                 history=history_messages(turns) if answering.llm.generative else None,
                 query=query,
             )
-            show(answer, False)
+            show(answer, False, index.store.roots())
             if conversation is None:
                 conversation = convos.start(question[:80])
             details = {"sources": [s.path for s in answer.sources], "refused": answer.refused}

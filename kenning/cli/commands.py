@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .shell import Progress, app, err, open_index, out, state
+from .shell import Progress, app, err, open_index, out, short_path, state
 
 
 def _sync_run(action: Any, as_json: bool) -> None:
@@ -177,6 +177,7 @@ def search(
     filters = Filters.parse(where, path, type_)
     with open_index() as index:
         hits = index.search(query, k=k, filters=filters, mode=mode, fusion=fusion)
+        roots = index.store.roots()
     if as_json:
         for h in hits:
             sys.stdout.write(json.dumps(h.to_dict(), ensure_ascii=False) + "\n")
@@ -193,15 +194,11 @@ def search(
     if explain:
         table.add_column("bm25", justify="right", width=5)
         table.add_column("dense", justify="right", width=5)
-    cwd = Path.cwd()
     for n, h in enumerate(hits, 1):
         where_in = h.heading or h.title
         if h.page is not None:
             where_in = f"page {h.page}"
-        try:
-            shown = str(Path(h.path).relative_to(cwd))
-        except ValueError:
-            shown = h.path
+        shown = short_path(h.path, roots)
         snippet = Text(h.snippet)
         for a, b in highlight_spans(h.snippet, terms):
             snippet.stylize("bold yellow", a, b)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -269,3 +270,16 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def short_path(path: str, roots: list[str]) -> str:
+    """A path as people read it in a table: under its root, led by the root's name
+    (``til/git/rebase.md``), so long vault paths do not crowd out the passage."""
+    p = Path(path)
+    for root in sorted(roots, key=len, reverse=True):
+        r = Path(root)
+        if p == r:
+            return p.name
+        if r in p.parents:
+            return str(Path(r.name) / p.relative_to(r))
+    return path
