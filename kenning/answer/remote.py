@@ -207,8 +207,54 @@ def _translate(
     )
 
 
+class _RemoteLLM(LLM):
+    """What both remote backends share: settings from arguments or the environment, checked
+    up front, the server's URL, and a config that never holds the key."""
+
+    backend = ""  # "openai" or "anthropic": the extra, the env prefix, the id
+    default_model = ""
+    default_url = ""
+
+    def _settings(
+        self,
+        model: str | None,
+        base_url: str | None,
+        api_key: str | None,
+        max_new_tokens: int,
+        temperature: float | None,
+        context_window: int,
+        timeout: float,
+        max_retries: int,
+    ) -> None:
+        name, env = self.backend, self.backend.upper()
+        MissingExtra.require(name, name, name)
+        _check_numbers(name, max_new_tokens, temperature, context_window, timeout)
+        self.model = model or _env(f"{env}_MODEL") or self.default_model
+        self.base_url = (base_url or _env(f"{env}_BASE_URL") or "").rstrip("/") or None
+        self._api_key = _api_key(name, api_key, self.base_url, f"{env}_API_KEY")
+        self.max_new_tokens, self.temperature = max_new_tokens, temperature
+        self.context_window, self.timeout, self.max_retries = context_window, timeout, max_retries
+        self.id = f"{name}:{self.model}"
+
+    @property
+    def url(self) -> str:
+        """The server's API root, as error messages name it."""
+        return self.base_url or self.default_url
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "context_window": self.context_window,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+        }
+
+
 @llms.register("openai")
-class OpenAILLM(LLM):
+class OpenAILLM(_RemoteLLM):
     """Any OpenAI-compatible chat-completions server, through the ``openai`` SDK.
 
     ``base_url`` points it at a local server, e.g. ``http://localhost:11434/v1`` for Ollama or
@@ -218,6 +264,8 @@ class OpenAILLM(LLM):
     ``temperature=None`` leaves it out of the request, for models that accept only their own
     (OpenAI's reasoning models).
     """
+
+    backend, default_model, default_url = "openai", OPENAI_DEFAULT_MODEL, OPENAI_DEFAULT_URL
 
     def __init__(
         self,
@@ -231,30 +279,16 @@ class OpenAILLM(LLM):
         max_retries: int = 2,
     ) -> None:
         super().__init__()
-        MissingExtra.require("openai", "openai", "openai")
-        _check_numbers("openai", max_new_tokens, temperature, context_window, timeout)
-        self.model = model or _env("OPENAI_MODEL") or OPENAI_DEFAULT_MODEL
-        self.base_url = (base_url or _env("OPENAI_BASE_URL") or "").rstrip("/") or None
-        self._api_key = _api_key("openai", api_key, self.base_url, "OPENAI_API_KEY")
-        self.max_new_tokens, self.temperature = max_new_tokens, temperature
-        self.context_window, self.timeout, self.max_retries = context_window, timeout, max_retries
-        self.id = f"openai:{self.model}"
-
-    @property
-    def url(self) -> str:
-        """The server's API root, as error messages name it."""
-        return self.base_url or OPENAI_DEFAULT_URL
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "base_url": self.base_url,
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "context_window": self.context_window,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
-        }
+        self._settings(
+            model,
+            base_url,
+            api_key,
+            max_new_tokens,
+            temperature,
+            context_window,
+            timeout,
+            max_retries,
+        )
 
     def _client(self, openai: Any) -> Any:
         return openai.OpenAI(
@@ -362,7 +396,7 @@ _INPUT_COUNTS = ("input_tokens", "cache_creation_input_tokens", "cache_read_inpu
 
 
 @llms.register("anthropic")
-class AnthropicLLM(LLM):
+class AnthropicLLM(_RemoteLLM):
     """Claude through Anthropic's Messages API and the ``anthropic`` SDK.
 
     ``base_url`` points it at a proxy or gateway that speaks the same API. ``self.usage`` is
@@ -371,6 +405,9 @@ class AnthropicLLM(LLM):
     ``temperature`` among the request's parameters, so it is sent as an extra field, and only
     when set: the default None lets the model use its own.
     """
+
+    backend = "anthropic"
+    default_model, default_url = ANTHROPIC_DEFAULT_MODEL, ANTHROPIC_DEFAULT_URL
 
     def __init__(
         self,
@@ -384,29 +421,16 @@ class AnthropicLLM(LLM):
         max_retries: int = 2,
     ) -> None:
         super().__init__()
-        MissingExtra.require("anthropic", "anthropic", "anthropic")
-        _check_numbers("anthropic", max_new_tokens, temperature, context_window, timeout)
-        self.model = model or _env("ANTHROPIC_MODEL") or ANTHROPIC_DEFAULT_MODEL
-        self.base_url = (base_url or _env("ANTHROPIC_BASE_URL") or "").rstrip("/") or None
-        self._api_key = _api_key("anthropic", api_key, self.base_url, "ANTHROPIC_API_KEY")
-        self.max_new_tokens, self.temperature = max_new_tokens, temperature
-        self.context_window, self.timeout, self.max_retries = context_window, timeout, max_retries
-        self.id = f"anthropic:{self.model}"
-
-    @property
-    def url(self) -> str:
-        return self.base_url or ANTHROPIC_DEFAULT_URL
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "base_url": self.base_url,
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "context_window": self.context_window,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
-        }
+        self._settings(
+            model,
+            base_url,
+            api_key,
+            max_new_tokens,
+            temperature,
+            context_window,
+            timeout,
+            max_retries,
+        )
 
     def _count(self, usage: Any, inputs: dict[str, int]) -> None:
         """Take the counts a stream event carries into ``self.usage``.
