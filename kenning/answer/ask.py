@@ -32,20 +32,11 @@ from .sentences import SentenceVectors
 
 
 @dataclass
-class Source:
+class Source(Passage):
     """A passage the answer could cite, with where it sits in its file."""
 
-    n: int
-    path: str
-    title: str
-    heading: str
-    page: int | None
-    start: int
-    end: int
-    lines: tuple[int, int] | None
-    score: float
-    support: float  # cosine of the passage with the question
-    text: str
+    lines: tuple[int, int] | None = None
+    support: float = 0.0  # cosine of the passage with the question
 
 
 @dataclass
@@ -137,19 +128,7 @@ def _support(index: Index, qvec: np.ndarray, chunk_ids: list[int]) -> dict[int, 
 
 
 def _source(p: Passage, support: float) -> Source:
-    return Source(
-        p.n,
-        p.path,
-        p.title,
-        p.heading,
-        p.page,
-        p.start,
-        p.end,
-        _lines(p),
-        p.score,
-        support,
-        p.text,
-    )
+    return Source(**vars(p), lines=_lines(p), support=support)
 
 
 def _lines(p: Passage) -> tuple[int, int] | None:
