@@ -14,12 +14,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import ConfigError
 
-if TYPE_CHECKING:
-    from .store.base import SourceRow
+
+class Filterable(Protocol):
+    """What a filter reads of a source (``kenning.store.SourceRow`` has it); declared here so
+    filters sit below the stores that compile them, with no import back up."""
+
+    path: str
+    root: str
+    type: str
+    status: str
+    title: str
+    metadata: dict[str, Any]
+
 
 _CONDITION = re.compile(r"^\s*([\w.\-]+)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
 _ALIASES = {"tag": "tags", "alias": "aliases"}
@@ -43,7 +53,7 @@ class Condition:
         key, op, value = m.groups()
         return cls(_ALIASES.get(key, key), op, value.strip("'\""))
 
-    def holds(self, row: SourceRow) -> bool:
+    def holds(self, row: Filterable) -> bool:
         if self.key in ("title", "type", "path"):
             actual: Any = getattr(row, self.key)
         else:
@@ -123,7 +133,7 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.where or self.paths or self.types)
 
-    def matches(self, row: SourceRow) -> bool:
+    def matches(self, row: Filterable) -> bool:
         if row.status == "failed":
             return False
         if self.types and row.type not in self.types:

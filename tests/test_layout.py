@@ -2,8 +2,8 @@
 map matches the tree.
 
 Layers, lowest first. A module may import from its own layer or a lower one, never from a
-higher one, and the import graph (lazy imports inside functions included; imports only for
-type checkers excluded) has no cycles.
+higher one, and the import graph (lazy imports inside functions and imports for type
+checkers included) has no cycles.
 """
 
 from __future__ import annotations
@@ -48,24 +48,12 @@ def layer(module: str) -> int:
     raise AssertionError(f"kenning.{module} is in no layer: add it to LAYERS")
 
 
-def _type_checking_lines(tree: ast.AST) -> set[int]:
-    lines: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
-    return lines
-
-
 def imports(module: str, path: Path, known: set[str]) -> set[str]:
     """Modules of kenning that ``module`` imports (``from pkg import submodule`` included)."""
     tree = ast.parse(path.read_text())
-    skip = _type_checking_lines(tree)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(tree):
-        if getattr(node, "lineno", None) in skip:
-            continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
