@@ -206,40 +206,20 @@ def test_without_matplotlib_the_report_has_no_plot_and_json_is_printed(
     import sys
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
-    result = CliRunner().invoke(
-        app,
-        [
-            "-i",
-            str(tmp_path / "i.db"),
-            "eval",
-            "retrieval",
-            str(beir),
-            "-c",
-            "h=bm25,embedder=hash",
-            "-o",
-            str(tmp_path / "out"),
-            "--json",
-        ],
-    )
+
+    def retrieval(out: str, *extra: str):
+        args = ["-i", str(tmp_path / "i.db"), "eval", "retrieval", str(beir)]
+        return CliRunner().invoke(
+            app, [*args, "-c", "h=bm25,embedder=hash", "-o", str(tmp_path / out), *extra]
+        )
+
+    result = retrieval("out", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["configs"][0]["metrics"]["ndcg@10"] > 0.9 and "plot" not in data["outputs"]
     assert "kenning[eval]" in (tmp_path / "out" / "report.html").read_text()
     assert not (tmp_path / "out" / "metrics.png").exists()
-    table = CliRunner().invoke(
-        app,
-        [
-            "-i",
-            str(tmp_path / "i.db"),
-            "eval",
-            "retrieval",
-            str(beir),
-            "-c",
-            "h=bm25,embedder=hash",
-            "-o",
-            str(tmp_path / "out2"),
-        ],
-    )
+    table = retrieval("out2")
     assert table.exit_code == 0 and "pip install 'kenning[eval]'" in " ".join(table.output.split())
 
 
