@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
-from kenning.errors import ConfigError, NotFound
-from kenning.store import scheme
-from kenning.store.sqlite import sqlite_path
+from kenning.store.sqlite import own_tables
 
 from .llms import LLM, Message, Prompt
 from .sentences import content_words
@@ -79,16 +76,7 @@ class Conversations:
     """Conversations and their turns in the SQLite file at ``location``."""
 
     def __init__(self, location: str | Path) -> None:
-        text = str(location)
-        if scheme(text) != "sqlite":
-            raise ConfigError(f"conversations are kept in a SQLite file; {text!r} is not one")
-        path = sqlite_path(text)
-        if not path.exists():
-            raise NotFound(f"no index at {path}; create one with `kenning add PATH`")
-        self.db = sqlite3.connect(str(path), isolation_level=None)
-        self.db.execute("PRAGMA busy_timeout=10000")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        self.db = own_tables(location, SCHEMA, "conversations")
 
     def start(self, title: str) -> int:
         cur = self.db.execute(

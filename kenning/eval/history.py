@@ -8,14 +8,11 @@ loads an embedder, and reading it never creates a file.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
-from kenning.errors import ConfigError, NotFound
-from kenning.store import scheme
-from kenning.store.sqlite import sqlite_path
+from kenning.store.sqlite import own_tables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS question_sets (
@@ -51,20 +48,7 @@ class History:
     """Question sets and evaluation runs in the SQLite file at ``location``."""
 
     def __init__(self, location: str | Path, create: bool = False) -> None:
-        text = str(location)
-        if scheme(text) != "sqlite":
-            raise ConfigError(
-                f"evaluation history is kept in a SQLite file; {text!r} is not one "
-                "(pass --index with a file path)"
-            )
-        path = sqlite_path(text)
-        if not create and not path.exists():
-            raise NotFound(f"no index at {path}; create one with `kenning add PATH`")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None)
-        self.db.execute("PRAGMA busy_timeout=10000")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        self.db = own_tables(location, SCHEMA, "evaluation history", create)
 
     def save_questions(self, name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> None:
         """Store (replacing) a named question set; rows carry qid, question, kind, gold span."""

@@ -80,6 +80,28 @@ def sqlite_path(location: str) -> Path:
     return Path(location[len("sqlite:///") :])
 
 
+def own_tables(
+    location: str | Path, schema: str, what: str, create: bool = False
+) -> sqlite3.Connection:
+    """A connection to the index's SQLite file for tables that are not the store's (the
+    evaluation history, conversations), made with their own ``CREATE ... IF NOT EXISTS``
+    schema. Without ``create`` a missing file is ``NotFound``, never a new empty index."""
+    text = str(location)
+    if "://" in text and not text.startswith("sqlite:///"):
+        raise ConfigError(
+            f"{what} is kept in a SQLite file; {text!r} is not one (pass --index with a file path)"
+        )
+    path = sqlite_path(text)
+    if not create and not path.exists():
+        raise NotFound(f"no index at {path}; create one with `kenning add PATH`")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), isolation_level=None)
+    db.execute("PRAGMA busy_timeout=10000")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.executescript(schema)
+    return db
+
+
 def _escape(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
