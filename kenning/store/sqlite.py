@@ -80,6 +80,14 @@ def sqlite_path(location: str) -> Path:
     return Path(location[len("sqlite:///") :])
 
 
+def index_file(location: str, create: bool) -> Path:
+    """The SQLite file a location names; without ``create`` it must already exist."""
+    path = sqlite_path(location)
+    if not create and not path.exists():
+        raise NotFound(f"no index at {path}; create one with `kenning add PATH`")
+    return path
+
+
 def own_tables(
     location: str | Path, schema: str, what: str, create: bool = False
 ) -> sqlite3.Connection:
@@ -91,9 +99,7 @@ def own_tables(
         raise ConfigError(
             f"{what} is kept in a SQLite file; {text!r} is not one (pass --index with a file path)"
         )
-    path = sqlite_path(text)
-    if not create and not path.exists():
-        raise NotFound(f"no index at {path}; create one with `kenning add PATH`")
+    path = index_file(text, create)
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(path), isolation_level=None)
     db.execute("PRAGMA busy_timeout=10000")
@@ -124,10 +130,7 @@ class SQLiteStore(Store):
 
     @classmethod
     def open_location(cls, location: str, create: bool = True) -> SQLiteStore:
-        path = sqlite_path(location)
-        if not create and not path.exists():
-            raise NotFound(f"no index at {path}; create one with `kenning add PATH`")
-        return cls(path)
+        return cls(index_file(location, create))
 
     @property
     def side_path(self) -> str | None:
