@@ -13,7 +13,7 @@ from rich.table import Table
 
 from kenning.errors import ConfigError
 
-from .shell import Progress, err, open_history, open_index, out, state
+from .shell import Progress, err, open_history, open_index, out
 
 eval_app = typer.Typer(
     help="Measure retrieval and answers: on BEIR benchmarks, QA sets, or your own notes.",
@@ -229,15 +229,12 @@ def qa(
         mean, rows = score_predictions(qa_set, read_predictions(predictions))
         kind = "answers"
     elif answerer:
-        from kenning.answer import Thresholds, get_llm
-        from kenning.config import load_settings
         from kenning.eval.qa import answer_eval
 
-        settings = load_settings(state.index)
-        args = dict(settings["llm"].get(answerer, {}))
-        if model:
-            args["model"] = model
-        llm = get_llm(answerer, **args)
+        from .answer import Answering
+
+        answering = Answering(answerer, model, strategy, None)
+        llm = answering.llm
         with Progress(hidden=as_json) as progress:
             tick = progress.ticker("answers", min(limit or 10**9, len(qa_set.items)), "answers")
             mean, rows = answer_eval(
@@ -245,8 +242,8 @@ def qa(
                 dataset.resolve().name,
                 RunConfig.parse(config),
                 llm,
-                strategy=strategy,
-                thresholds=Thresholds(**settings["thresholds"]),
+                strategy=answering.strategy,
+                thresholds=answering.thresholds,
                 limit=limit,
                 tick=tick,
             )
