@@ -20,6 +20,7 @@ from typing import Any
 from .embedders import Embedder
 from .errors import ConfigError
 from .filters import Filters
+from .ingest.loaders import link_text
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
 from .keywords import KeywordIndex, keyword_indexes
 from .store.base import Scope, Store
@@ -111,21 +112,15 @@ def fuse(
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-_MARKUP = [
-    (re.compile(r"<!--.*?-->|%%.*?%%", re.DOTALL), " "),  # HTML and Obsidian comments
-    (re.compile(r"<[A-Za-z/!][^>]*>"), " "),  # HTML tags
-    (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),  # [text](url) reads as text
-    (re.compile(r"\[\[([^\]|]*)\|([^\]]*)\]\]"), r"\2"),  # [[target|alias]]: the alias
-    (re.compile(r"\[\[([^\]]*)\]\]"), r"\1"),
-    (re.compile(r"https?://\S+"), " "),  # bare link targets
-]
+_COMMENT = re.compile(r"<!--.*?-->|%%.*?%%", re.DOTALL)  # HTML and Obsidian comments
+_TAG = re.compile(r"<[A-Za-z/!][^>]*>")
+_URL = re.compile(r"https?://\S+")  # bare link targets
 
 
 def readable(text: str) -> str:
     """Text as a reader sees it, for snippets: no tags, comments or link targets."""
-    for pattern, replacement in _MARKUP:
-        text = pattern.sub(replacement, text)
-    return text
+    text = link_text(_TAG.sub(" ", _COMMENT.sub(" ", text)))
+    return _URL.sub(" ", text)
 
 
 def snippet(text: str, terms: list[str], width: int = 220) -> str:

@@ -49,15 +49,20 @@ class Document:
     warning: str | None = None
 
 
-_LINK_IN_HEADING = re.compile(r"\[\[([^\]|]*)(?:\|([^\]]*))?\]\]")
-_MDLINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_WIKILINK_ALIAS = re.compile(r"\[\[([^\]|]*)(?:\|([^\]]*))?\]\]")
+_MDLINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+
+
+def link_text(text: str) -> str:
+    """Links as a reader sees them: ``[[target|alias]]`` shows its alias, ``[[target#part]]``
+    its target, and ``[text](url)`` (or an image's ``![alt](url)``) its text."""
+    text = _WIKILINK_ALIAS.sub(lambda m: (m.group(2) or m.group(1).split("#")[0]).strip(), text)
+    return _MDLINK.sub(r"\1", text)
 
 
 def readable_heading(text: str) -> str:
-    """A heading as a reader sees it: ``[[target|alias]]`` shows its alias, ``[[target]]``
-    its target, and ``[text](url)`` its text."""
-    text = _LINK_IN_HEADING.sub(lambda m: (m.group(2) or m.group(1).split("#")[0]).strip(), text)
-    return _MDLINK.sub(r"\1", text).strip()
+    """A heading as a reader sees it (``link_text``), for titles and heading paths."""
+    return link_text(text).strip()
 
 
 def file_type(path: Path) -> str | None:
