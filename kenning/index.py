@@ -24,6 +24,7 @@ from .embedders import Embedder, embedders, get_embedder
 from .errors import ConfigError, EmbedderMismatch, NotFound
 from .filters import Filters
 from .ingest.chunking import ChunkSpec
+from .ingest.embedding import EmbedReport, embed_pending, embedding_status, start_worker
 from .ingest.loaders import MAX_FILE_BYTES
 from .ingest.sync import Progress, Syncer, SyncReport
 from .search import ALPHA, DEPTH, Hit, Searcher
@@ -103,9 +104,17 @@ class Index:
         return len(self.store.remove_root(resolved))
 
     def sync(
-        self, progress: Progress | None = None, max_file_bytes: int = MAX_FILE_BYTES
+        self,
+        progress: Progress | None = None,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        embed: bool = True,
     ) -> SyncReport:
-        """Rescan all roots: index new and changed files, drop deleted ones."""
+        """Rescan all roots: index new and changed files, drop deleted ones.
+
+        Two phases: every changed file is keyword-searchable once the first commits, then
+        (with ``embed``) the new chunks are embedded. ``embed=False`` stops after the first;
+        ``embed()`` or a background worker (``embed_in_background``) finishes the job.
+        """
         stored_spec = self.store.get_meta("chunking")
         spec_json = json.dumps(asdict(self.chunking), sort_keys=True)
         force = stored_spec is not None and stored_spec != spec_json
@@ -123,7 +132,26 @@ class Index:
         self.store.set_meta("chunking", spec_json)
         if report.added or report.changed or report.deleted or report.moved:
             self.searcher.warm()
+        report.keyword_seconds = report.seconds
+        if embed:
+            done = self.embed(progress)
+            report.chunks_embedded, report.embedding_busy = done.embedded, done.busy
+            report.seconds += done.seconds
+        report.chunks_pending = self.pending()
         return report
+
+    def pending(self) -> int:
+        """Chunks still waiting for a vector: search covers them by keyword only, so far."""
+        return self.store.pending_count()
+
+    def embed(self, progress: Progress | None = None, limit: int | None = None) -> EmbedReport:
+        """Embed the chunks still waiting for vectors, or about ``limit`` of them (a no-op
+        when another process is already doing it: see ``EmbedReport.busy``)."""
+        return embed_pending(self.store, self.embedder, progress, limit)
+
+    def embed_in_background(self) -> int:
+        """Hand the waiting chunks to a worker process that outlives this one; its pid."""
+        return start_worker(self.store).pid
 
     # -- reading ---------------------------------------------------------------
 
@@ -163,6 +191,7 @@ class Index:
             if last
             else None,
             "problems": stats["problems"],
+            "embedding": embedding_status(self.store),
         }
 
     def close(self) -> None:

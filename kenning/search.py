@@ -20,7 +20,7 @@ from typing import Any
 from .embedders import Embedder
 from .errors import ConfigError
 from .filters import Filters
-from .ingest.loaders import link_text
+from .ingest.markup import readable
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
 from .keywords import KeywordIndex, keyword_indexes
 from .store.base import Scope, Store
@@ -112,21 +112,10 @@ def fuse(
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-_COMMENT = re.compile(r"<!--.*?-->|%%.*?%%", re.DOTALL)  # HTML and Obsidian comments
-_TAG = re.compile(r"<[A-Za-z/!][^>]*>")
-_URL = re.compile(r"https?://\S+")  # bare link targets
-
-
-def readable(text: str) -> str:
-    """Text as a reader sees it, for snippets: no tags, comments or link targets."""
-    text = link_text(_TAG.sub(" ", _COMMENT.sub(" ", text)))
-    return _URL.sub(" ", text)
-
-
 def snippet(text: str, terms: list[str], width: int = 220) -> str:
     """The window of ``text`` with the most query-term matches, on one line, as it reads
-    (HTML tags, comments and link targets left out; the hit's offsets still locate the
-    source)."""
+    (``markup.readable``, the reading that is indexed: HTML tags, comments and link targets
+    left out; the hit's offsets still locate the source)."""
     flat = " ".join(readable(text).split())
     if len(flat) <= width or not terms:
         return flat[:width] + ("…" if len(flat) > width else "")
@@ -203,7 +192,8 @@ class Searcher:
         return self._kindexes[name]
 
     def vectors(self) -> VectorIndex:
-        gen = self.store.get_meta("generation")
+        # Vectors change with the chunks and, while embedding catches up, on their own.
+        gen = f"{self.store.get_meta('generation')}/{self.store.get_meta('vectors_generation')}"
         if self._vindex is None or gen != self._vgen:
             ids, matrix = self.store.vectors()
             side = Path(self.store.side_path + ".hnsw") if self.store.side_path else None

@@ -3,9 +3,11 @@
 The roots are watched with ``watchfiles`` (inotify and its kin; polling where the platform has
 nothing better). Changes are gathered until the folder has been quiet for ``step_ms`` (at most
 ``debounce_ms``), so a burst of writes (a ``git checkout``, a sync client) costs one pass. Each
-pass is an ordinary ``Index.sync``: unchanged files cost one stat, renames are found by hash,
-and every batch is its own transaction, so stopping at any moment (Ctrl-C) leaves a
-consistent index.
+pass is ``Index.sync``'s keyword phase: unchanged files cost one stat, renames are found by
+hash, and changed files are keyword-searchable as soon as it commits. Vectors are added in
+between, a slice of ``embed_slice`` chunks at a time while the folder is quiet, so a large
+backlog never holds back the next change. Every batch is its own transaction, so stopping at
+any moment (Ctrl-C) leaves a consistent index.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from typing import Any
 
 from kenning.errors import MissingExtra, NotFound
 from kenning.index import Index
+from kenning.ingest.embedding import EmbedReport
 from kenning.ingest.sync import Progress, SyncReport
 
 #: called after each pass with its report and the changed paths that set it off
 OnSync = Callable[[SyncReport, set[str]], None]
+#: called after each slice of embedding
+OnEmbed = Callable[[EmbedReport], None]
 
 
 def watch(
@@ -30,6 +35,9 @@ def watch(
     debounce_ms: int = 1000,
     step_ms: int = 100,
     progress: Progress | None = None,
+    on_embed: OnEmbed | None = None,
+    embed_slice: int = 64,
+    idle_ms: int = 300,
 ) -> None:
     """Sync once, then again after every burst of changes, until ``stop_event`` is set (or
     Ctrl-C). Blocks; run it in a thread to do other work meanwhile."""
@@ -49,7 +57,7 @@ def watch(
             return False  # the index's own files change with every sync
         return not any(part.startswith(".") for part in p.parts)
 
-    report = index.sync(progress=progress)
+    report = index.sync(progress=progress, embed=False)
     if on_sync:
         on_sync(report, set())
     for changes in watchfiles.watch(
@@ -59,9 +67,17 @@ def watch(
         step=step_ms,
         stop_event=stop_event,
         raise_interrupt=False,
+        rust_timeout=idle_ms,
+        yield_on_timeout=True,
     ):
+        if not changes:  # quiet: add vectors to what waits for them, a slice at a time
+            if index.pending():
+                done = index.embed(limit=embed_slice)
+                if on_embed and done.embedded:
+                    on_embed(done)
+            continue
         t0 = time.perf_counter()
-        report = index.sync()
+        report = index.sync(embed=False)
         report.seconds = time.perf_counter() - t0
         if on_sync:
             on_sync(report, {path for _, path in changes})

@@ -92,6 +92,35 @@ def test_kill_during_add_then_sync_completes(
     assert snapshot_of(db) == clean
 
 
+@pytest.mark.parametrize("share", [0.0, 0.3, 0.8])
+def test_kill_during_embedding_then_sync_completes(
+    corpus: tuple[Path, tuple, int], tmp_path: Path, share: float
+) -> None:
+    """The second phase: every file is keyword-indexed, vectors are being added."""
+    root, clean, total = corpus
+    chunks = len(clean[0])
+    db = tmp_path / "index.db"
+    with Index.open(db, embedder=HashEmbedder(delay=0.01)):  # paces embedding, same vectors
+        pass
+    proc = subprocess.Popen(cli("--index", str(db), "-q", "add", str(root)))
+
+    def ready(store: Store) -> bool:
+        stats = store.stats()
+        return stats["sources"] == total and stats["embeddings"] >= share * chunks
+
+    kill_when(proc, db, ready)
+    with open_store(db, create=False) as store:
+        partial = snapshot(store)
+        pending = store.pending_count()
+    assert partial[0] == clean[0], "every chunk was keyword-indexed before embedding began"
+    assert partial[2] == len(partial[0])
+    assert partial[1] < clean[1] and 0 < pending, "the kill landed after embedding finished"
+    assert partial[1] <= clean[1]  # the vectors written so far are the clean build's
+    with Index.open(db) as idx:
+        assert idx.sync().chunks_embedded == pending
+    assert snapshot_of(db) == clean
+
+
 def test_kill_during_resync_of_edits(corpus: tuple[Path, tuple, int], tmp_path: Path) -> None:
     root, _, _ = corpus
     work = tmp_path / "til"

@@ -19,13 +19,14 @@ LAYERS = [
     ["errors", "config", "registry"],
     ["filters", "ingest", "ingest.loaders", "ingest.chunking", "embedders", "vectors"],
     ["store.base", "store.sqlfilters", "store.sqlite", "store"],
-    ["keywords", "ingest.sync"],
+    ["keywords", "ingest.sync", "ingest.embedding"],
     ["search"],
     ["index", "watch"],
     ["answer.*"],
     ["eval.*"],
     ["cli.*"],
     [""],  # kenning/__init__.py re-exports the public API and sits on top
+    ["__main__"],  # ``python -m kenning`` runs the CLI
 ]
 
 

@@ -87,6 +87,29 @@ def test_write_read_search_delete_reopen(make) -> None:
     again.close()
 
 
+def test_chunks_wait_for_vectors_in_id_order(make) -> None:
+    """The keyword pass writes chunks without vectors; ``pending`` walks them by id."""
+    s = make()
+    a, b, dup = chunk("apples"), chunk("blue sky", 10), chunk("apples")
+    s.write_sources([(source("/r/a.md"), [a, b]), (source("/r/b.md", "h2"), [dup])], {})
+    assert s.pending_count() == 2  # two distinct texts: the duplicate shares a's vector
+    rows = s.pending(0, 10)
+    assert [r[1] for r in rows] == [a.hash, b.hash, dup.hash]
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)
+    assert [r[2] for r in rows] == [a.indexed_text, b.indexed_text, dup.indexed_text]
+    assert s.pending(rows[0][0], 1) == rows[1:2]  # walks on from a chunk id
+    assert s.keyword_search(["apples"], 10) and s.vectors()[0].size == 0
+    s.write_vectors({a.hash: vec(1)})
+    assert s.pending_count() == 1 and [r[1] for r in s.pending(0, 10)] == [b.hash]
+    ids, _ = s.vectors()
+    assert sorted(ids.tolist()) == sorted(r[0] for r in rows if r[1] == a.hash)
+    s.write_vectors({b.hash: vec(2), a.hash: vec(3)})  # a's first vector is kept
+    assert s.pending_count() == 0 and s.pending(0, 10) == []
+    ids, matrix = s.vectors()
+    assert np.allclose(matrix[ids.tolist().index(rows[0][0])], vec(1))
+    s.close()
+
+
 def test_move_keeps_chunks(make) -> None:
     s = make()
     c = chunk("kept text")

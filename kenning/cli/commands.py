@@ -16,12 +16,20 @@ from rich.text import Text
 from .shell import Progress, app, err, open_index, out, short_path, state
 
 
-def _sync_run(action: Any, as_json: bool) -> None:
+def _sync_run(action: Any, as_json: bool, background: bool = False) -> None:
     if state.quiet or as_json:
         report = action(None)
     else:
         with Progress() as progress:
-            report = action(progress)
+            try:
+                report = action(progress)
+            except KeyboardInterrupt:
+                progress.close()
+                err.print(
+                    "stopped: everything committed so far is kept; `kenning sync` finishes "
+                    "the rest (files) and `kenning embed` the vectors."
+                )
+                raise typer.Exit(130) from None
     if as_json:
         from dataclasses import asdict
 
@@ -30,11 +38,23 @@ def _sync_run(action: Any, as_json: bool) -> None:
     if state.quiet:
         return
     err.print(
-        f"{report.scanned} files scanned in {report.seconds:.1f}s: {report.added} added, "
-        f"{report.changed} changed, {report.moved} moved, {report.deleted} deleted, "
-        f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded, "
-        f"{report.chunks_reused} reused."
+        f"{report.scanned} files scanned, keyword-searchable in {report.keyword_seconds:.1f}s: "
+        f"{report.added} added, {report.changed} changed, {report.moved} moved, "
+        f"{report.deleted} deleted, {report.unchanged} unchanged; {report.chunks_indexed} "
+        f"chunks indexed ({report.chunks_reused} had vectors), {report.chunks_embedded} "
+        f"embedded in {report.seconds:.1f}s in all."
     )
+    if report.chunks_pending:
+        why = (
+            "another kenning process is embedding them (`kenning status` shows its progress)"
+            if report.embedding_busy or background
+            else "run `kenning embed` (or any sync) to finish"
+        )
+        err.print(
+            f"{report.chunks_pending} chunks still wait for vectors: search finds them by "
+            f"keyword meanwhile; {why}.",
+            highlight=False,
+        )
     for root in report.missing_roots:
         err.print(
             f"[yellow]missing root[/] {escape(root)}: its files stay indexed; "
@@ -55,6 +75,28 @@ def _sync_run(action: Any, as_json: bool) -> None:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+BackgroundOpt = Annotated[
+    bool,
+    typer.Option(
+        "--background",
+        "-b",
+        help="Return once every file is keyword-searchable; a worker process embeds the "
+        "rest (see `kenning status`).",
+    ),
+]
+
+
+def _indexed(index: Any, action: Any, as_json: bool, background: bool) -> None:
+    """Run a sync-like ``action(progress, embed)``; with ``background``, hand embedding to a
+    worker that outlives this command."""
+
+    def run(progress: Any) -> Any:
+        report = action(progress, not background)
+        if background and report.chunks_pending:
+            index.embed_in_background()
+        return report
+
+    _sync_run(run, as_json, background)
 
 
 @app.command()
@@ -69,20 +111,30 @@ def add(
     max_file_size: Annotated[
         float, typer.Option(help="Skip (and report) files larger than this many MB.")
     ] = 20.0,
+    background: BackgroundOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Add folders or files as roots and index them.
+
+    Every file is keyword-searchable as soon as the first pass commits (seconds for
+    thousands of notes); meaning search fills in while the chunks are embedded. Ctrl-C at
+    any point keeps what is done; `kenning sync` or `kenning embed` finishes it.
 
     Examples:
 
         kenning add ~/notes
 
+        kenning add ~/vault --background     # return now, embed in a worker
+
         kenning add paper.pdf ~/wiki --chunk-size 128
     """
+    size = int(max_file_size * 1e6)
     with open_index(create=True, chunk_size=chunk_size, overlap=overlap) as index:
-        _sync_run(
-            lambda p: index.add(list(paths), progress=p, max_file_bytes=int(max_file_size * 1e6)),
+        _indexed(
+            index,
+            lambda p, embed: index.add(list(paths), progress=p, max_file_bytes=size, embed=embed),
             as_json,
+            background,
         )
 
 
@@ -91,20 +143,54 @@ def sync(
     max_file_size: Annotated[
         float, typer.Option(help="Skip (and report) files larger than this many MB.")
     ] = 20.0,
+    background: BackgroundOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Rescan every root: index new and changed files, forget deleted ones.
 
     Unchanged files cost one stat; only chunks whose text changed are re-embedded.
 
-    Example:
+    Examples:
 
         kenning sync
+
+        kenning sync --background
+    """
+    size = int(max_file_size * 1e6)
+    with open_index() as index:
+        _indexed(
+            index,
+            lambda p, embed: index.sync(progress=p, max_file_bytes=size, embed=embed),
+            as_json,
+            background,
+        )
+
+
+@app.command()
+def embed(as_json: JsonOpt = False) -> None:
+    """Embed the chunks still waiting for vectors (after --background, or a stopped add).
+
+    Only one process embeds an index at a time; if another already is, this one says so
+    and leaves. `kenning add --background` starts this command as a worker.
+
+    Example:
+
+        kenning embed
     """
     with open_index() as index:
-        _sync_run(
-            lambda p: index.sync(progress=p, max_file_bytes=int(max_file_size * 1e6)), as_json
-        )
+        if state.quiet or as_json:
+            report = index.embed()
+        else:
+            with Progress() as progress:
+                report = index.embed(progress)
+    if as_json:
+        from dataclasses import asdict
+
+        out.print_json(json.dumps(asdict(report)))
+    elif report.busy:
+        err.print("another kenning process is embedding this index; `kenning status` shows it")
+    elif not state.quiet:
+        err.print(f"{report.embedded} chunks embedded in {report.seconds:.1f}s.")
 
 
 @app.command()
@@ -178,6 +264,13 @@ def search(
     with open_index() as index:
         hits = index.search(query, k=k, filters=filters, mode=mode, fusion=fusion)
         roots = index.store.roots()
+        waiting = index.pending() if mode != "bm25" else 0
+    if waiting and not as_json and not state.quiet:
+        err.print(
+            f"[yellow]{waiting} chunks are still being embedded[/]: they are found by keyword "
+            "only until then (`kenning status` shows progress).",
+            highlight=False,
+        )
     if as_json:
         for h in hits:
             sys.stdout.write(json.dumps(h.to_dict(), ensure_ascii=False) + "\n")
@@ -236,6 +329,7 @@ def status(as_json: JsonOpt = False) -> None:
         f"{info['chunking']['size']} tokens, overlap {info['chunking']['overlap']}",
     )
     table.add_row("[bold]roots[/]", "\n".join(info["roots"]) or "(none: run kenning add PATH)")
+    table.add_row("[bold]embedding[/]", _embedding_line(info["embedding"]))
     out.print(table)
     if info["problems"]:
         out.print(f"\n[bold]{len(info['problems'])} files with problems:[/]")
@@ -247,6 +341,17 @@ def status(as_json: JsonOpt = False) -> None:
             )
 
 
+def _embedding_line(e: dict[str, Any]) -> str:
+    if not e["pending"]:
+        return "complete"
+    line = f"{e['pending']} chunks waiting for vectors"
+    if not e["running"]:
+        return line + " (no worker running: `kenning embed` finishes them)"
+    eta = e.get("eta_seconds")
+    when = f", about {eta // 60} min {eta % 60} s left" if eta is not None else ""
+    return f"{line}; worker pid {e['pid']} at {e['rate']} chunks/s{when}"
+
+
 @app.command()
 def watch(
     as_json: Annotated[
@@ -255,9 +360,10 @@ def watch(
 ) -> None:
     """Keep the index in step with its roots: changes are applied as they happen.
 
-    Creates, edits, deletes and renames are picked up within about a second of a burst of
-    changes settling, each pass as `kenning sync` would do it. Ctrl-C stops; the index stays
-    consistent.
+    Creates, edits, deletes and renames are keyword-searchable within about a second of a
+    burst of changes settling, each pass as `kenning sync` would do it; vectors are added
+    while the folder is quiet. Ctrl-C stops; the index stays consistent, and `kenning embed`
+    finishes any vectors still waiting.
 
     Example:
 
@@ -270,6 +376,13 @@ def watch(
     with open_index() as index:
         roots = index.store.roots()
 
+        live: list[Any] = []  # the status line, once it is drawn
+
+        def waiting_line() -> str:
+            left = index.pending()
+            line = f"watching {len(roots)} root{'s' if len(roots) != 1 else ''} (Ctrl-C stops)"
+            return line + (f" · {left} chunks waiting for vectors" if left else "")
+
         def shown(report: Any, changed: set[str]) -> None:
             if as_json:
                 sys.stdout.write(json.dumps({**asdict(report), "changed": sorted(changed)}) + "\n")
@@ -280,17 +393,22 @@ def watch(
             stamp = time.strftime("%H:%M:%S")
             err.print(
                 f"[dim]{stamp}[/] +{report.added} ~{report.changed} -{report.deleted} "
-                f"→{report.moved} in {report.seconds:.1f}s; {report.chunks_embedded} chunks "
-                "embedded",
+                f"→{report.moved} searchable in {report.seconds:.1f}s",
                 highlight=False,
             )
             for path, reason in report.failed:
                 err.print(f"[red]failed[/]  {escape(f'{path}: {reason}')}", highlight=False)
+            if live:
+                live[0].update(waiting_line())
 
-        if not state.quiet and not as_json:
-            err.print(
-                f"watching {len(roots)} root{'s' if len(roots) != 1 else ''}: "
-                f"{escape(', '.join(roots))} (Ctrl-C stops)",
-                highlight=False,
-            )
-        run_watch(index, on_sync=shown)
+        def embedded(_report: Any) -> None:
+            if live:
+                live[0].update(waiting_line())
+
+        if state.quiet or as_json:
+            run_watch(index, on_sync=shown)
+            return
+        err.print(f"watching {escape(', '.join(roots))}", highlight=False)
+        with err.status(waiting_line()) as line:
+            live.append(line)
+            run_watch(index, on_sync=shown, on_embed=embedded)

@@ -231,24 +231,28 @@ class Progress:
             disable=state.quiet or hidden,
         )
         self.task: Any = None
-        self.chunks = 0
+        self.chunks, self.unit = 0, "files"
 
-    def stage(self, name: str, total: int) -> None:
+    def stage(self, name: str, total: int, unit: str = "files") -> None:
         self.bar.start()
-        self.task = self.bar.add_task(name, total=total, info="files")
-        self.chunks = 0
+        self.task = self.bar.add_task(name, total=total, info=unit)
+        self.chunks, self.unit = 0, unit
 
     def advance(self, files: int, chunks: int) -> None:
         self.chunks += chunks
         task = next(t for t in self.bar.tasks if t.id == self.task)
         elapsed = task.elapsed or 0.0
         done = task.completed + files
-        rate = (
-            f" · {done / elapsed:.0f} files/s, {self.chunks / elapsed:.0f} chunks/s"
-            if elapsed
-            else ""
-        )
-        self.bar.update(self.task, advance=files, info=f"files · {self.chunks} chunks{rate}")
+        if self.unit == "chunks":
+            info = f"chunks · {done / elapsed:.1f} chunks/s" if elapsed else "chunks"
+        else:
+            rate = (
+                f" · {done / elapsed:.0f} files/s, {self.chunks / elapsed:.0f} chunks/s"
+                if elapsed
+                else ""
+            )
+            info = f"files · {self.chunks} chunks{rate}"
+        self.bar.update(self.task, advance=files, info=info)
 
     def ticker(self, name: str, total: int | None = None, unit: str = "queries") -> Any:
         """A callable that counts one more item in its own bar, shown from the first tick."""

@@ -1,8 +1,9 @@
-"""Bring the index in line with the files under its roots.
+"""Bring the index in line with the files under its roots: the keyword pass.
 
 Unchanged files are skipped by (size, mtime), then by content hash. Changed files are
-re-chunked, and only chunks whose hash has no stored embedding are embedded. A file that
-vanished while another with the same hash appeared is a move: its row changes path and
+re-chunked and their chunks keyword-indexed; vectors come after, in ``embedding``, for the
+chunks whose hash has none yet, so a large folder is searchable by keyword in seconds. A file
+that vanished while another with the same hash appeared is a move: its row changes path and
 nothing is re-chunked. Work is committed in batches, each in one transaction, so a kill at
 any moment leaves a consistent index and the next sync picks up exactly what is missing.
 """
@@ -17,17 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from kenning.embedders import Embedder
+from kenning.embedders import Embedder  # only to count tokens: chunks fit the model
 from kenning.errors import LoadError
 from kenning.store.base import SourceRow, Store
 
 from .chunking import Chunk, ChunkSpec, chunk_document
 from .loaders import MAX_FILE_BYTES, file_type, load
 
-#: embed and commit once this many new chunks are pending
-BATCH_CHUNKS = 256
+#: commit once this many new chunks are pending (keyword rows only: cheap to write)
+BATCH_CHUNKS = 1000
 #: ... or once this many files are pending, so progress is saved on small files too
-BATCH_FILES = 500
+BATCH_FILES = 200
 
 SKIP_DIRS = {"node_modules", "__pycache__", "venv"}
 
@@ -35,8 +36,11 @@ SKIP_DIRS = {"node_modules", "__pycache__", "venv"}
 class Progress(Protocol):
     """What sync reports while it works; the CLI draws it as progress bars."""
 
-    def stage(self, name: str, total: int) -> None: ...
-    def advance(self, files: int, chunks: int) -> None: ...
+    def stage(self, name: str, total: int, unit: str = "files") -> None:
+        """A new stage of ``total`` items, counted in ``unit`` (files, or chunks)."""
+
+    def advance(self, files: int, chunks: int) -> None:
+        """``files`` more items done (in the stage's unit), which held ``chunks`` chunks."""
 
 
 @dataclass
@@ -49,12 +53,17 @@ class SyncReport:
     changed: int = 0
     moved: int = 0
     deleted: int = 0
-    chunks_embedded: int = 0
+    chunks_indexed: int = 0
     chunks_reused: int = 0
+    chunks_embedded: int = 0
+    chunks_pending: int = 0
+    embedding_busy: bool = False
     failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     missing_roots: list[str] = field(default_factory=list)
+    #: until every file was keyword-searchable, and in all (embedding included)
+    keyword_seconds: float = 0.0
     seconds: float = 0.0
 
 
@@ -147,7 +156,7 @@ class Syncer:
                 todo.append((s, old))
         by_hash = {row.hash: path for path, row in gone.items()}
         if self.progress and todo:
-            self.progress.stage("indexing", len(todo))
+            self.progress.stage("keyword index", len(todo))
         for s, old in todo:
             self._one(s, old, gone, by_hash)
         self._flush()
@@ -231,19 +240,10 @@ class Syncer:
     def _flush(self) -> None:
         if not self._pending:
             return
-        texts: dict[str, str] = {}
-        for _, chunks in self._pending:
-            for c in chunks or ():
-                texts.setdefault(c.hash, c.indexed_text)
-        known = self.store.known_hashes(texts)
-        missing = [h for h in texts if h not in known]
-        vectors = {}
-        if missing:
-            matrix = self.embedder.embed_documents([texts[h] for h in missing])
-            vectors = dict(zip(missing, matrix, strict=True))
-        self.report.chunks_embedded += len(missing)
-        self.report.chunks_reused += self._pending_chunks - len(missing)
-        self.store.write_sources(self._pending, vectors)
+        hashes = {c.hash for _, chunks in self._pending for c in chunks or ()}
+        self.report.chunks_indexed += self._pending_chunks
+        self.report.chunks_reused += len(self.store.known_hashes(hashes))
+        self.store.write_sources(self._pending, {})
         self._advance(len(self._pending), self._pending_chunks)
         self._pending, self._pending_chunks = [], 0
 

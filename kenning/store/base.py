@@ -106,6 +106,20 @@ class Store(ABC):
         """Upsert sources; a chunk list replaces that source's chunks (None keeps them)."""
 
     @abstractmethod
+    def pending(self, after: int, limit: int) -> list[tuple[int, str, str]]:
+        """Chunks still waiting for a vector: up to ``limit`` (chunk id, hash, indexed text)
+        with id above ``after``, ascending, so the embedder can walk them in order while a
+        sync keeps adding (new chunks get higher ids)."""
+
+    @abstractmethod
+    def pending_count(self) -> int:
+        """How many distinct chunk texts are still waiting for a vector."""
+
+    @abstractmethod
+    def write_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        """Store vectors by chunk hash, in one transaction (hashes already stored are kept)."""
+
+    @abstractmethod
     def delete_sources(self, paths: Iterable[str]) -> int: ...
     @abstractmethod
     def reset(self) -> None:

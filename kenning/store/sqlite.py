@@ -210,6 +210,36 @@ class SQLiteStore(Store):
             found.update(r[0] for r in self.db.execute(q, part))
         return found
 
+    def pending(self, after: int, limit: int) -> list[tuple[int, str, str]]:
+        return list(
+            self.db.execute(
+                "SELECT c.id, c.hash, f.body FROM chunks c JOIN chunks_fts f ON f.rowid = c.id "
+                "WHERE c.id > ? AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash) "
+                "ORDER BY c.id LIMIT ?",
+                (after, limit),
+            )
+        )
+
+    def pending_count(self) -> int:
+        return int(
+            self.db.execute(
+                "SELECT count(DISTINCT hash) FROM chunks c "
+                "WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash)"
+            ).fetchone()[0]
+        )
+
+    def write_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        with self.transaction() as db:
+            self._insert_vectors(db, vectors)
+            self._bump("vectors_generation")
+
+    @staticmethod
+    def _insert_vectors(db: sqlite3.Connection, vectors: dict[str, np.ndarray]) -> None:
+        db.executemany(
+            "INSERT OR IGNORE INTO embeddings VALUES (?, ?)",
+            ((h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()),
+        )
+
     def write_sources(
         self,
         sources: Sequence[tuple[SourceRow, list[Chunk] | None]],
@@ -217,10 +247,8 @@ class SQLiteStore(Store):
     ) -> None:
         now = time.time()
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO embeddings VALUES (?, ?)",
-                ((h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()),
-            )
+            self._insert_vectors(db, vectors)
+            replaced: list[tuple[int, list[Chunk]]] = []
             for src, chunks in sources:
                 row = db.execute(
                     "INSERT INTO sources (path, root, size, mtime_ns, hash, type, status, error, "
@@ -243,24 +271,40 @@ class SQLiteStore(Store):
                         now,
                     ),
                 ).fetchone()
-                if chunks is None:
-                    continue
-                sid = row[0]
-                self._delete_chunks(f"source_id = {int(sid)}")
+                if chunks is not None:
+                    replaced.append((row[0], chunks))
+            # Chunk ids are handed out here, inside the write lock, so that chunks and their
+            # keyword rows go in with two executemany calls instead of two statements each.
+            db.executemany(
+                "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE source_id = ?)",
+                ((sid,) for sid, _ in replaced),
+            )
+            db.executemany(
+                "DELETE FROM chunks WHERE source_id = ?", ((sid,) for sid, _ in replaced)
+            )
+            seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+            next_id = (seq[0] if seq else 0) + 1
+            rows, bodies = [], []
+            for sid, chunks in replaced:
                 for ordinal, c in enumerate(chunks):
-                    cid = db.execute(
-                        'INSERT INTO chunks (source_id, ord, start, "end", heading, page, text, '
-                        "hash) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
-                        (sid, ordinal, c.start, c.end, c.heading, c.page, c.text, c.hash),
-                    ).fetchone()[0]
-                    db.execute(
-                        "INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", (cid, c.indexed_text)
+                    rows.append(
+                        (next_id, sid, ordinal, c.start, c.end, c.heading, c.page, c.text, c.hash)
                     )
+                    bodies.append((next_id, c.indexed_text))
+                    next_id += 1
+            db.executemany(
+                'INSERT INTO chunks (id, source_id, ord, start, "end", heading, page, text, hash) '
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            db.executemany("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", bodies)
             self._bump()
 
-    def _bump(self) -> None:
-        gen = int(self.get_meta("generation") or 0) + 1
-        self.set_meta("generation", str(gen))
+    def _bump(self, key: str = "generation") -> None:
+        """Move a generation counter on, so searchers know their caches are stale:
+        ``generation`` for chunks, ``vectors_generation`` for vectors added on their own."""
+        gen = int(self.get_meta(key) or 0) + 1
+        self.set_meta(key, str(gen))
 
     def _delete_chunks(self, where: str, args: Sequence[Any] = ()) -> None:
         self.db.execute(

@@ -1,0 +1,197 @@
+"""The second phase of indexing: vectors for chunks that are already keyword-searchable.
+
+Sync commits each file's chunks and keyword rows first, without vectors, so a large folder
+answers keyword searches within seconds (hybrid search uses whatever has vectors so far).
+This phase then embeds the chunks still waiting, longest runs of similar length together,
+and commits each batch in its own transaction: a kill loses at most one batch, and the next
+run picks up exactly what is missing. One process at a time embeds an index: a lock file
+beside it is held while embedding, so a background worker and a foreground sync never
+embed the same chunks twice, and ``kenning status`` can tell whether a worker is alive.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from kenning.embedders import Embedder
+from kenning.store.base import Store
+
+from .sync import Progress
+
+#: chunks committed per transaction (about 10 s of work for MiniLM on 2 cores)
+BATCH = 256
+#: the meta key where the embedding process publishes its progress
+PROGRESS_KEY = "embedding"
+
+
+@dataclass
+class EmbedReport:
+    """What one embedding run did; ``busy`` when another process holds the index's lock."""
+
+    embedded: int = 0
+    left: int = 0
+    busy: bool = False
+    seconds: float = 0.0
+
+
+class EmbedLock:
+    """An advisory lock file beside the index (``<index>.embed.lock``).
+
+    The kernel drops the lock when its holder dies, even by SIGKILL, so a stale lock never
+    blocks the next worker. A store without a local file (a server database) has no lock
+    file; there, concurrent embedders may embed a chunk twice, which is wasteful but safe
+    because vectors are keyed by chunk hash.
+    """
+
+    def __init__(self, store: Store) -> None:
+        side = store.side_path
+        self.path = Path(side + ".embed.lock") if side else None
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> bool:
+        if self.path is None:
+            return True
+        handle = open(self.path, "a+")  # noqa: SIM115 - held open for as long as the lock
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+    def held_elsewhere(self) -> bool:
+        """True when another process is embedding this index right now."""
+        if self._file is not None:
+            return False
+        if not self.acquire():
+            return True
+        self.release()
+        return False
+
+
+def embed_pending(
+    store: Store,
+    embedder: Embedder,
+    progress: Progress | None = None,
+    limit: int | None = None,
+) -> EmbedReport:
+    """Embed every chunk that waits for a vector (or about ``limit`` of them, for callers
+    that interleave other work), unless another process is doing it."""
+    t0 = time.perf_counter()
+    report = EmbedReport()
+    lock = EmbedLock(store)
+    for _ in range(3):
+        if not lock.acquire():
+            report.busy = True
+            break
+        try:
+            report.embedded += _embed_all(store, embedder, progress, limit)
+        finally:
+            store.set_meta(PROGRESS_KEY, "{}")
+            lock.release()
+        # A sync may have added chunks between our last look and the release, after it
+        # found the lock taken: look once more now that it is free.
+        if limit is not None or store.pending_count() == 0:
+            break
+    report.left = store.pending_count()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _embed_all(
+    store: Store, embedder: Embedder, progress: Progress | None, limit: int | None
+) -> int:
+    total = store.pending_count()
+    if total == 0:
+        return 0
+    # A window several batches wide, sorted by length, pads batches less.
+    batch, window = (min(BATCH, limit), min(BATCH, limit)) if limit else (BATCH, 4 * BATCH)
+    if progress:
+        progress.stage("embedding", total, unit="chunks")
+    started, done, after = time.time(), 0, 0
+    _publish(store, started, done)
+    seen: set[str] = set()
+    while (limit is None or done < limit) and (rows := store.pending(after, window)):
+        after = rows[-1][0]
+        texts: dict[str, str] = {}
+        for _, digest, text in rows:
+            if digest not in seen:
+                texts.setdefault(digest, text)
+        seen.update(texts)
+        order = sorted(texts, key=lambda h: len(texts[h]))
+        for i in range(0, len(order), batch):
+            part = order[i : i + batch]
+            matrix = embedder.embed_documents([texts[h] for h in part])
+            store.write_vectors(dict(zip(part, matrix, strict=True)))
+            done += len(part)
+            _publish(store, started, done)
+            if progress:
+                progress.advance(len(part), len(part))
+    return done
+
+
+def _publish(store: Store, started: float, done: int) -> None:
+    """Progress for ``kenning status`` in other processes (rate since this run started)."""
+    elapsed = time.time() - started
+    state = {
+        "pid": os.getpid(),
+        "started": started,
+        "done": done,
+        "rate": done / elapsed if done and elapsed > 0 else 0.0,
+        "updated": time.time(),
+    }
+    store.set_meta(PROGRESS_KEY, json.dumps(state))
+
+
+def embedding_status(store: Store) -> dict[str, Any]:
+    """Chunks still waiting for vectors, and the embedding process's progress and ETA."""
+    left = store.pending_count()
+    running = EmbedLock(store).held_elsewhere()
+    info: dict[str, Any] = {"pending": left, "running": running}
+    if running:
+        state = json.loads(store.get_meta(PROGRESS_KEY) or "{}")
+        rate = float(state.get("rate") or 0.0)
+        info.update(
+            pid=state.get("pid"),
+            done=state.get("done", 0),
+            rate=round(rate, 1),
+            eta_seconds=round(left / rate) if rate > 0 else None,
+        )
+    return info
+
+
+def start_worker(store: Store) -> subprocess.Popen[bytes]:
+    """Start ``kenning embed`` in its own session, so it outlives the command that started it.
+
+    Its output goes to ``<index>.embed.log`` beside a file index. The worker takes the lock
+    itself; when another process already holds it, the new worker just exits.
+    """
+    side = store.side_path
+    log: Any = open(side + ".embed.log", "ab") if side else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kenning", "--index", store.location, "-q", "embed"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        if side:
+            log.close()
