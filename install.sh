@@ -8,4 +8,15 @@ cd "$(dirname "$0")"
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet torch==2.13.0
 .venv/bin/pip install --quiet -e '.[dev]'
+# The web page's tests (tests/test_web.py) drive Debian's chromium through Playwright, without
+# `playwright install` (no browser download: only Debian's packages can be reached).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium for the browser tests (about 70 s) ..."
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+      >/dev/null || echo "could not install chromium; the browser tests will say so" >&2
+  else
+    echo "chromium is missing (installing it needs root and apt-get); the browser tests will say so" >&2
+  fi
+fi
 echo "installed: $(.venv/bin/kenning --help >/dev/null && echo 'kenning OK')"

@@ -23,6 +23,7 @@ from .config import default_index
 from .embedders import Embedder, embedders, get_embedder
 from .errors import ConfigError, EmbedderMismatch, NotFound
 from .filters import Filters
+from .ingest.chunking import VERSION as CHUNKER
 from .ingest.chunking import ChunkSpec
 from .ingest.embedding import EmbedReport, embed_pending, embedding_status, start_worker
 from .ingest.loaders import MAX_FILE_BYTES
@@ -116,7 +117,8 @@ class Index:
         ``embed()`` or a background worker (``embed_in_background``) finishes the job.
         """
         stored_spec = self.store.get_meta("chunking")
-        spec_json = json.dumps(asdict(self.chunking), sort_keys=True)
+        # The chunker's version goes in too: a better chunker re-chunks old indexes.
+        spec_json = json.dumps({**asdict(self.chunking), "version": CHUNKER}, sort_keys=True)
         force = stored_spec is not None and stored_spec != spec_json
         side = self.store.side_path
         syncer = Syncer(
@@ -231,5 +233,6 @@ def _resolve_embedder(store: Store, embedder: str | Embedder | None) -> Embedder
 def _resolve_chunking(store: Store, chunking: ChunkSpec | None) -> ChunkSpec:
     if chunking is not None:
         return chunking
-    stored = store.get_meta("chunking")
-    return ChunkSpec(**json.loads(stored)) if stored else ChunkSpec()
+    stored = json.loads(store.get_meta("chunking") or "{}")
+    stored.pop("version", None)
+    return ChunkSpec(**stored)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kenning.embedders import HashEmbedder
+from kenning.ingest import boilerplate
 from kenning.ingest.chunking import ChunkSpec, chunk_document
 from kenning.ingest.loaders import Document, load
 
@@ -38,10 +40,13 @@ def test_offsets_rebuild_source(
     for c in chunks:
         assert c.text == text[c.start : c.end]
         assert c.text.strip()
-    # Every non-space character of the source lies in some chunk.
+    # Every non-space character of the source that a reader sees lies in some chunk
+    # (markup that reads as nothing, an HTML comment say, may be left out).
     covered = bytearray(len(text))
     for c in chunks:
         covered[c.start : c.end] = b"\x01" * (c.end - c.start)
+    for s, e, _ in doc.reading.edits:
+        covered[s:e] = b"\x01" * (e - s)
     assert all(covered[i] or text[i].isspace() for i in range(len(text)))
     # Chunks come in source order.
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
@@ -59,13 +64,21 @@ def test_no_overlap_means_a_partition(words: list[str]) -> None:
 
 
 def test_heading_path_and_context() -> None:
+    """Short sections share a chunk, headed by the path they share; a section that does not
+    fit in the room left starts the next chunk. (Until chunker version 2 every heading
+    started a chunk: this test asserted ["Guide", "Guide > Install", "Guide > Install >
+    Linux"].)"""
     md = b"# Guide\n\nIntro text.\n\n## Install\n\nRun pip.\n\n### Linux\n\nUse apt.\n"
-    doc = load(Path("g.md"), md)
+    doc = load(Path("guide.md"), md)
     chunks = chunk_document(doc, ChunkSpec(16, 0), count)
-    assert [c.heading for c in chunks] == ["Guide", "Guide > Install", "Guide > Install > Linux"]
+    assert [c.heading for c in chunks] == ["Guide", "Guide > Install > Linux"]
+    assert chunks[0].text.startswith("# Guide") and chunks[0].text.endswith("Run pip.")
     # The context repeats the path but not the heading the chunk itself starts with.
-    assert chunks[2].context == "Guide > Install"
-    assert chunks[2].indexed_text.startswith("Guide > Install\n### Linux")
+    assert chunks[1].context == "Guide > Install"
+    assert chunks[1].indexed_text.startswith("Guide > Install\n### Linux")
+    # With room for all of it, the note is one chunk under its title.
+    (whole,) = chunk_document(doc, ChunkSpec(), count)
+    assert (whole.heading, whole.start, whole.end) == ("Guide", 0, len(md) - 1)
 
 
 def test_code_fence_is_not_split_on_headings() -> None:
@@ -102,6 +115,147 @@ def test_links_in_headings_read_as_their_text() -> None:
     )
     doc = load(Path("intro.md"), text.encode())
     assert doc.title == "An Introduction to Dataview"
-    chunks = chunk_document(doc, ChunkSpec(), HashEmbedder().count_tokens)
+    # Size 16 keeps the sections apart (before chunker version 2 the default size did).
+    chunks = chunk_document(doc, ChunkSpec(16, 0), HashEmbedder().count_tokens)
     assert chunks[-1].heading == "An Introduction to Dataview > Using Queries and docs well"
     assert all(doc.text[c.start : c.end] == c.text for c in chunks)  # offsets untouched
+
+
+# -- chunker version 2: merged sections, readable indexed text, boilerplate left out ------
+
+noisy_line = st.one_of(
+    markdown_line,
+    st.sampled_from(
+        [
+            'This note in GitHub <span class="git-footer">[Edit In GitHub](https://x.dev/a)</span>',
+            "See [[Other note|the other note]] and [docs](https://example.org/a_(b)) here.",
+            "<!-- a comment",
+            "that ends here -->",
+            "%% obsidian comment %%",
+            "![alt text](img.png) and ![[photo.jpg]] and https://www.gnu.org/s/tar.",
+            '<div class="x">Tagged <b>words</b></div>',
+            "`inline <code> [x](y)` kept",
+            "- [ ] a task with a #tag ^block-1",
+        ]
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(noisy_line, max_size=50),
+    size=st.integers(16, 120),
+    overlap_frac=st.floats(0, 0.45),
+    drop=st.sets(st.integers(0, 49), max_size=10),
+)
+def test_noisy_markdown_keeps_offsets_coverage_and_size(
+    lines: list[str], size: int, overlap_frac: float, drop: set[int]
+) -> None:
+    """For Markdown full of markup, with some of its lines taken as boilerplate: every chunk
+    is its exact source span; every character a reader sees is in a chunk; no chunk's
+    indexed body exceeds the size, nor its context a quarter of it."""
+    text = "\n".join(lines)
+    doc = Document("notes/x.md", "markdown", text, "A title")
+    keys = [k for _, _, k in boilerplate.lines(doc)]
+    bp = frozenset(k for i, k in enumerate(keys) if i in drop)
+    spec = ChunkSpec(size, int(size * overlap_frac))
+    chunks = chunk_document(doc, spec, count, bp)
+    hidden = bytearray(len(text))
+    for s, e, _ in doc.reading.hiding(boilerplate.spans(doc, bp)).edits:
+        hidden[s:e] = b"\x01" * (e - s)
+    covered = bytearray(len(text))
+    for c in chunks:
+        assert c.text == text[c.start : c.end]
+        assert c.body is not None and count(c.body) <= size
+        assert count(c.context) <= max(8, size // 4)
+        covered[c.start : c.end] = b"\x01" * (c.end - c.start)
+    assert all(covered[i] or hidden[i] or text[i].isspace() for i in range(len(text)))
+    assert [c.start for c in chunks] == sorted(c.start for c in chunks)
+
+
+def test_short_sections_are_merged_under_their_common_heading() -> None:
+    sections = "".join(f"## Part {i}\n\nA short paragraph about part {i}.\n\n" for i in range(12))
+    doc = load(Path("parts.md"), f"# Parts\n\nIntro.\n\n{sections}".encode())
+    chunks = chunk_document(doc, ChunkSpec(60, 0), count)
+    assert 1 < len(chunks) < 6  # one section a chunk would be 13
+    assert all(c.heading in ("Parts", "Parts > Part 11") or c.heading == "Parts" for c in chunks)
+    assert all(count(c.text) <= 60 for c in chunks)
+
+
+def test_indexed_text_reads_as_the_note_does() -> None:
+    md = (
+        "# Sync\n\nUse the <b>obsidian-git</b> plugin. <!-- todo: screenshots --> See "
+        "[the docs](https://github.com/denolehov/obsidian-git/wiki) and [[Git setup|setup]]. "
+        "%% private %% Also https://www.gnu.org/software/tar/manual.\n\n"
+        "```html\n<div>[kept](as-is)</div>\n```\n"
+    )
+    doc = load(Path("sync.md"), md.encode())
+    (chunk,) = chunk_document(doc, ChunkSpec(), count)
+    assert chunk.text == md.rstrip("\n") and chunk.start == 0  # the source, untouched
+    assert chunk.body == (
+        "# Sync\n\nUse the obsidian-git plugin. See the docs and setup. Also gnu.org\n\n"
+        "```html\n<div>[kept](as-is)</div>\n```"
+    )
+    assert chunk.indexed_text == f"Sync\n{chunk.body}"  # the title, even though spelled out
+    assert chunk.hash == hashlib.sha256(chunk.indexed_text.encode()).hexdigest()
+
+
+def test_boilerplate_lines_are_left_out_and_a_boilerplate_only_chunk_is_not_made() -> None:
+    footer = 'This note in GitHub <span class="git-footer">[Edit In GitHub](https://g.dev/n)</span>'
+    body = " ".join(f"Sentence {i} is about rivers and the sea." for i in range(12))
+    doc = load(Path("rivers.md"), f"# Rivers\n\n{body}\n\n{footer}\n".encode())
+    bp = frozenset(
+        boilerplate.block_keys(doc) & {boilerplate.key("This note in GitHub Edit In GitHub")}
+    )
+    assert len(bp) == 1
+    plain = chunk_document(doc, ChunkSpec(40, 0), count)
+    assert "Edit In GitHub" in plain[-1].body
+    chunks = chunk_document(doc, ChunkSpec(40, 0), count, bp)
+    assert all("GitHub" not in c.indexed_text for c in chunks)
+    assert chunks[-1].end <= doc.text.index(footer) or chunks[-1].text.endswith("</span>")
+    # A note that is nothing but the template is still found by its title.
+    (only,) = chunk_document(
+        load(Path("Empty note.md"), f"{footer}\n".encode()), ChunkSpec(), count, bp
+    )
+    assert only.body == "" and only.indexed_text == "Empty note"
+
+
+def test_the_file_name_joins_the_context_when_the_title_does_not_say_it() -> None:
+    named = load(Path("vault/2024-05-01.md"), b"# Standup\n\nWe talked.\n")
+    assert chunk_document(named, ChunkSpec(), count)[0].context == "2024-05-01 > Standup"
+    same = load(Path("vault/undo-a-commit.md"), b"# Undo A Commit\n\nUse reset.\n")
+    assert chunk_document(same, ChunkSpec(), count)[0].context == "Undo A Commit"
+    bare = load(Path("vault/Plugins seeking help.md"), b"Some plugins need maintainers.\n")
+    assert chunk_document(bare, ChunkSpec(), count)[0].context == "Plugins seeking help"
+
+
+def test_a_sliver_at_the_end_takes_pieces_of_the_chunk_before_it() -> None:
+    """A short last section after a full chunk is balanced with it, not left a sliver."""
+    sections = "".join(
+        f"## Part {i}\n\nA paragraph about part {i} of the subject, long enough.\n\n"
+        for i in range(8)
+    )
+    doc = load(Path("parts.md"), f"# Parts\n\n{sections}## Related\n\n- [[Other]]\n".encode())
+    chunks = chunk_document(doc, ChunkSpec(120, 0), count)
+    sizes = [count(c.body or "") for c in chunks]
+    assert len(chunks) == 2 and min(sizes) >= 120 // 4, sizes
+    assert chunks[0].end <= chunks[1].start  # balanced by moving pieces, not by overlap
+    assert chunks[1].text.endswith("[[Other]]") and "## Part" in chunks[1].text
+
+
+def test_a_long_title_and_heading_path_are_held_to_a_quarter_of_the_size() -> None:
+    title = " ".join(f"word{i}" for i in range(80))
+    md = f"---\ntitle: {title}\n---\n# A\n## B\n### C\n\n" + "text " * 30
+    doc = load(Path("long.md"), md.encode())
+    chunks = chunk_document(doc, ChunkSpec(64, 0), count)
+    assert all(count(c.context) <= 16 for c in chunks)
+    assert chunks[0].context.startswith("long > word0 word1")
+    assert chunks[-1].heading == "A > B > C" and "word79" not in chunks[-1].context
+
+
+def test_a_note_of_nothing_but_markup_keeps_its_stored_text_bounded() -> None:
+    md = "# Page\n\n" + '<div class="a"></div>\n' * 20_000 + "\nThe end.\n"
+    doc = load(Path("page.md"), md.encode())
+    chunks = chunk_document(doc, ChunkSpec(16, 0), count)
+    assert all(len(c.text) <= 16 * 32 for c in chunks)
+    assert chunks[-1].body == "The end."

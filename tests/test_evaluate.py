@@ -256,6 +256,7 @@ def test_runs_keep_the_engine_order_when_fused_scores_tie(notes: Path, tmp_path:
                 "dot product",
                 "dough overnight",
                 "probabilities",
+                "the",  # every note matches: RRF ranks tie across the two rankings
             ]
         )
     }

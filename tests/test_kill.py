@@ -132,7 +132,9 @@ def test_kill_during_resync_of_edits(corpus: tuple[Path, tuple, int], tmp_path: 
         last_sync = idx.store.get_meta("last_sync")
     files = sorted(work.rglob("*.md"))
     for f in files[::3]:
-        f.write_text(f.read_text() + "\n\nAn extra paragraph added later.\n")
+        # Each edit says something of its own: one line added to a third of the notes would
+        # be template text, which a sync that re-reads few files does not learn anew.
+        f.write_text(f.read_text() + f"\n\nA later thought about {f.stem.replace('-', ' ')}.\n")
     for f in files[1::50]:
         f.unlink()
     files[2].rename(files[2].with_name("renamed-note.md"))

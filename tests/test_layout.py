@@ -17,14 +17,16 @@ import kenning
 PACKAGE = Path(kenning.__file__).parent
 LAYERS = [
     ["errors", "config", "registry"],
-    ["filters", "ingest", "ingest.loaders", "ingest.chunking", "embedders", "vectors"],
+    ["filters", "ingest", "ingest.markup", "ingest.loaders", "ingest.boilerplate"],
+    ["ingest.chunking", "embedders", "vectors"],
     ["store.base", "store.sqlfilters", "store.sqlite", "store"],
     ["keywords", "ingest.sync", "ingest.embedding"],
     ["search"],
     ["index", "watch"],
     ["answer.*"],
     ["eval.*"],
-    ["cli.*"],
+    ["serve.*"],  # the HTTP API, web page, OpenAI routes and MCP: drive index, answer, eval
+    ["cli.*"],  # `kenning serve` and `kenning mcp` start the server
     [""],  # kenning/__init__.py re-exports the public API and sits on top
     ["__main__"],  # ``python -m kenning`` runs the CLI
 ]

@@ -120,5 +120,6 @@ def test_snippets_read_as_text() -> None:
         "and https://example.org/page for more."
     )
     shown = snippet(raw, ["git"])
-    assert shown == "Sync with git. Edit In GitHub See the git plugin and for more."
+    # A bare URL reads as its host, which says where it points without the noise.
+    assert shown == "Sync with git. Edit In GitHub See the git plugin and example.org for more."
     assert "<" not in shown and "http" not in shown and "hidden" not in shown

@@ -79,17 +79,29 @@ def test_delete_removes_chunks_vectors_and_keywords(index: Index, notes: Path) -
     assert all(not h.path.endswith("bread.md") for h in index.search("sourdough", mode="dense"))
 
 
-def test_rename_is_detected_and_not_reembedded(index: Index, notes: Path) -> None:
+def test_move_is_detected_and_not_reembedded(index: Index, notes: Path) -> None:
     emb: HashEmbedder = index.embedder  # type: ignore[assignment]
     index.add([notes])
     before_rows = {(s, e, h) for _, s, e, h in chunk_rows(index)}
     before = emb.embedded
-    (notes / "ml/softmax.md").rename(notes / "ml/softmax-function.md")
+    (notes / "archive").mkdir()
+    (notes / "ml/softmax.md").rename(notes / "archive/softmax.md")
     report = index.sync()
     assert report.moved == 1 and report.deleted == 0 and report.added == 0
     assert emb.embedded == before
     assert {(s, e, h) for _, s, e, h in chunk_rows(index)} == before_rows
-    assert any(r[0].endswith("softmax-function.md") for r in chunk_rows(index))
+    assert any(r[0].endswith("archive/softmax.md") for r in chunk_rows(index))
+
+
+def test_renamed_note_is_reindexed_under_its_new_name(index: Index, notes: Path) -> None:
+    """In a vault the file name is the note's title, which every chunk's context carries."""
+    index.add([notes])
+    (notes / "ml/softmax.md").rename(notes / "ml/softmax-function.md")
+    report = index.sync()
+    assert report.added == 1 and report.deleted == 1 and report.moved == 0
+    paths = {r[0] for r in chunk_rows(index)}
+    assert any(p.endswith("softmax-function.md") for p in paths)
+    assert not any(p.endswith("ml/softmax.md") for p in paths)
 
 
 def test_changed_chunking_rechunks_everything(tmp_path: Path, notes: Path) -> None:

@@ -99,14 +99,14 @@ class Conversations:
         )
 
     def turns(self, conversation: int) -> list[dict[str, Any]]:
+        """The conversation's turns, oldest first, each with the ``details`` stored with it."""
         cur = self.db.execute(
-            "SELECT question, query, answer, created_at FROM turns WHERE conversation_id = ? "
-            "ORDER BY id",
+            "SELECT question, query, answer, created_at, details FROM turns "
+            "WHERE conversation_id = ? ORDER BY id",
             (conversation,),
         )
-        return [
-            dict(zip(("question", "query", "answer", "created_at"), r, strict=True)) for r in cur
-        ]
+        keys = ("question", "query", "answer", "created_at")
+        return [{**dict(zip(keys, r[:4], strict=True)), "details": json.loads(r[4])} for r in cur]
 
     def list(self) -> list[dict[str, Any]]:
         cur = self.db.execute(

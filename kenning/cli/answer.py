@@ -44,23 +44,12 @@ MARKS = {
 }
 
 
-class Answering:
-    """What every turn needs: settings, the LLM and thresholds, built once."""
+def Answering(llm: str | None, model: str | None, strategy: str | None, k: int | None) -> Any:
+    """The answerer as configured for the index named by the global options
+    (``kenning.answer.answering.Answering``, shared with ``kenning serve``)."""
+    from kenning.answer.answering import Answering as Configured
 
-    def __init__(self, llm: str | None, model: str | None, strategy: str | None, k: int | None):
-        from kenning.answer import Thresholds, get_llm
-        from kenning.config import load_settings
-
-        settings = load_settings(state.index)
-        chosen = settings["answer"]
-        name = llm or chosen.get("llm") or "extractive"
-        args = dict(settings["llm"].get(name, {}))
-        if model or (chosen.get("model") and not llm):
-            args["model"] = model or chosen["model"]
-        self.llm = get_llm(name, **args)
-        self.strategy = strategy or chosen.get("strategy") or "zero-shot"
-        self.k = k or chosen.get("k") or 5
-        self.thresholds = Thresholds(**settings["thresholds"])
+    return Configured(state.index, llm, model, strategy, k)
 
 
 def _filters(where: list[str] | None, path: list[str] | None, type_: list[str] | None) -> Any:

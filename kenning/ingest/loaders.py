@@ -9,6 +9,7 @@ A loader raises ``LoadError`` with a human reason; the sync records it and carri
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import warnings
@@ -21,6 +22,8 @@ from typing import Any
 import yaml
 
 from kenning.errors import LoadError
+
+from .markup import Reading, fences, readable
 
 MARKDOWN = {".md", ".markdown", ".mdx"}
 TEXT = {".txt", ".text", ".rst", ".org", ".adoc"}
@@ -48,21 +51,17 @@ class Document:
     pages: list[int] = field(default_factory=list)  # offset where page i+1 starts
     warning: str | None = None
 
-
-_WIKILINK_ALIAS = re.compile(r"\[\[([^\]|]*)(?:\|([^\]]*))?\]\]")
-_MDLINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-
-
-def link_text(text: str) -> str:
-    """Links as a reader sees them: ``[[target|alias]]`` shows its alias, ``[[target#part]]``
-    its target, and ``[text](url)`` (or an image's ``![alt](url)``) its text."""
-    text = _WIKILINK_ALIAS.sub(lambda m: (m.group(2) or m.group(1).split("#")[0]).strip(), text)
-    return _MDLINK.sub(r"\1", text)
+    @functools.cached_property
+    def reading(self) -> Reading:
+        """The text with its markup located (Markdown only; other types read as written),
+        found once and shared by boilerplate counting and chunking."""
+        return Reading(self.text, self.body_start, markdown=self.type == "markdown")
 
 
 def readable_heading(text: str) -> str:
-    """A heading as a reader sees it (``link_text``), for titles and heading paths."""
-    return link_text(text).strip()
+    """A heading as a reader sees it (``markup.readable``: links read as their text, tags
+    left out), for titles and heading paths."""
+    return readable(text)
 
 
 def file_type(path: Path) -> str | None:
@@ -123,30 +122,113 @@ def _as_list(value: Any, spaces: bool) -> list[str]:
     return [str(value)]
 
 
+_FRONT_MATTER = re.compile(r"---[ \t]*\r?\n(.*?\r?\n)?(?:---|\.\.\.)[ \t]*(?:\r?\n|$)", re.DOTALL)
+#: a ``key: value`` or ``- item`` line of front matter, for reading it leniently
+_KEY_LINE = re.compile(
+    r"(?P<lead>[ \t]*(?:-[ \t]+)?[^\s:#'\"\[{-][^:]*?:)(?:[ \t]+(?P<value>.*?))?[ \t]*\r?$"
+)
+_ITEM_LINE = re.compile(r"(?P<lead>[ \t]*-[ \t]+)(?P<value>.*?)[ \t]*\r?$")
+
+
 def split_front_matter(text: str) -> tuple[dict[str, Any], int, str | None]:
-    """Return (metadata, body offset, warning). Invalid YAML keeps the whole text as body."""
-    m = re.match(r"---[ \t]*\r?\n(.*?\r?\n)?(?:---|\.\.\.)[ \t]*(?:\r?\n|$)", text, re.DOTALL)
+    """Return (metadata, body offset, warning).
+
+    Front matter that strict YAML rejects but Obsidian users write (``- @kepano``: ``@`` is
+    reserved in YAML; ``key: a: b``; tabs) is read leniently, with a warning, rather than
+    lost: ``lenient_yaml``. Front matter that yields nothing even so keeps the whole text as
+    the body.
+    """
+    m = _FRONT_MATTER.match(text)
     if not m:
         return {}, 0, None
+    warning = None
     try:
         meta = yaml.safe_load(m.group(1) or "") or {}
     except yaml.YAMLError as e:
         reason = str(e).splitlines()[0]
-        return {}, 0, f"front matter is not valid YAML ({reason}); indexed as plain text"
+        meta = lenient_yaml(m.group(1) or "")
+        if not meta:
+            return {}, 0, f"front matter is not valid YAML ({reason}); indexed as plain text"
+        warning = f"front matter is not valid YAML ({reason}); read leniently, line by line"
     if not isinstance(meta, dict):
         return {}, 0, "front matter is not a YAML mapping; indexed as plain text"
     meta = _json_safe(meta)
     for key in ("tags", "aliases"):
         if key in meta:
             meta[key] = _as_list(meta[key], spaces=key == "tags")
-    return meta, m.end(), None
+    return meta, m.end(), warning
+
+
+def _scalar_ok(value: str) -> bool:
+    """Whether a value YAML would read, on its own line, as the one value it looks like."""
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return False
+    return not isinstance(parsed, dict) or value.lstrip().startswith("{")
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def lenient_yaml(source: str) -> dict[str, Any]:
+    """Front matter read as far as it can be: first retried with tabs made spaces and every
+    value that strict YAML rejects quoted as a string (``- @kepano`` -> ``- '@kepano'``),
+    then, failing that, as plain ``key: value`` lines and ``- item`` lists. {} if nothing."""
+    fixed = []
+    for line in source.expandtabs(2).splitlines():
+        m = _KEY_LINE.match(line) or _ITEM_LINE.match(line)
+        value = m.group("value") if m else None
+        if m and value and not value.startswith("#") and not _scalar_ok(value):
+            line = m.group("lead") + " " + _quoted(value)
+        fixed.append(line)
+    try:
+        meta = yaml.safe_load("\n".join(fixed))
+        if isinstance(meta, dict) and meta:
+            return meta
+    except yaml.YAMLError:
+        pass
+    out: dict[str, Any] = {}
+    key: str | None = None
+    for line in fixed:
+        if (m := _ITEM_LINE.match(line)) and key is not None:
+            items = out[key] if isinstance(out[key], list) else []
+            out[key] = [*items, _plain(m.group("value"))]
+        elif (m := _KEY_LINE.match(line)) and not line.lstrip().startswith("-"):
+            key = m.group("lead").rstrip(":").strip()  # indented or not: Obsidian is flat
+            out[key] = _plain(m.group("value")) if m.group("value") else None
+    return out
+
+
+def _plain(value: str) -> Any:
+    """One value of a ``key: value`` line, as YAML reads it where it can, else the string."""
+    value = value.strip()
+    if value[:1] == value[-1:] and value[:1] in ("'", '"') and len(value) > 1:
+        return value[1:-1]
+    if value.startswith("[") and value.endswith("]"):
+        return [_plain(v) for v in value[1:-1].split(",") if v.strip()]
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    return value if isinstance(parsed, dict | list) else parsed
+
+
+def _first_h1(text: str, start: int) -> str | None:
+    """The first ``# heading`` outside code (a shell comment in a fence is no title)."""
+    code = fences(text, start)
+    for m in _H1.finditer(text, start):
+        if not any(s <= m.start() < e for s, e in code):
+            return m.group(1)
+    return None
 
 
 def _load_markdown(path: Path, data: bytes) -> Document:
     text = _decode(path, data)
     meta, body, warning = split_front_matter(text)
-    h1 = _H1.search(text, body)
-    title = str(meta.get("title") or (readable_heading(h1.group(1)) if h1 else path.stem))
+    h1 = _first_h1(text, body)
+    title = readable_heading(str(meta.get("title") or h1 or "")) or path.stem
     links = sorted({m.group(1).strip() for m in _WIKILINK.finditer(text, body)})
     return Document(str(path), "markdown", text, title, body, meta, links, warning=warning)
 

@@ -11,8 +11,10 @@ any moment leaves a consistent index and the next sync picks up exactly what is 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +24,9 @@ from kenning.embedders import Embedder  # only to count tokens: chunks fit the m
 from kenning.errors import LoadError
 from kenning.store.base import SourceRow, Store
 
+from .boilerplate import block_keys, repeated
 from .chunking import Chunk, ChunkSpec, chunk_document
-from .loaders import MAX_FILE_BYTES, file_type, load
+from .loaders import MAX_FILE_BYTES, Document, file_type, load
 
 #: commit once this many new chunks are pending (keyword rows only: cheap to write)
 BATCH_CHUNKS = 1000
@@ -31,6 +34,10 @@ BATCH_CHUNKS = 1000
 BATCH_FILES = 200
 
 SKIP_DIRS = {"node_modules", "__pycache__", "venv"}
+#: a pass that re-reads this share of the files learns the boilerplate anew
+LEARN_SHARE = 0.5
+#: documents loaded for that kept in memory for the pass, at most this many file bytes
+CACHE_BYTES = 256 * 1024 * 1024
 
 
 class Progress(Protocol):
@@ -135,6 +142,8 @@ class Syncer:
         self.index_dir, self.force, self.max_file_bytes = index_dir, force, max_file_bytes
         self.progress = progress
         self.report = SyncReport()
+        self.boilerplate: frozenset[str] = frozenset()
+        self._docs: dict[str, tuple[bytes, Document]] = {}  # loaded while learning boilerplate
         self._pending: list[tuple[SourceRow, list[Chunk] | None]] = []
         self._pending_chunks = 0
 
@@ -155,6 +164,7 @@ class Syncer:
             else:
                 todo.append((s, old))
         by_hash = {row.hash: path for path, row in gone.items()}
+        self.boilerplate = self._boilerplate(todo, len(seen))
         if self.progress and todo:
             self.progress.stage("keyword index", len(todo))
         for s, old in todo:
@@ -180,14 +190,49 @@ class Syncer:
                 seen[str(path)] = _Seen(str(path), root, st.st_size, st.st_mtime_ns)
         return seen
 
+    def _boilerplate(
+        self, todo: list[tuple[_Seen, SourceRow | None]], files: int
+    ) -> frozenset[str]:
+        """The template lines to leave out of indexed text (``boilerplate``'s rule).
+
+        Learnt from the files of a pass that re-reads at least half the folder (the first
+        ``add``, a re-chunk, a mass edit) and saved; smaller syncs reuse the saved set, since
+        a few new notes say little about what repeats. The documents loaded to count lines
+        are kept (up to ``CACHE_BYTES``) for the pass itself, so most files are read once.
+        """
+        saved = self.store.get_meta("boilerplate")
+        if saved is not None and len(todo) < LEARN_SHARE * files:
+            return frozenset(json.loads(saved))
+        counts: Counter[str] = Counter()
+        counted, cached = 0, 0
+        for s, _ in todo:
+            if file_type(Path(s.path)) not in ("markdown", "text"):
+                continue
+            try:
+                data = Path(s.path).read_bytes()
+                doc = load(Path(s.path), data, self.max_file_bytes)
+            except (OSError, LoadError):
+                continue  # reported when the file's turn comes
+            counts.update(block_keys(doc))
+            counted += 1
+            if cached + len(data) <= CACHE_BYTES:
+                self._docs[s.path] = (data, doc)
+                cached += len(data)
+        found = repeated(counts, counted)
+        self.store.set_meta("boilerplate", json.dumps(sorted(found)))
+        return found
+
     def _one(
         self, s: _Seen, old: SourceRow | None, gone: dict[str, SourceRow], by_hash: dict[str, str]
     ) -> None:
-        try:
-            data = Path(s.path).read_bytes()
-        except OSError as e:
-            self._fail(s, old.hash if old else "", "unknown", f"cannot read ({e.strerror})", old)
-            return
+        data, doc = self._docs.pop(s.path, (None, None))
+        if data is None:
+            try:
+                data = Path(s.path).read_bytes()
+            except OSError as e:
+                reason = f"cannot read ({e.strerror})"
+                self._fail(s, old.hash if old else "", "unknown", reason, old)
+                return
         digest = _sha256(data)
         if old and old.hash == digest and not self.force:
             # Same bytes, new mtime (touched, or restored): only the stat changes.
@@ -195,19 +240,27 @@ class Syncer:
             self._queue(old, None, 0)
             self.report.unchanged += 1
             return
-        if old is None and digest in by_hash and not self.force:
+        # A move keeps its chunks, unless the file's name changed: in a vault the name is
+        # the note's title, which every chunk's indexed text carries.
+        if (
+            old is None
+            and digest in by_hash
+            and not self.force
+            and Path(by_hash[digest]).stem == Path(s.path).stem
+        ):
             moved_from = by_hash.pop(digest)
             gone.pop(moved_from)
             self.store.move_source(moved_from, s.path, s.root, s.size, s.mtime_ns)
             self.report.moved += 1
             self._advance(1, 0)
             return
-        try:
-            doc = load(Path(s.path), data, self.max_file_bytes)
-        except LoadError as e:
-            self._fail(s, digest, file_type(Path(s.path)) or "unknown", e.reason, old)
-            return
-        new = chunk_document(doc, self.spec, self.embedder.count_tokens)
+        if doc is None:
+            try:
+                doc = load(Path(s.path), data, self.max_file_bytes)
+            except LoadError as e:
+                self._fail(s, digest, file_type(Path(s.path)) or "unknown", e.reason, old)
+                return
+        new = chunk_document(doc, self.spec, self.embedder.count_tokens, self.boilerplate)
         status = "warning" if doc.warning else "ok"
         if doc.warning:
             self.report.warnings.append((s.path, doc.warning))

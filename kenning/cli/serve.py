@@ -1,0 +1,116 @@
+"""Server commands: serve (HTTP API, web page, OpenAI-compatible routes, MCP over HTTP) and mcp
+(MCP over stdio). Both are thin shells over ``kenning.serve``."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from kenning.errors import MissingExtra
+
+from .shell import app, err, out, state
+
+
+def _require_extra() -> None:
+    for module in ("fastapi", "uvicorn", "mcp"):
+        MissingExtra.require(module, module, "serve")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(help="Address to bind. Anything but loopback needs KENNING_API_KEY."),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8000,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Also keep the index in step as files change.")
+    ] = False,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Allow browser pages from this origin (repeatable). Default: none."),
+    ] = None,
+    max_body: Annotated[
+        int, typer.Option(help="Largest request body in bytes; larger ones get 413.")
+    ] = 1_000_000,
+    llm: Annotated[
+        str | None, typer.Option(help="Answerer for ask and chat (as for `kenning ask`).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model for the answerer.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="zero-shot, few-shot or cot.")] = None,
+) -> None:
+    """Serve the index over HTTP: a web page, a JSON API, OpenAI-compatible routes and MCP.
+
+    Binds 127.0.0.1:8000 and prints the URL. Binding any other address needs an API key in
+    KENNING_API_KEY; clients then send `Authorization: Bearer KEY` (a browser opens
+    `/?key=KEY` once). The routes: the page at `/`, the JSON API under `/api` (schema at
+    `/api/openapi.json`), `/v1/chat/completions`, `/v1/embeddings` and `/v1/models` for
+    OpenAI clients, and MCP (streamable HTTP) at `/mcp`.
+
+    Examples:
+
+        kenning serve
+
+        kenning serve --port 9000 --watch
+
+        KENNING_API_KEY=$(openssl rand -hex 24) kenning serve --host 0.0.0.0
+    """
+    from kenning.config import default_index
+    from kenning.serve.security import Security
+
+    security = Security.for_bind(
+        host, os.environ.get("KENNING_API_KEY"), max_body, tuple(cors_origin or ())
+    )
+    _require_extra()
+    from kenning.answer.answering import Answering
+    from kenning.serve.app import create_app
+    from kenning.serve.server import serve as run
+
+    location = state.index or default_index()
+    answering = Answering(location, llm, model, strategy)
+    application = create_app(
+        location, embedder=state.embedder, security=security, answering=answering
+    )
+
+    def ready(url: str) -> None:
+        out.print(f"kenning serve: {url}/", highlight=False, soft_wrap=True)
+        if not state.quiet:
+            err.print(
+                f"[dim]index {location}; API {url}/api, OpenAI {url}/v1, MCP {url}/mcp; "
+                "Ctrl-C stops[/]",
+                highlight=False,
+            )
+
+    try:
+        run(
+            application,
+            host,
+            port,
+            log_level="warning" if state.quiet else "info",
+            on_ready=ready,
+            watch_index=(location, state.embedder) if watch else None,
+        )
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not an error
+        if not state.quiet:
+            err.print("stopped")
+
+
+@app.command()
+def mcp() -> None:
+    """Serve the index to an AI assistant over MCP on stdin/stdout.
+
+    Tools: `search`, `ask` and `read_document`. Point the assistant at this command, e.g.
+    `{"command": "kenning", "args": ["--index", "/path/to/index.db", "mcp"]}`.
+
+    Examples:
+
+        kenning --index ~/notes/.kenning/index.db mcp
+    """
+    from kenning.config import default_index
+
+    _require_extra()
+    from kenning.serve.mcp_server import run_stdio
+
+    run_stdio(state.index or default_index(), state.embedder)

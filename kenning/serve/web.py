@@ -1,0 +1,267 @@
+"""The web page of ``kenning serve``: one HTML page, a little vanilla JavaScript and CSS.
+
+``GET /`` is a static page (``static/index.html``); ``static/app.js`` fills it from the JSON
+API under ``/api`` (search, facets, ask with streaming, conversations, status, sync,
+evaluation runs), so the page shows exactly what the API returns. No Node build, no
+third-party script. Every piece of user or document text reaches the page through
+``textContent`` in the script, or through ``html.escape``/markdown-it (raw HTML off) here.
+
+``GET /doc/{doc_id}?start=&end=`` renders a source note, Markdown as HTML, with the cited
+span ``[start, end)`` (offsets into the text that chunk offsets index) wrapped in
+``<mark class="cited">``, the first one ``id="cited"``. The span is marked with two
+private-use characters inserted into the source before rendering, then each run of text
+between them is wrapped on its own, so a span that crosses paragraphs, list items or a code
+fence still yields well-formed HTML. The markers are nudged off block syntax (a heading's
+``#``, a list bullet, a fence line) so that they never change how the note renders.
+``?partial=1`` returns only the rendered article, which the page shows in its reader panel.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from markdown_it import MarkdownIt
+
+from kenning.errors import NotFound
+from kenning.ingest.loaders import split_front_matter
+
+from .service import Service
+
+router = APIRouter(include_in_schema=False)
+
+STATIC = Path(__file__).parent / "static"
+#: the files under /static, by name (nothing else is served from the folder)
+ASSETS = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+#: no inline script, no third-party origin, no remote images: a note cannot phone home
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+START, END = "\ue000", "\ue001"
+_MARKERS = {START: START, END: END, "%EE%80%80": START, "%EE%80%81": END}
+_MARKER_RE = re.compile("|".join(map(re.escape, _MARKERS)))
+#: block syntax at the start of a line (a heading's #, a bullet, a quote, a fence line, a
+#: table row's pipe): a marker placed before it would break it
+_BLOCK_PREFIX = re.compile(
+    r"(?:\s*(?:`{3,}|~{3,})[^\n]*\n|\s*(?:[-*_][ \t]*){3,}\n|\s*=+[ \t]*\n"
+    r"|[ \t]*(?:#{1,6}|[-*+]|\d{1,9}[.)]|>)[ \t]+|[ \t]*\|[ \t]*|\s+)+"
+)
+#: a line of block syntax only (a fence, a thematic break, a setext underline)
+_SYNTAX_LINE = re.compile(r"[ \t]*(?:(?:`{3,}|~{3,})[^\n]*|(?:[-*_][ \t]*){3,}|=+[ \t]*)")
+#: emphasis delimiters: a marker between them and their word would undo the emphasis
+_DELIMS = "*_~"
+_PIECES = re.compile(r"(<[^>]*>)|([^<]+)")
+_ALIGN = re.compile(r'style="text-align:(left|right|center)"')
+
+_md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+@router.get("/")
+def page() -> FileResponse:
+    """The single page: search, ask, status and evaluations."""
+    return FileResponse(STATIC / "index.html", media_type="text/html", headers=HEADERS)
+
+
+@router.get("/static/{name}")
+def asset(name: str) -> FileResponse:
+    if name not in ASSETS:
+        raise HTTPException(404, "not found")
+    return FileResponse(STATIC / name, media_type=ASSETS[name], headers=HEADERS)
+
+
+@router.get("/doc/{doc_id}")
+def document_page(
+    request: Request,
+    doc_id: str,
+    start: int | None = Query(None, ge=0),
+    end: int | None = Query(None, ge=0),
+    partial: bool = False,
+) -> Response:
+    """A source note rendered, with ``[start, end)`` marked and scrolled to (``#cited``)."""
+    try:
+        doc = load_document(request, doc_id)
+    except NotFound as e:
+        if partial:
+            raise
+        body = f'<p class="error">{html.escape(str(e))}</p>'
+        return HTMLResponse(_page("Not found", body), 404, headers=HEADERS)
+    article = render_document(doc, start, end)
+    if partial:
+        return HTMLResponse(article, headers=HEADERS)
+    title = str(doc.get("title") or doc.get("path") or doc_id)
+    return HTMLResponse(_page(title, article), headers=HEADERS)
+
+
+def _page(title: str, content: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} · kenning</title>
+<link rel="stylesheet" href="/static/app.css"><link rel="icon" href="/static/favicon.svg">
+</head><body class="doc-page">
+<a class="skip" href="#cited">Skip to the cited passage</a>
+<header class="top"><a class="brand" href="/">kenning</a></header>
+<main id="main" class="reader-page">{content}</main>
+</body></html>"""
+
+
+def load_document(request: Request, doc_id: str) -> dict[str, Any]:
+    """The document as ``GET /api/documents/{doc_id}`` returns it (the same library call,
+    ``Service.document``: only indexed sources, looked up by id)."""
+    service: Service = request.app.state.service
+    return service.document(doc_id)
+
+
+def render_document(doc: dict[str, Any], start: int | None, end: int | None) -> str:
+    """The ``<article>`` for a document: a header (title, path, type) and its text, Markdown
+    rendered as HTML and other types as preformatted text, with the span marked."""
+    text = str(doc.get("text") or "")
+    span = None
+    if start is not None and end is not None and 0 <= start < end <= len(text):
+        span = (start, end)
+    if doc.get("type") == "markdown":
+        body = render_markdown(text, span)
+    else:
+        body = render_plain(text, span)
+    title = html.escape(str(doc.get("title") or ""))
+    path = html.escape(_shown_path(str(doc.get("path") or ""), doc.get("root")))
+    kind = html.escape(str(doc.get("type") or ""))
+    where = ""
+    if span:
+        first = text.count("\n", 0, span[0]) + 1
+        last = first + text.count("\n", span[0], span[1])
+        where = f'<p class="doc-lines">cited: lines {first}–{last}</p>'
+    if doc.get("changed"):
+        where += (
+            '<p class="doc-lines error">This file changed since it was indexed: the marked '
+            "passage may be off until the next sync.</p>"
+        )
+    return (
+        f'<article class="doc" aria-labelledby="doc-title">'
+        f'<header class="doc-head"><h2 id="doc-title" tabindex="-1">{title}</h2>'
+        f'<p class="doc-path"><code>{path}</code> <span class="tag">{kind}</span></p>'
+        f"{where}</header>"
+        f'<div class="doc-body">{body}</div></article>'
+    )
+
+
+def _shown_path(path: str, root: Any) -> str:
+    """The path under its root's parent (``til/git/x.md``), as the command line shows it."""
+    if not root:
+        return path
+    try:
+        return str(Path(path).relative_to(Path(str(root)).parent))
+    except ValueError:
+        return path
+
+
+def render_markdown(text: str, span: tuple[int, int] | None = None) -> str:
+    """Markdown as HTML (raw HTML escaped, unsafe link schemes refused by markdown-it), with
+    ``span`` marked; front matter is shown as preformatted text above the note."""
+    text = _clean(text)
+    _, body, _ = split_front_matter(text)
+    out = ""
+    if body:
+        head = _insert_markers(text[:body], _clip(span, 0, body), markdown=False)
+        out = f'<pre class="front-matter">{_mark(html.escape(head, quote=False))}</pre>'
+    marked = _insert_markers(text[body:], _clip(span, body, len(text)), markdown=True)
+    # a table's column alignment as a class: the page's CSP allows no inline style
+    rendered = _ALIGN.sub(r'class="align-\1"', _md.render(marked))
+    return out + _mark(rendered)
+
+
+def render_plain(text: str, span: tuple[int, int] | None = None) -> str:
+    """Plain text (text, HTML's extracted text, PDF pages) as preformatted text."""
+    marked = _insert_markers(_clean(text), span, markdown=False)
+    return f'<pre class="plain">{_mark(html.escape(marked, quote=False))}</pre>'
+
+
+def _clean(text: str) -> str:
+    """The text with any marker characters of its own replaced (offsets unchanged)."""
+    return text.replace(START, "\ufffd").replace(END, "\ufffd")
+
+
+def _clip(span: tuple[int, int] | None, lo: int, hi: int) -> tuple[int, int] | None:
+    """``span`` within ``[lo, hi)``, relative to ``lo``; None when they do not overlap."""
+    if span is None or span[1] <= lo or span[0] >= hi:
+        return None
+    return max(span[0], lo) - lo, min(span[1], hi) - lo
+
+
+def _insert_markers(text: str, span: tuple[int, int] | None, markdown: bool) -> str:
+    if span is None:
+        return text
+    start, end = span
+    # Whitespace at either edge is not worth marking, and a marker at a line start would
+    # sit before that line's block syntax.
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if markdown:
+        line_start = text.rfind("\n", 0, start) + 1
+        if not text[line_start:start].strip():
+            m = _BLOCK_PREFIX.match(text, line_start)
+            if m and m.end() > start:
+                start = min(m.end(), end)
+        # A fence or a thematic break takes nothing after it on its line: end before it.
+        while end > start:
+            line_start = text.rfind("\n", 0, end) + 1
+            if not _SYNTAX_LINE.fullmatch(text, line_start, end):
+                break
+            end = max(start, line_start - 1)
+            while end > start and text[end - 1].isspace():
+                end -= 1
+        # Emphasis delimiters stay beside their words; a table row's last pipe ends it.
+        while start < end and text[start] in _DELIMS:
+            start += 1
+        while end > start and text[end - 1] in _DELIMS + "|":
+            end -= 1
+            while end > start and text[end - 1] in " \t":
+                end -= 1
+    if end <= start:
+        return text
+    return text[:start] + START + text[start:end] + END + text[end:]
+
+
+def _mark(rendered: str) -> str:
+    """Replace the markers in rendered HTML by ``<mark>`` around each run of text between
+    them; a marker that ended up inside a tag (a link's URL, a fence's language) is dropped
+    there and still opens or closes the span."""
+    if START not in rendered and "%EE%80%80" not in rendered:
+        return rendered
+    out: list[str] = []
+    inside, first = False, True
+    for m in _PIECES.finditer(rendered):
+        tag, run = m.group(1), m.group(2)
+        if tag is not None:
+            for marker in _MARKER_RE.findall(tag):
+                inside = _MARKERS[marker] == START
+            out.append(_MARKER_RE.sub("", tag))
+            continue
+        for i, part in enumerate(re.split(f"([{START}{END}])", run)):
+            if i % 2:
+                inside = part == START
+            elif inside and part.strip():
+                ident = ' id="cited"' if first else ""
+                first = False
+                out.append(f'<mark class="cited"{ident}>{part}</mark>')
+            else:
+                out.append(part)
+    return "".join(out)
