@@ -69,10 +69,18 @@ def test_creates_edits_renames_and_deletes(watched: tuple[Path, Path, list]) -> 
     until(db, lambda i: names(i, "zebra") == ["zebra.md"])
     (root / "zebra.md").write_text("# Zebra\n\nA quagga is an extinct zebra.\n")
     until(db, lambda i: names(i, "quagga") == ["zebra.md"])
-    (root / "zebra.md").rename(root / "quagga.md")
+    (root / "zebra.md").rename(root / "quagga.md")  # a new name: the note's new title
     until(db, lambda i: names(i, "quagga") == ["quagga.md"])
-    assert any(r.moved == 1 for r, _ in reports)  # found by hash: nothing re-embedded
-    (root / "quagga.md").unlink()
+    (root / "old").mkdir()
+    (root / "quagga.md").rename(root / "old" / "quagga.md")
+    until(
+        db,
+        lambda i: (
+            [h.path for h in i.search("quagga", mode="bm25")] == [str(root / "old" / "quagga.md")]
+        ),
+    )
+    assert any(r.moved == 1 for r, _ in reports)  # same name, found by hash: nothing re-embedded
+    (root / "old" / "quagga.md").unlink()
     until(db, lambda i: names(i, "quagga") == [])
     with Index.open(db) as index:
         assert index.status()["files"] == 1
