@@ -128,9 +128,8 @@ def bench(name: str, archive: Path, args: argparse.Namespace, tmp: Path) -> None
         if args.raw:
             texts = [t for *_, t in index.store.db.execute("SELECT 0, body FROM chunks_fts")]
             raw = raw_throughput(index, texts)
-            print(
-                f"raw embed_documents {raw:.1f} chunks/s (ingest/raw {done.embedded / embed / raw:.2f})"
-            )
+            ratio = done.embedded / embed / raw
+            print(f"raw embed_documents {raw:.1f} chunks/s (ingest/raw {ratio:.2f})")
         t = time.perf_counter()
         r = index.sync()
         print(f"sync, unchanged    {time.perf_counter() - t:7.2f} s  ({r.unchanged} unchanged)")
