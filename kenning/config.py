@@ -102,3 +102,12 @@ def load_settings(index: str | None = None) -> dict[str, Any]:
         if os.environ.get(var):
             out[section][key] = os.environ[var]
     return out
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask; cgroups quotas are not seen), not
+    all the machine has: thread counts for onnxruntime and llama.cpp follow it."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1

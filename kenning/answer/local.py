@@ -14,7 +14,6 @@ Decoding is greedy (temperature 0): the same notes and question give the same an
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from kenning.answer.models import (
     model_label,
     resolve_model,
 )
+from kenning.config import usable_cores
 from kenning.errors import ConfigError, MissingExtra
 
 #: marks where each message's content goes in a rendered chat template: wrapped in control
@@ -36,14 +36,6 @@ _SENTINEL = "\x01\x02kenning-{}\x02\x01"
 #: a generated token may end inside a UTF-8 character; text is held back for at most this
 #: many tokens while the rest of the character comes
 _MAX_HELD = 4
-
-
-def default_threads() -> int:
-    """The cores this process may run on (affinity-aware; cgroups quotas are not seen)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
 
 
 def _cyllama() -> Any:
@@ -85,7 +77,7 @@ class LocalLLM(LLM):
         check_model_arg(model)  # a wrong path fails here, before any question
         self.model = model
         self._n_threads_arg = n_threads
-        self.n_threads = n_threads or default_threads()
+        self.n_threads = n_threads or usable_cores()
         self.context_window = context_window
         self.max_new_tokens = max_new_tokens
         self.id = f"local:{model_label(model)}"

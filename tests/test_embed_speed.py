@@ -1,0 +1,179 @@
+"""MiniLM's runtime per workload: queries through ONNX, batches through the measured winner.
+
+The choice is a calibration cached per machine, so these tests write the cache themselves
+(or replace the measurement with fixed rates) and check which runtime serves which workload;
+no assertion depends on how fast anything ran. Both runtimes must give the same vectors,
+which is what lets the embedder id stay ``minilm`` whichever one built an index.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kenning import ConfigError, MissingExtra
+from kenning.config import cache_dir
+from kenning.embedders import (
+    CALIBRATION_FILE,
+    SMALL_BATCH,
+    MiniLMEmbedder,
+    get_embedder,
+    machine_key,
+)
+
+TEXTS = [
+    "Transformers replace recurrence with self-attention over all tokens.",
+    "Feed the sourdough starter, then let the dough rise overnight.",
+    "git rebase --interactive lets you squash commits. " * 30,  # past the 256-token limit
+    "x",
+    "Vitamin D supplements did not change bone density in healthy adults.",
+    "The softmax function turns scores into probabilities that sum to one.",
+]
+assert len(TEXTS) > SMALL_BATCH  # a real batch, not the query path
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private kenning cache that still sees the exported model files (no re-export)."""
+    models = cache_dir() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("KENNING_CACHE", str(tmp_path))
+    (tmp_path / "models").symlink_to(models, target_is_directory=True)
+    return tmp_path
+
+
+def _measured(monkeypatch: pytest.MonkeyPatch, rates: dict[str, float]) -> list[int]:
+    """Replace the timing with fixed rates; returns a list that counts the calibrations."""
+    calls: list[int] = []
+
+    def calibrate(self: MiniLMEmbedder, rounds: int = 3, batch: int = 8) -> dict[str, float]:
+        calls.append(1)
+        return rates
+
+    monkeypatch.setattr(MiniLMEmbedder, "calibrate", calibrate)
+    return calls
+
+
+def test_an_unknown_runtime_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="runtime must be one of auto, onnx, torch"):
+        MiniLMEmbedder(runtime="tensorflow")
+
+
+@pytest.mark.parametrize(
+    ("rates", "choice"),
+    [
+        ({"onnx": 10.0, "torch": 20.0}, "torch"),
+        ({"onnx": 10.0, "torch": 10.5}, "onnx"),  # within the margin: ONNX is loaded anyway
+        ({"onnx": 20.0, "torch": 10.0}, "onnx"),
+    ],
+)
+def test_auto_measures_once_and_every_later_embedder_reuses_it(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, rates: dict[str, float], choice: str
+) -> None:
+    calls = _measured(monkeypatch, rates)
+    assert MiniLMEmbedder().batch_runtime == choice
+    assert MiniLMEmbedder().batch_runtime == choice  # a new process would read the same file
+    assert len(calls) == 1
+    saved = json.loads((cache / CALIBRATION_FILE).read_text())["calibrations"][machine_key()]
+    assert saved["batch_runtime"] == choice and saved["texts_per_s"] == rates
+
+
+def test_another_machine_or_library_version_measures_again(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _measured(monkeypatch, {"onnx": 10.0, "torch": 30.0})
+    assert MiniLMEmbedder().batch_runtime == "torch"
+    monkeypatch.setattr("kenning.embedders.machine_key", lambda: "another CPU; 64 cores")
+    assert MiniLMEmbedder().batch_runtime == "torch"
+    assert len(calls) == 2
+    saved = json.loads((cache / CALIBRATION_FILE).read_text())["calibrations"]
+    assert len(saved) == 2  # both machines kept: a shared home folder serves both
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        json.dumps({"format": 99, "calibrations": {}}),
+        json.dumps({"format": 1, "calibrations": {machine_key(): {"batch_runtime": "gpu"}}}),
+    ],
+)
+def test_a_damaged_calibration_file_is_measured_again(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, content: str
+) -> None:
+    (cache / CALIBRATION_FILE).write_text(content)
+    calls = _measured(monkeypatch, {"onnx": 30.0, "torch": 10.0})
+    assert MiniLMEmbedder().batch_runtime == "onnx"
+    assert len(calls) == 1 and json.loads((cache / CALIBRATION_FILE).read_text())["format"] == 1
+
+
+def test_forced_runtimes_never_measure(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _measured(monkeypatch, {"onnx": 1.0, "torch": 2.0})
+    assert MiniLMEmbedder(runtime="onnx").batch_runtime == "onnx"
+    assert MiniLMEmbedder(runtime="torch").batch_runtime == "torch"
+    assert MiniLMEmbedder(runtime="torch").query_runtime == "torch"
+    assert calls == [] and not (cache / CALIBRATION_FILE).exists()
+
+
+def test_without_sentence_transformers_auto_stays_on_onnx(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def calibrate(self: MiniLMEmbedder, rounds: int = 3, batch: int = 8) -> dict[str, float]:
+        raise MissingExtra("sentence-transformers", "st")
+
+    monkeypatch.setattr(MiniLMEmbedder, "calibrate", calibrate)
+    assert MiniLMEmbedder().batch_runtime == "onnx"
+
+
+def _calibrated(cache: Path, runtime: str) -> None:
+    entry = {"batch_runtime": runtime, "texts_per_s": {}, "measured": "test"}
+    data = {"format": 1, "calibrations": {machine_key(): entry}}
+    (cache / CALIBRATION_FILE).write_text(json.dumps(data))
+
+
+@pytest.mark.real_model
+def test_queries_take_onnx_and_batches_the_calibrated_runtime(cache: Path) -> None:
+    _calibrated(cache, "torch")
+    emb = get_embedder("minilm")
+    assert isinstance(emb, MiniLMEmbedder)
+    docs = emb.embed_documents(TEXTS)
+    query = emb.embed_query("what replaces recurrence?")
+    assert (emb.query_runtime, emb.batch_runtime) == ("onnx", "torch")
+    assert emb._model is not None  # torch embedded the batch ...
+    assert set(emb._sessions) == {"query"}  # ... and ONNX only the query
+    assert docs.shape == (len(TEXTS), 384) and query.shape == (384,)
+    # One document alone is latency-bound like a query: it stays on ONNX, same vector.
+    alone = emb.embed_documents(TEXTS[:1])[0]
+    assert float(alone @ docs[0]) > 0.9999 and set(emb._sessions) == {"query"}
+
+
+@pytest.mark.real_model
+def test_an_onnx_calibration_never_loads_torch(cache: Path) -> None:
+    _calibrated(cache, "onnx")
+    emb = MiniLMEmbedder()
+    emb.embed_documents(TEXTS)
+    assert emb.batch_runtime == "onnx" and emb._model is None
+    assert set(emb._sessions) == {"batch"}
+
+
+@pytest.mark.real_model
+def test_both_runtimes_give_the_same_vectors_for_batches_and_queries() -> None:
+    """The reason ``auto`` may switch runtimes under an existing index: same model, same id."""
+    onnx, torch = MiniLMEmbedder(runtime="onnx"), MiniLMEmbedder(runtime="torch")
+    assert onnx.id == torch.id == MiniLMEmbedder().id == "minilm"
+    a, b = onnx.embed_documents(TEXTS), torch.embed_documents(TEXTS)
+    assert (a * b).sum(axis=1).min() >= 0.9999
+    q = "how do I squash commits?"
+    assert float(onnx.embed_query(q) @ torch.embed_query(q)) >= 0.9999
+    # The batch session (fused kernels, spinning threads) agrees with the query session.
+    singles = np.stack([onnx.embed_documents([t])[0] for t in TEXTS])
+    assert (a * singles).sum(axis=1).min() >= 0.9999
+
+
+@pytest.mark.real_model
+def test_calibration_measures_both_runtimes() -> None:
+    rates = MiniLMEmbedder().calibrate(rounds=1, batch=SMALL_BATCH + 1)
+    assert set(rates) == {"onnx", "torch"} and min(rates.values()) > 0
