@@ -13,7 +13,6 @@ incompatible vectors. Syncing lives in ``kenning.ingest``, searching in ``kennin
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -89,28 +88,37 @@ class Index:
     def add(
         self, paths: list[str | Path], progress: Progress | None = None, **kw: Any
     ) -> SyncReport:
-        """Register files or folders as roots and index them."""
+        """Register files or folders as roots and index them (only them: the other roots
+        wait for ``sync``, so processes adding different roots to a shared index never
+        queue behind each other's locks)."""
+        added: list[str | Path] = []
         for p in paths:
             resolved = Path(p).expanduser().resolve()
             if not resolved.exists():
                 raise NotFound(f"{p}: no such file or folder")
             self.store.add_root(str(resolved))
-        return self.sync(progress=progress, **kw)
+            added.append(resolved)
+        return self.sync(progress=progress, roots=added, **kw)
 
     def remove(self, path: str | Path) -> int:
         """Drop a root and everything indexed under it; returns the number of files dropped."""
+        return len(self.store.remove_root(self._root(path)))
+
+    def _root(self, path: str | Path) -> str:
+        """A root of this index, as stored; ``NotFound`` for any other path."""
         resolved = str(Path(path).expanduser().resolve())
         if resolved not in self.store.roots():
             raise NotFound(f"{path} is not a root of this index; roots: {self.store.roots()}")
-        return len(self.store.remove_root(resolved))
+        return resolved
 
     def sync(
         self,
         progress: Progress | None = None,
         max_file_bytes: int = MAX_FILE_BYTES,
         embed: bool = True,
+        roots: list[str | Path] | None = None,
     ) -> SyncReport:
-        """Rescan all roots: index new and changed files, drop deleted ones.
+        """Rescan all roots (or only ``roots``): index new and changed files, drop deleted ones.
 
         Two phases: every changed file is keyword-searchable once the first commits, then
         (with ``embed``) the new chunks are embedded. ``embed=False`` stops after the first;
@@ -120,6 +128,8 @@ class Index:
         # The chunker's version goes in too: a better chunker re-chunks old indexes.
         spec_json = json.dumps({**asdict(self.chunking), "version": CHUNKER}, sort_keys=True)
         force = stored_spec is not None and stored_spec != spec_json
+        if force:  # new chunking settings re-chunk every root, not just the ones named
+            roots = None
         side = self.store.side_path
         syncer = Syncer(
             self.store,
@@ -129,6 +139,7 @@ class Index:
             force=force,
             max_file_bytes=max_file_bytes,
             progress=progress,
+            roots=None if roots is None else [self._root(r) for r in roots],
         )
         report = syncer.run()
         self.store.set_meta("chunking", spec_json)
@@ -173,11 +184,6 @@ class Index:
     def status(self) -> dict[str, Any]:
         """Roots, counts, size on disk, embedder, last sync and problem files."""
         stats = self.store.stats()
-        size = 0
-        side = self.store.side_path
-        if side:
-            for suffix in ("", "-wal", "-shm", ".hnsw", ".bm25.npz"):
-                size += os.path.getsize(side + suffix) if os.path.exists(side + suffix) else 0
         last = self.store.get_meta("last_sync")
         return {
             "index": self.location,
@@ -185,7 +191,7 @@ class Index:
             "files": stats["sources"],
             "chunks": stats["chunks"],
             "embeddings": stats["embeddings"],
-            "size_bytes": size,
+            "size_bytes": self.store.size_bytes(),
             "embedder": self.embedder.id,
             "dimension": self.embedder.dim,
             "chunking": asdict(self.chunking),

@@ -186,7 +186,8 @@ class Searcher:
     def keywords(self) -> KeywordIndex:
         name = self.keyword_index
         if name == "auto":
-            name = "memory" if self._chunk_count() >= KEYWORD_THRESHOLD else "store"
+            big = not self.store.searches_itself and self._chunk_count() >= KEYWORD_THRESHOLD
+            name = "memory" if big else "store"
         if name not in self._kindexes:
             self._kindexes[name] = keyword_indexes.get(name)(self.store)
         return self._kindexes[name]
@@ -202,9 +203,15 @@ class Searcher:
             self._vindex, self._vgen = vindex, gen
         return self._vindex
 
+    def _store_vectors(self) -> bool:
+        """Whether the store ranks vectors itself (``auto`` on a server database)."""
+        return self.vector_index == "auto" and self.store.searches_itself
+
     def warm(self) -> None:
         """After a sync: bring the large-index caches up to date, so the next query is fast."""
         self.keywords().refresh()
+        if self._store_vectors():
+            return
         if self.vector_index == "hnsw" or (
             self.vector_index == "auto" and self._chunk_count() >= HNSW_THRESHOLD
         ):
@@ -234,7 +241,10 @@ class Searcher:
             bm25 = self.keywords().search(terms, depth, scope)
         if mode in ("hybrid", "dense"):
             qvec = self.embedder.embed_query(query)
-            dense = self.vectors().search(qvec, depth, scope.chunk_ids() if scope else None)
+            if self._store_vectors():
+                dense = self.store.vector_search(qvec, depth, filters)
+            else:
+                dense = self.vectors().search(qvec, depth, scope.chunk_ids() if scope else None)
         fused = fuse(bm25, dense, fusion, alpha) if mode == "hybrid" else (bm25 or dense)
         return self._hits(fused[:k], bm25, dense, terms)
 

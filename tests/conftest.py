@@ -8,6 +8,24 @@ import pytest
 
 from kenning import ChunkSpec, Index
 from kenning.embedders import HashEmbedder
+from kenning.store.pglocal import LocalPostgres
+
+_POSTGRES: list[LocalPostgres] = []
+
+
+def postgres_url() -> str:
+    """A fresh database on this test run's own PostgreSQL server (started on first use)."""
+    if not _POSTGRES:
+        _POSTGRES.append(LocalPostgres().start())
+    return _POSTGRES[0].new_database()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_postgres() -> object:
+    yield
+    while _POSTGRES:
+        _POSTGRES.pop().stop()
+
 
 #: the shared evaluation data: ../shared/data beside the checkout, or $KENNING_SHARED_DATA
 SHARED = Path(

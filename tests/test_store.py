@@ -1,8 +1,8 @@
 """One conformance suite for every registered Store backend, plus SQLite's own migrations.
 
-Only the public ``Store`` interface is used, so a new backend (PostgreSQL next) passes or
-fails the same checks. ``test_every_store_is_covered`` fails when a registered backend has
-no way to be made here.
+Only the public ``Store`` interface is used, so every backend (SQLite, and PostgreSQL on a
+server this test run starts) passes or fails the same checks. ``test_every_store_is_covered``
+fails when a registered backend has no way to be made here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import postgres_url
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -25,11 +26,14 @@ from kenning.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 #: how to make a fresh location for each backend; a new backend adds its own here
 LOCATIONS: dict[str, Callable[[Path], str]] = {
     "sqlite": lambda tmp: str(tmp / "store.db"),
+    "postgresql": lambda tmp: postgres_url(),
 }
+ALIASES = {"postgres": "postgresql"}
 
 
 def test_every_store_is_covered() -> None:
-    assert set(stores.names()) <= set(LOCATIONS), "add the new store to LOCATIONS"
+    names = {ALIASES.get(n, n) for n in stores.names()}
+    assert names <= set(LOCATIONS), "add the new store to LOCATIONS"
 
 
 @pytest.fixture(params=sorted(LOCATIONS))
@@ -219,21 +223,30 @@ condition = st.builds(
 )
 
 
+@pytest.fixture(scope="module", params=sorted(LOCATIONS))
+def one_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """One store per backend for a whole property test (reset between examples)."""
+    s = open_store(LOCATIONS[request.param](tmp_path_factory.mktemp("prop")))
+    yield s
+    s.close()
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(metas=st.lists(metadata, min_size=1, max_size=6), where=st.lists(condition, max_size=2))
 @example(metas=[{"tags": [None]}], where=["tag>=ml"])  # a null item matches nothing in both
-def test_sql_filters_equal_python_filters(tmp_path: Path, metas: list, where: list) -> None:
+@example(metas=[{"n": True}, {"n": 10}, {"n": "ML"}], where=["n>=9"])
+def test_sql_filters_equal_python_filters(one_store: Store, metas: list, where: list) -> None:
     """Property: for any metadata and conditions, the store selects what ``matches`` does."""
-    with SQLiteStore(tmp_path / "prop.db") as s:
-        s.reset()  # one file serves every example
-        rows = [(source(f"/r/{i}.md", f"h{i}", m), [chunk(f"n{i}")]) for i, m in enumerate(metas)]
-        s.write_sources(rows, {})
-        filters = Filters.parse(where=where)
-        expected = {r.path for r in s.sources().values() if filters.matches(r)}
-        got = {r.path for r in s.chunks(s.chunk_ids(filters).tolist()).values()}
-        assert got == expected
+    s = one_store
+    s.reset()  # one store serves every example
+    rows = [(source(f"/r/{i}.md", f"h{i}", m), [chunk(f"n{i}")]) for i, m in enumerate(metas)]
+    s.write_sources(rows, {})
+    filters = Filters.parse(where=where)
+    expected = {r.path for r in s.sources().values() if filters.matches(r)}
+    got = {r.path for r in s.chunks(s.chunk_ids(filters).tolist()).values()}
+    assert got == expected
 
 
 def test_locations_pick_the_backend(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Index commands: add, sync, reembed, remove, search and status. Each is one library call."""
+"""Index commands: add, sync, reembed, remove, migrate, search and status. Each is one
+library call."""
 
 from __future__ import annotations
 
@@ -224,6 +225,48 @@ def remove(path: Annotated[Path, typer.Argument(help="A root given to `kenning a
         n = index.remove(path)
     if not state.quiet:
         err.print(f"removed {path} ({n} files)")
+
+
+@app.command()
+def migrate(
+    to: Annotated[
+        str,
+        typer.Option("--to", help="The new store: a file path or postgresql://user@host:port/db."),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy this index into another store, without re-reading or re-embedding anything.
+
+    Roots, files, chunks, vectors and settings all go across; the target must be empty.
+    The evaluation history and chat memory stay in the SQLite file.
+
+    Examples:
+
+        kenning migrate --to postgresql://me@db.lan:5432/notes
+        kenning --index postgresql://me@db.lan/notes migrate --to notes-copy.db
+    """
+    from dataclasses import asdict
+
+    from kenning.config import default_index
+    from kenning.migration import copy_index
+    from kenning.store import open_store
+
+    with (
+        open_store(state.index or default_index(), create=False) as source,
+        open_store(to) as target,
+    ):
+        if state.quiet or as_json:
+            report = copy_index(source, target)
+        else:
+            with Progress() as progress:
+                report = copy_index(source, target, progress)
+    if as_json:
+        out.print_json(json.dumps(asdict(report)))
+    elif not state.quiet:
+        err.print(
+            f"copied {report.files} files, {report.chunks} chunks and {report.vectors} vectors "
+            f"to {escape(to)} in {report.seconds:.1f}s; use it with --index {escape(to)}"
+        )
 
 
 @app.command()

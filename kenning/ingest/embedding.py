@@ -11,18 +11,16 @@ embed the same chunks twice, and ``kenning status`` can tell whether a worker is
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from kenning.embedders import Embedder
-from kenning.store.base import Store
+from kenning.store.base import Lock, Store
 
 from .sync import Progress
 
@@ -43,40 +41,26 @@ class EmbedReport:
 
 
 class EmbedLock:
-    """An advisory lock file beside the index (``<index>.embed.lock``).
-
-    The kernel drops the lock when its holder dies, even by SIGKILL, so a stale lock never
-    blocks the next worker. A store without a local file (a server database) has no lock
-    file; there, concurrent embedders may embed a chunk twice, which is wasteful but safe
-    because vectors are keyed by chunk hash.
-    """
+    """The index's ``embed`` lock (``Store.lock``): a lock file beside a SQLite index, an
+    advisory lock in a server database. Both vanish with their holder, even after SIGKILL,
+    so a stale lock never blocks the next worker."""
 
     def __init__(self, store: Store) -> None:
-        side = store.side_path
-        self.path = Path(side + ".embed.lock") if side else None
-        self._file: IO[str] | None = None
+        self.store = store
+        self._held: Lock | None = None
 
     def acquire(self) -> bool:
-        if self.path is None:
-            return True
-        handle = open(self.path, "a+")  # noqa: SIM115 - held open for as long as the lock
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
+        self._held = self.store.lock("embed", wait=False)
+        return self._held is not None
 
     def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        if self._held is not None:
+            self._held.release()
+            self._held = None
 
     def held_elsewhere(self) -> bool:
         """True when another process is embedding this index right now."""
-        if self._file is not None:
+        if self._held is not None:
             return False
         if not self.acquire():
             return True

@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -137,8 +137,10 @@ class Syncer:
         force: bool = False,
         max_file_bytes: int = MAX_FILE_BYTES,
         progress: Progress | None = None,
+        roots: Sequence[str] | None = None,
     ) -> None:
         self.store, self.embedder, self.spec = store, embedder, spec
+        self.roots = list(roots) if roots is not None else None
         self.index_dir, self.force, self.max_file_bytes = index_dir, force, max_file_bytes
         self.progress = progress
         self.report = SyncReport()
@@ -148,9 +150,16 @@ class Syncer:
         self._pending_chunks = 0
 
     def run(self) -> SyncReport:
+        """Sync the chosen roots (all by default) under their ``sync:<root>`` locks, so two
+        processes never interleave on one root while syncs of other roots go on."""
+        roots = self.store.roots() if self.roots is None else self.roots
+        with self.store.locked(f"sync:{root}" for root in roots):
+            return self._run(roots)
+
+    def _run(self, roots: list[str]) -> SyncReport:
         t0 = time.perf_counter()
-        stored = self.store.sources()
-        seen = self._scan()
+        stored = {p: s for p, s in self.store.sources().items() if s.root in roots}
+        seen = self._scan(roots)
         self.report.scanned = len(seen)
         # A root that vanished (an unmounted drive, a renamed folder) keeps its files:
         # deleting them would throw away every embedding. `kenning remove` drops it.
@@ -177,9 +186,9 @@ class Syncer:
         self.report.seconds = time.perf_counter() - t0
         return self.report
 
-    def _scan(self) -> dict[str, _Seen]:
+    def _scan(self, roots: list[str]) -> dict[str, _Seen]:
         seen: dict[str, _Seen] = {}
-        for root in self.store.roots():
+        for root in roots:
             if not Path(root).exists():
                 self.report.missing_roots.append(root)
                 continue

@@ -3,6 +3,7 @@
     open_store("notes.db")                  # SQLite, the default
     open_store("sqlite:///notes.db")        # the same file
     open_store("sqlite:////abs/notes.db")   # an absolute path
+    open_store("postgresql://me@db:5432/notes")  # PostgreSQL + pgvector (the postgres extra)
 
 Built-in and plugin stores register in ``stores`` by URL scheme (entry-point group
 ``kenning.stores``); an unknown scheme raises ``UnknownBackend`` listing the known ones.
@@ -16,6 +17,7 @@ from pathlib import Path
 from kenning.errors import UnknownBackend
 
 from .base import ChunkRow, Scope, SourceRow, Store, stores
+from .postgres import PostgresStore  # registers postgresql:// (psycopg is imported lazily)
 from .sqlite import SQLiteStore  # registers the built-in backend
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)://")
@@ -40,6 +42,7 @@ def open_store(location: str | Path, create: bool = True) -> Store:
 
 __all__ = [
     "ChunkRow",
+    "PostgresStore",
     "SQLiteStore",
     "Scope",
     "SourceRow",

@@ -8,10 +8,15 @@ are applied by the store itself (in SQL), never by loading every source into Pyt
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -57,6 +62,26 @@ class ChunkRow:
     hash: str
 
 
+class Lock:
+    """An advisory lock held by this process until ``release`` (or until it dies)."""
+
+    def release(self) -> None:  # noqa: B027 - the null lock has nothing to release
+        """Let the next holder in."""
+
+
+class FileLock(Lock):
+    """``flock`` on a file beside the index: the kernel drops it when its holder dies, even
+    by SIGKILL, so a stale lock never blocks the next process."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self.handle = handle
+
+    def release(self) -> None:
+        if not self.handle.closed:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+
+
 class Store(ABC):
     """Persistent state of one index. Every write method is atomic.
 
@@ -73,9 +98,76 @@ class Store(ABC):
         """Open the store a path or URL names; without ``create``, raise ``NotFound``
         instead of making an empty one."""
 
+    #: True when the store ranks vectors and keywords itself (a server database); the
+    #: searcher then asks it instead of loading every vector into this process
+    searches_itself: bool = False
+
     @property
     def side_path(self) -> str | None:
         return None
+
+    def lock(self, name: str, wait: bool = True) -> Lock | None:
+        """An advisory lock shared by every process using this index (``embed``, or
+        ``sync:<root>``). Without ``wait``, None when another process holds it.
+
+        The default is a lock file beside the index; a store without a local folder has no
+        lock (a server database overrides this with its own locks).
+        """
+        side = self.side_path
+        if side is None:
+            return Lock()
+        slug = name if re.fullmatch(r"\w+", name) else hashlib.sha1(name.encode()).hexdigest()[:16]
+        handle = open(f"{side}.{slug}.lock", "a+")  # noqa: SIM115 - held as long as the lock
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError:
+            handle.close()
+            return None
+        return FileLock(handle)
+
+    @contextmanager
+    def locked(self, names: Iterable[str]) -> Iterator[None]:
+        """Hold several locks, taken in sorted order so two processes never deadlock."""
+        held: list[Lock] = []
+        try:
+            for name in sorted(set(names)):
+                lock = self.lock(name)
+                assert lock is not None  # a waiting lock is always granted
+                held.append(lock)
+            yield
+        finally:
+            for lock in reversed(held):
+                lock.release()
+
+    def size_bytes(self) -> int:
+        """What the index takes on disk, caches included."""
+        side = self.side_path
+        if side is None:
+            return 0
+        return sum(
+            os.path.getsize(side + suffix)
+            for suffix in ("", "-wal", "-shm", ".hnsw", ".bm25.npz")
+            if os.path.exists(side + suffix)
+        )
+
+    def vector_search(
+        self, query: np.ndarray, k: int, filters: Filters | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-k (chunk id, cosine), for stores that ``searches_itself``."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no vector index of its own")
+
+    @abstractmethod
+    def meta(self) -> dict[str, str]:
+        """Every setting the index keeps (embedder, chunking, generations...), for copying."""
+
+    @abstractmethod
+    def dump(self, paths: Sequence[str]) -> list[tuple[SourceRow, list[Chunk]]]:
+        """These sources with their chunks as stored (the indexed text as ``body``, so each
+        chunk keeps its hash), for copying an index without re-reading or re-embedding."""
+
+    @abstractmethod
+    def vectors_for(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these chunk hashes (missing ones are left out)."""
 
     @abstractmethod
     def get_meta(self, key: str) -> str | None: ...

@@ -174,6 +174,9 @@ class SQLiteStore(Store):
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+
     def roots(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT path FROM roots ORDER BY path")]
 
@@ -390,6 +393,32 @@ class SQLiteStore(Store):
                 f"WHERE c.id IN ({','.join('?' * len(part))})"
             )
             out.update({r[0]: ChunkRow(*r) for r in self.db.execute(q, part)})
+        return out
+
+    def dump(self, paths: Sequence[str]) -> list[tuple[SourceRow, list[Chunk]]]:
+        out = []
+        for path in paths:
+            row = self.db.execute(
+                "SELECT id, path, root, size, mtime_ns, hash, type, status, error, title, "
+                "metadata FROM sources WHERE path = ?",
+                (path,),
+            ).fetchone()
+            src = SourceRow(*row[:10], json.loads(row[10]))
+            rows = self.db.execute(
+                'SELECT c.start, c."end", c.text, c.heading, c.page, f.body FROM chunks c '
+                "JOIN chunks_fts f ON f.rowid = c.id WHERE c.source_id = ? ORDER BY c.ord",
+                (src.id,),
+            )
+            out.append((src, [Chunk(a, b, t, h, p, body=body) for a, b, t, h, p, body in rows]))
+        return out
+
+    def vectors_for(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        items = list(set(hashes))
+        for i in range(0, len(items), 500):
+            part = items[i : i + 500]
+            q = f"SELECT hash, vector FROM embeddings WHERE hash IN ({','.join('?' * len(part))})"
+            out.update((h, np.frombuffer(v, dtype=np.float32)) for h, v in self.db.execute(q, part))
         return out
 
     def chunk_ids(self, filters: Filters | None = None) -> np.ndarray:
