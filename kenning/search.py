@@ -227,7 +227,22 @@ class Searcher:
         alpha: float = ALPHA,
         depth: int = DEPTH,
     ) -> list[Hit]:
-        """Top-``k`` chunks for ``query``, fusing keyword and meaning (``mode='hybrid'``)."""
+        """Top-``k`` chunks for ``query``, fusing keyword and meaning (``mode='hybrid'``).
+
+        The rankings and the chunk texts come from one snapshot of the store."""
+        with self.store.snapshot():
+            return self._search(query, k, filters, mode, fusion, alpha, depth)
+
+    def _search(
+        self,
+        query: str,
+        k: int,
+        filters: Filters | None,
+        mode: str,
+        fusion: str,
+        alpha: float,
+        depth: int,
+    ) -> list[Hit]:
         check_mode(mode, fusion)
         if mode != "hybrid":  # one ranking alone must be deep enough for k results
             depth = max(depth, k)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -97,12 +98,16 @@ def test_two_processes_sync_while_a_third_searches(til_notes: Path, tmp_path: Pa
     Index.open(url, embedder="hash").close()  # made once, so both writers find the schema
     writers = [_sync(url, a), _sync(url, b)]
     searches, errors = 0, []
+    seen: list[Counter[str]] = []  # chunks per file, as each snapshot saw them
     with Index.open(url, embedder="hash") as reader:
         while any(w.poll() is None for w in writers):
             try:
                 for hit in reader.search("commit a change", k=5):
                     assert hit.text and hit.path
                 searches += 1
+                with reader.store.snapshot():
+                    rows = reader.store.chunks(reader.store.chunk_ids().tolist())
+                seen.append(Counter(r.path for r in rows.values()))
             except Exception as e:  # noqa: BLE001 - every error is a failure, listed
                 errors.append(repr(e))
             time.sleep(0.01)
@@ -114,6 +119,11 @@ def test_two_processes_sync_while_a_third_searches(til_notes: Path, tmp_path: Pa
     with Index.open(clean, embedder="hash") as one:
         one.add([a, b])
     assert _chunk_set(url) == _chunk_set(clean)
+    # No snapshot ever held part of a file: each file it held had all its chunks.
+    final = Counter(path for path, *_ in _chunk_set(url))
+    assert any(0 < sum(c.values()) < sum(final.values()) for c in seen)  # caught mid-sync
+    for counts in seen:
+        assert all(n == final[path] for path, n in counts.items())
     with Index.open(url, embedder="hash") as idx:
         assert idx.pending() == 0 and idx.store.roots() == sorted([str(a), str(b)])
 

@@ -7,16 +7,15 @@ threads at once. FastAPI runs each request in a worker thread, so every request 
 up to ``size`` (each with its own connection, caches and embedder), so memory stays bounded and
 two cores are not oversubscribed; further requests wait for one to come back.
 
-A borrowed index reads inside one SQLite read transaction (WAL mode): the request sees a single
-snapshot of the file, so a sync that commits meanwhile never shows it half an edited note or a
-hit whose chunk has just been deleted. Writes (``sync``) go through one separate index, one at a
-time.
+A borrowed index reads inside one read transaction (``Store.snapshot``: SQLite's WAL mode, or
+PostgreSQL's repeatable read): the request sees a single snapshot of the index, so a sync that
+commits meanwhile never shows it half an edited note or a hit whose chunk has just been
+deleted. Writes (``sync``) go through one separate index, one at a time.
 """
 
 from __future__ import annotations
 
 import queue
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,7 +77,7 @@ class IndexPool:
         """An index for this thread alone, reading one snapshot of the file."""
         index = self._take()
         try:
-            with snapshot(index):
+            with index.store.snapshot():
                 yield index
         finally:
             self._idle.put(index)
@@ -108,19 +107,3 @@ class IndexPool:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-@contextmanager
-def snapshot(index: Index) -> Iterator[None]:
-    """Run the body inside one read transaction of a SQLite store (a no-op for other stores),
-    so every query of the body sees the same committed state."""
-    db = getattr(index.store, "db", None)
-    if not isinstance(db, sqlite3.Connection) or db.in_transaction:
-        yield
-        return
-    db.execute("BEGIN DEFERRED")
-    try:
-        yield
-    finally:
-        if db.in_transaction:
-            db.execute("ROLLBACK")  # nothing was written: ending the read is all it does

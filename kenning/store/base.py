@@ -139,6 +139,12 @@ class Store(ABC):
             for lock in reversed(held):
                 lock.release()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Run the body in one read transaction, so all its queries see the same committed
+        state: a sync that commits meanwhile never shows it half an edited note."""
+        yield
+
     def size_bytes(self) -> int:
         """What the index takes on disk, caches included."""
         side = self.side_path

@@ -226,6 +226,15 @@ class PostgresStore(Store):
         with self.db.transaction():
             yield self.db
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        if self.db.info.transaction_status != 0:  # already inside a transaction
+            yield
+            return
+        with self.db.transaction():
+            self.db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+
     def _retry(self, work: Any, tries: int = 5) -> Any:
         psycopg = _psycopg()
         for attempt in range(tries):

@@ -167,6 +167,18 @@ class SQLiteStore(Store):
             raise
         self.db.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        if self.db.in_transaction:  # already inside one (a write, or an outer snapshot)
+            yield
+            return
+        self.db.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")  # nothing was written: ending the read is all
+
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
@@ -403,7 +415,10 @@ class SQLiteStore(Store):
                 "metadata FROM sources WHERE path = ?",
                 (path,),
             ).fetchone()
-            src = SourceRow(*row[:10], json.loads(row[10]))
+            sid, path, root, size, mtime, digest, kind, status, error, title, meta = row
+            src = SourceRow(
+                sid, path, root, size, mtime, digest, kind, status, error, title, json.loads(meta)
+            )
             rows = self.db.execute(
                 'SELECT c.start, c."end", c.text, c.heading, c.page, f.body FROM chunks c '
                 "JOIN chunks_fts f ON f.rowid = c.id WHERE c.source_id = ? ORDER BY c.ord",
