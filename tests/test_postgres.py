@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from kenning import Index
 from kenning.cli import app
+from kenning.migration import copy_index
 from kenning.search import Hit
 from kenning.store import open_store
 
@@ -151,3 +152,25 @@ def test_migrate_to_postgres_and_back(til_subset: Path, tmp_path: Path) -> None:
     # A second copy into a non-empty target is refused, naming it.
     result = runner.invoke(app, ["--index", str(first), "migrate", "--to", url])
     assert result.exit_code == 2 and "already holds an index" in result.output
+
+
+@pytest.mark.real_model
+def test_migrate_keeps_real_minilm_results(til_notes: Path, tmp_path: Path) -> None:
+    """The til notes' vim folder with the packaged MiniLM: SQLite -> PostgreSQL -> SQLite
+    keeps every hybrid result, and PostgreSQL's own dense ranking agrees with exact search."""
+    notes = _subset(til_notes, tmp_path / "notes", ["vim"])
+    first = tmp_path / "first.db"
+    with Index.open(first) as idx:
+        idx.add([notes])
+        assert idx.embedder.id == "minilm" and idx.pending() == 0
+        before = {q: idx.search(q, k=10) for q in QUERIES}
+        dense = {q: idx.search(q, k=10, mode="dense") for q in QUERIES}
+    url, back = postgres_url(), tmp_path / "back.db"
+    with open_store(first) as source, open_store(url) as target:
+        copied = copy_index(source, target)
+    with open_store(url) as source, open_store(back) as target:
+        assert copy_index(source, target).vectors == copied.vectors > 100
+    with Index.open(url) as pg, Index.open(back) as again:
+        for q, hits in before.items():
+            assert _key(again.search(q, k=10)) == _key(hits), q
+            assert _same(pg.search(q, k=10, mode="dense"), dense[q]), q
