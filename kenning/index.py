@@ -164,7 +164,7 @@ class Index:
 
     def embed_in_background(self) -> int:
         """Hand the waiting chunks to a worker process that outlives this one; its pid."""
-        return start_worker(self.store).pid
+        return start_worker(self.store)
 
     # -- reading ---------------------------------------------------------------
 

@@ -92,7 +92,7 @@ def test_add_background_returns_at_once_and_a_worker_finishes(tmp_path: Path) ->
     for n in range(40):
         (notes / f"extra{n}.md").write_text(f"# Extra {n}\n\nNote number {n} about pears.\n")
     db = tmp_path / "i.db"
-    with Index.open(db, embedder=HashEmbedder(delay=2.0)):  # 2 s per batch of 32 chunks
+    with Index.open(db, embedder=HashEmbedder(delay=15.0)):  # outlasts a search on a busy machine
         pass
     out = subprocess.run(
         cli("--index", str(db), "add", str(notes), "--background", "--json"),

@@ -174,3 +174,17 @@ def test_migrate_keeps_real_minilm_results(til_notes: Path, tmp_path: Path) -> N
         for q, hits in before.items():
             assert _key(again.search(q, k=10)) == _key(hits), q
             assert _same(pg.search(q, k=10, mode="dense"), dense[q]), q
+
+
+def test_background_worker_embeds_a_postgres_index(notes: Path) -> None:
+    """The worker finds the database through its environment, and its lock is advisory:
+    a second worker started meanwhile leaves at once."""
+    with Index.open(postgres_url(), embedder="hash") as idx:
+        report = idx.add([notes], embed=False)
+        assert report.chunks_pending > 0 and idx.pending() == report.chunks_pending
+        first = idx.embed_in_background()
+        deadline = time.monotonic() + 60
+        while idx.pending() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert idx.pending() == 0 and first > 0
+        assert idx.search("sourdough starter", k=3, mode="dense")

@@ -159,23 +159,24 @@ def embedding_status(store: Store) -> dict[str, Any]:
     return info
 
 
-def start_worker(store: Store) -> subprocess.Popen[bytes]:
-    """Start ``kenning embed`` in its own session, so it outlives the command that started it.
+def start_worker(store: Store) -> int:
+    """Start ``kenning embed`` as a daemon that outlives the command that started it; its pid.
 
-    Its output goes to ``<index>.embed.log`` beside a file index. The worker takes the lock
-    itself; when another process already holds it, the new worker just exits.
+    A short-lived ``sh`` starts the worker in the background in a session of its own and
+    exits, so the worker belongs to init rather than to this process: no zombie and no
+    unwaited child here. Its output goes to ``<index>.embed.log`` beside a file index. The
+    worker takes the lock itself; when another process already holds it, the worker just exits.
     """
     side = store.side_path
-    log: Any = open(side + ".embed.log", "ab") if side else subprocess.DEVNULL  # noqa: SIM115
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "kenning", "--index", store.location, "-q", "embed"],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    finally:
-        if side:
-            log.close()
+    log = side + ".embed.log" if side else os.devnull
+    launcher = subprocess.run(
+        ["sh", "-c", 'log="$1"; shift; "$@" >>"$log" 2>&1 </dev/null & echo $!', "sh", log,
+         sys.executable, "-m", "kenning", "-q", "embed"],  # fmt: skip
+        # The index goes in the environment: a server URL's password stays out of `ps`.
+        env={**os.environ, "KENNING_INDEX": store.address},
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
+    )
+    return int(launcher.stdout.strip())

@@ -92,6 +92,12 @@ class Store(ABC):
 
     location: str = ""
 
+    @property
+    def address(self) -> str:
+        """What reopens this store in another process: ``location``, except where that hides
+        a secret (a server URL's password is left out of ``location``)."""
+        return self.location
+
     @classmethod
     @abstractmethod
     def open_location(cls, location: str, create: bool = True) -> Store:

@@ -169,6 +169,10 @@ class PostgresStore(Store):
             raise NotFound(f"no index at {url}; create one with `kenning --index URL add PATH`")
         self._migrate()
 
+    @property
+    def address(self) -> str:
+        return self.url
+
     @classmethod
     def open_location(cls, location: str, create: bool = True) -> PostgresStore:
         return cls(location, create)
