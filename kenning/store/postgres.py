@@ -22,6 +22,7 @@ before or after a write, never half of it.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections import Counter
@@ -98,18 +99,15 @@ MIGRATIONS: dict[int, str] = {
     + COMPARE,
 }
 
-# BM25 as FTS5's bm25() and BM25Index compute it; %(terms)s holds each query token once per
-# occurrence, so a repeated word counts twice there too.
+# BM25 as FTS5's bm25() and BM25Index compute it, given each query term's IDF weight. The
+# ``= ANY`` condition lets PostgreSQL read only the query terms' postings through the primary
+# key, whatever its statistics say about the tables.
 _BM25 = """
-WITH q AS (SELECT t.term, count(*) AS reps FROM unnest(%(terms)s::text[]) AS t(term)
-           GROUP BY t.term),
-     tot AS (SELECT chunks AS n, CASE WHEN chunks > 0 AND tokens > 0
-                 THEN tokens::float8 / chunks ELSE 1 END AS avgdl FROM totals),
-     w AS (SELECT q.term, q.reps * greatest(ln((tot.n - terms.df + 0.5) / (terms.df + 0.5)),
-                  1e-6) AS idf FROM q JOIN terms USING (term) CROSS JOIN tot)
-SELECT p.chunk_id, sum(w.idf * p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * p.length / tot.avgdl)))
-    AS score
-FROM postings p JOIN w USING (term) CROSS JOIN tot {filter}
+SELECT p.chunk_id,
+       sum(w.idf * p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * p.length / %(avgdl)s))) AS score
+FROM postings p JOIN unnest(%(terms)s::text[], %(idf)s::float8[]) AS w(term, idf)
+     ON w.term = p.term
+WHERE p.term = ANY(%(terms)s) {filter}
 GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT %(k)s
 """
 
@@ -599,19 +597,35 @@ class PostgresStore(Store):
     ) -> list[tuple[int, float]]:
         if self._tokens is None:
             self._tokens = Tokenizer("postgres")
-        tokens = [t for word in terms for t in self._tokens(word)]
+        tokens = Counter(t for word in terms for t in self._tokens(word))
         if not tokens or k <= 0:
             return []
-        args: dict[str, Any] = {"terms": tokens, "k": k}
+        n, total = self.db.execute("SELECT chunks, tokens FROM totals").fetchone()
+        found = dict(
+            self.db.execute("SELECT term, df FROM terms WHERE term = ANY(%s)", (list(tokens),))
+        )
+        if not found:
+            return []
+        # A word repeated in the query counts once per repeat, as in FTS5's OR query.
+        idf = {
+            t: tokens[t] * max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6)
+            for t, df in found.items()
+        }
+        args: dict[str, Any] = {
+            "terms": list(idf),
+            "idf": list(idf.values()),
+            "avgdl": total / n if n and total else 1.0,
+            "k": k,
+        }
         clause = ""
         if filters:
             where, values = filter_sql(filters)
             # Named and positional parameters cannot mix: number the filter's own.
-            for n, v in enumerate(values):
-                where = where.replace("%s", f"%(f{n})s", 1)
-                args[f"f{n}"] = v
+            for i, v in enumerate(values):
+                where = where.replace("%s", f"%(f{i})s", 1)
+                args[f"f{i}"] = v
             clause = (
-                "WHERE p.chunk_id IN (SELECT c.id FROM chunks c JOIN sources s "
+                "AND p.chunk_id IN (SELECT c.id FROM chunks c JOIN sources s "
                 f"ON s.id = c.source_id WHERE {where})"
             )
         rows = self.db.execute(_BM25.format(filter=clause), args)
