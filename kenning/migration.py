@@ -50,6 +50,18 @@ def copy_index(source: Store, target: Store, progress: Progress | None = None) -
     paths = sorted(source.sources())
     if progress:
         progress.stage("copy", len(paths))
+    with target.bulk():
+        _copy_files(source, target, paths, report, progress)
+    for key, value in sorted(source.meta().items()):
+        if key not in _OWN:
+            target.set_meta(key, value)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _copy_files(
+    source: Store, target: Store, paths: list[str], report: CopyReport, progress: Progress | None
+) -> None:
     for i in range(0, len(paths), BATCH):
         batch = source.dump(paths[i : i + BATCH])
         hashes = {c.hash for _, chunks in batch for c in chunks}
@@ -61,8 +73,3 @@ def copy_index(source: Store, target: Store, progress: Progress | None = None) -
         report.vectors += len(vectors)
         if progress:
             progress.advance(len(batch), n)
-    for key, value in sorted(source.meta().items()):
-        if key not in _OWN:
-            target.set_meta(key, value)
-    report.seconds = time.perf_counter() - t0
-    return report

@@ -145,6 +145,8 @@ def test_migrate_to_postgres_and_back(til_subset: Path, tmp_path: Path) -> None:
     with Index.open(url) as pg, Index.open(back) as again:
         assert pg.embedder.id == again.embedder.id == "hash"  # the settings came along
         assert pg.pending() == again.pending() == 0  # every vector came along
+        hnsw = "SELECT to_regclass('kenning.embeddings_hnsw') IS NOT NULL"
+        assert pg.store.db.execute(hnsw).fetchone()[0]  # built once, after the bulk load
         for q, hits in before.items():
             assert _key(again.search(q, k=10)) == _key(hits), q
             # PostgreSQL's BM25 is the in-memory one; FTS5 may order near-ties otherwise.

@@ -151,6 +151,12 @@ class Store(ABC):
         state: a sync that commits meanwhile never shows it half an edited note."""
         yield
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Wrap a large load (a migration, a benchmark build) so the store can defer work
+        it does faster in one go, such as building a vector index."""
+        yield
+
     def size_bytes(self) -> int:
         """What the index takes on disk, caches included."""
         side = self.side_path

@@ -162,6 +162,7 @@ class PostgresStore(Store):
         self.db.execute(f"SET search_path TO {SCHEMA}, public")
         self._tokens: Tokenizer | None = None
         self._hnsw = False
+        self._bulk = False
         if not create and self._version() == 0:
             self.db.close()
             raise NotFound(f"no index at {url}; create one with `kenning --index URL add PATH`")
@@ -347,19 +348,41 @@ class PostgresStore(Store):
             )
 
     def _ensure_hnsw(self, db: Any, dim: int) -> None:
-        """Give the vector column its dimension and an HNSW index, once per database."""
+        """Give the vector column its dimension and an HNSW index, once per database (the
+        index waits for the end of a ``bulk`` load)."""
         if self._hnsw:
             return
         exists = "SELECT to_regclass('kenning.embeddings_hnsw') IS NOT NULL"
         if not db.execute(exists).fetchone()[0]:
             db.execute("SELECT pg_advisory_xact_lock(hashtext('kenning:hnsw'))")
-            if not db.execute(exists).fetchone()[0]:
+            typed = db.execute(
+                "SELECT atttypmod FROM pg_attribute "
+                "WHERE attrelid = 'kenning.embeddings'::regclass AND attname = 'vector'"
+            ).fetchone()[0]
+            if typed < 0:  # no dimension yet
                 db.execute(f"ALTER TABLE embeddings ALTER COLUMN vector TYPE vector({int(dim)})")
+            if self._bulk:
+                return
+            if not db.execute(exists).fetchone()[0]:
+                db.execute("SET LOCAL maintenance_work_mem = '1GB'")
                 db.execute(
                     "CREATE INDEX embeddings_hnsw ON embeddings "
                     "USING hnsw (vector vector_cosine_ops)"
                 )
         self._hnsw = True
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """A large load (a migration, a benchmark build): a new database gets its HNSW index
+        once at the end, which pgvector builds far faster than it inserts row by row."""
+        self._bulk = True
+        try:
+            yield
+        finally:
+            self._bulk = False
+        row = self.db.execute("SELECT vector_dims(vector) FROM embeddings LIMIT 1").fetchone()
+        if row is not None:
+            self._retry(lambda db: self._ensure_hnsw(db, int(row[0])))
 
     def write_sources(
         self,

@@ -20,6 +20,7 @@ import numpy as np
 from kenning.errors import ConfigError, NotFound, SchemaTooNew
 from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
+from kenning.vectors import read_matrix, write_matrix
 
 from .base import ChunkRow, SourceRow, Store, stores
 from .sqlfilters import filter_sql, register_functions
@@ -106,6 +107,16 @@ def own_tables(
     db.execute("PRAGMA foreign_keys=ON")
     db.executescript(schema)
     return db
+
+
+def _vector_blocks(
+    cursor: sqlite3.Cursor, size: int = 16_384
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, float32 matrix) blocks from a cursor over (id, vector blob) rows."""
+    while rows := cursor.fetchmany(size):
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        yield ids, matrix.reshape(len(rows), -1)
 
 
 def _escape(term: str) -> str:
@@ -361,14 +372,43 @@ class SQLiteStore(Store):
             self._bump()
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        rows = self.db.execute(
-            "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.hash = c.hash ORDER BY c.id"
-        ).fetchall()
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return ids, matrix.reshape(len(rows), -1)
+        """Every embedded chunk's (id, vector), ids ascending; the matrix is a read-only
+        memory map of a side file (``<index>.vectors.npy``), written from the rows once per
+        state of the database (the generations), in blocks: 1M vectors are 1.5 GB, which a
+        searcher should neither hold in RAM nor rebuild from rows at every start."""
+        side = Path(f"{self.path}.vectors.npy")
+        own = not self.db.in_transaction
+        if own:  # one snapshot: the generations and the rows they describe
+            self.db.execute("BEGIN")
+        try:
+            stamp = f"{self.get_meta('generation')}/{self.get_meta('vectors_generation')}"
+            cached = read_matrix(side, stamp)
+            if cached is not None:
+                return cached
+            join = "FROM chunks c JOIN embeddings e ON e.hash = c.hash"
+            count = int(self.db.execute(f"SELECT count(*) {join}").fetchone()[0])
+            if count == 0:
+                return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+            first = self.db.execute(f"SELECT e.vector {join} LIMIT 1").fetchone()[0]
+            cur = self.db.execute(f"SELECT c.id, e.vector {join} ORDER BY c.id")
+            write_matrix(side, stamp, count, len(first) // 4, _vector_blocks(cur))
+        finally:
+            if own:
+                self.db.execute("COMMIT")
+        cached = read_matrix(side, stamp)
+        if cached is None:
+            raise OSError(f"could not read back {side}")
+        return cached
+
+    def vector_rows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, float32 rows) blocks of every embedded chunk, ids ascending, for callers
+        that stream the vectors instead of mapping them (benchmarks, exports)."""
+        yield from _vector_blocks(
+            self.db.execute(
+                "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.hash = c.hash "
+                "ORDER BY c.id"
+            )
+        )
 
     def keyword_search(
         self, terms: list[str], k: int, filters: Filters | None = None
@@ -392,7 +432,10 @@ class SQLiteStore(Store):
         return list(self.db.execute(q, (match, *args, k)))
 
     def keyword_rows(self) -> Iterator[tuple[int, str]]:
-        yield from self.db.execute("SELECT rowid, body FROM chunks_fts ORDER BY rowid")
+        # fetched in batches: the rows stream through, never all held at once
+        cur = self.db.execute("SELECT rowid, body FROM chunks_fts ORDER BY rowid")
+        while batch := cur.fetchmany(4096):
+            yield from batch
 
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         out: dict[int, ChunkRow] = {}
