@@ -27,7 +27,7 @@ from .ingest.chunking import ChunkSpec
 from .ingest.embedding import EmbedReport, embed_pending, embedding_status, start_worker
 from .ingest.loaders import MAX_FILE_BYTES
 from .ingest.sync import Progress, Syncer, SyncReport
-from .search import ALPHA, DEPTH, Hit, Searcher
+from .search import DEPTH, Hit, Searcher
 from .store import Store, open_store
 
 DEFAULT_EMBEDDER = "minilm"
@@ -175,11 +175,15 @@ class Index:
         filters: Filters | None = None,
         mode: str = "hybrid",
         fusion: str = "weighted",
-        alpha: float = ALPHA,
+        alpha: float | None = None,
         depth: int = DEPTH,
+        rerank: bool = False,
     ) -> list[Hit]:
-        """Top-``k`` chunks for ``query``, fusing keyword and meaning (``mode='hybrid'``)."""
-        return self.searcher.search(query, k, filters, mode, fusion, alpha, depth)
+        """Top-``k`` chunks for ``query``, fusing keyword and meaning (``mode='hybrid'``).
+
+        ``alpha`` defaults to the weight ``kenning tune`` fitted, else ``search.ALPHA``;
+        ``rerank`` re-orders the top candidates with the reranker it trained."""
+        return self.searcher.search(query, k, filters, mode, fusion, alpha, depth, rerank)
 
     def status(self) -> dict[str, Any]:
         """Roots, counts, size on disk, embedder, last sync and problem files."""

@@ -8,6 +8,10 @@ Two fusions are offered. ``weighted`` (the default) min-max normalises each rank
 scores over its candidates and mixes them, ``alpha * dense + (1 - alpha) * bm25``;
 ``rrf`` is reciprocal rank fusion. The default weight was chosen on SciFact *train*
 queries and reported on *test* (see ``benchmarks/beir.py`` and the README).
+
+``kenning tune`` can record a tuning in the index (``kenning.tuning``): a fusion weight fitted
+on the user's own notes becomes the default ``alpha``, a query adapter transforms each query
+vector, and ``rerank=True`` re-orders the top candidates with the trained reranker.
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ from .filters import Filters
 from .ingest.markup import readable
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
 from .keywords import KeywordIndex, keyword_indexes
+from .rerank import DEPTH as RERANK_DEPTH
+from .rerank import Passage, Reranker, get_reranker
 from .store.base import Scope, Store
+from .tuning.record import META_KEY as TUNING_KEY
+from .tuning.record import Tuning, TuningCache
 from .vectors import HNSW_THRESHOLD, VectorIndex, make_vector_index, vector_indexes
 
 MODES = ("hybrid", "bm25", "dense")
@@ -176,6 +184,27 @@ class Searcher:
         self._vgen: str | None = None
         self._kindexes: dict[str, KeywordIndex] = {}
         self._count: tuple[str | None, int] = ("", 0)  # (generation, chunks)
+        self._tunings = TuningCache(embedder.id)
+        self._reranker: tuple[Tuning, Reranker] | None = None
+        #: seconds the last search spent reranking (None when it did not rerank)
+        self.rerank_seconds: float | None = None
+
+    def tuning(self) -> Tuning | None:
+        """The tuning ``kenning tune`` recorded for this embedder, if any."""
+        return self._tunings.get(self.store.get_meta(TUNING_KEY))
+
+    def reranker(self) -> Reranker:
+        """The reranker trained for this index by ``kenning tune``."""
+        tuning = self.tuning()
+        if tuning is None or tuning.reranker is None:
+            raise ConfigError(
+                "this index has no trained reranker: run `kenning tune`, which trains one and "
+                "keeps it when it beats plain search on your notes"
+            )
+        if self._reranker is None or self._reranker[0] is not tuning:
+            spec = tuning.reranker
+            self._reranker = (tuning, get_reranker(spec["name"], **spec.get("args", {})))
+        return self._reranker[1]
 
     def _chunk_count(self) -> int:
         gen = self.store.get_meta("generation")
@@ -224,14 +253,17 @@ class Searcher:
         filters: Filters | None = None,
         mode: str = "hybrid",
         fusion: str = "weighted",
-        alpha: float = ALPHA,
+        alpha: float | None = None,
         depth: int = DEPTH,
+        rerank: bool = False,
     ) -> list[Hit]:
         """Top-``k`` chunks for ``query``, fusing keyword and meaning (``mode='hybrid'``).
 
+        ``alpha`` defaults to the tuned weight, else ``ALPHA``; ``rerank`` re-orders the top
+        ``max(k, rerank.DEPTH)`` with the trained reranker (its time in ``rerank_seconds``).
         The rankings and the chunk texts come from one snapshot of the store."""
         with self.store.snapshot():
-            return self._search(query, k, filters, mode, fusion, alpha, depth)
+            return self._search(query, k, filters, mode, fusion, alpha, depth, rerank)
 
     def _search(
         self,
@@ -240,10 +272,16 @@ class Searcher:
         filters: Filters | None,
         mode: str,
         fusion: str,
-        alpha: float,
+        alpha: float | None,
         depth: int,
+        rerank: bool = False,
     ) -> list[Hit]:
         check_mode(mode, fusion)
+        tuning = self.tuning()
+        if alpha is None:
+            alpha = tuning.alpha if tuning and tuning.alpha is not None else ALPHA
+        reranker = self.reranker() if rerank else None
+        self.rerank_seconds = None
         if mode != "hybrid":  # one ranking alone must be deep enough for k results
             depth = max(depth, k)
         scope = Scope(self.store, filters) if filters else None
@@ -256,12 +294,21 @@ class Searcher:
             bm25 = self.keywords().search(terms, depth, scope)
         if mode in ("hybrid", "dense"):
             qvec = self.embedder.embed_query(query)
+            if tuning and tuning.adapter:
+                qvec = tuning.adapter.apply(qvec)
             if self._store_vectors():
                 dense = self.store.vector_search(qvec, depth, filters)
             else:
                 dense = self.vectors().search(qvec, depth, scope.chunk_ids() if scope else None)
         fused = fuse(bm25, dense, fusion, alpha) if mode == "hybrid" else (bm25 or dense)
-        return self._hits(fused[:k], bm25, dense, terms)
+        if reranker is None:
+            return self._hits(fused[:k], bm25, dense, terms)
+        hits = self._hits(fused[: max(k, RERANK_DEPTH)], bm25, dense, terms)
+        passages = [Passage(h.text, h.title, h.heading, h.score) for h in hits]
+        order, scores, self.rerank_seconds = reranker.rerank(query, passages)
+        for i in order:
+            hits[i].score = float(scores[i])
+        return [hits[i] for i in order[:k]]
 
     def _hits(
         self,

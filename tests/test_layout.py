@@ -22,10 +22,11 @@ LAYERS = [
     ["store.base", "store.sqlfilters", "store.sqlite", "store.pgfilters", "store.postgres"],
     ["store.pglocal", "store"],
     ["keywords", "ingest.sync", "ingest.embedding", "migration"],
+    ["rerank", "tuning", "tuning.adapter", "tuning.record"],
     ["search"],
     ["index", "watch"],
     ["answer.*"],
-    ["eval.*"],
+    ["eval.*", "tuning.tune"],
     ["serve.*"],  # the HTTP API, web page, OpenAI routes and MCP: drive index, answer, eval
     ["cli.*"],  # `kenning serve` and `kenning mcp` start the server
     [""],  # kenning/__init__.py re-exports the public API and sits on top

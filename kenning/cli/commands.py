@@ -285,8 +285,15 @@ def search(
     ] = None,
     mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
     fusion: Annotated[str, typer.Option(help="weighted or rrf.")] = "weighted",
+    rerank: Annotated[
+        bool,
+        typer.Option(help="Re-order the top results with the reranker `kenning tune` trained."),
+    ] = False,
     explain: Annotated[
-        bool, typer.Option(help="Show each hit's BM25 rank, dense rank and fused score.")
+        bool,
+        typer.Option(
+            help="Show each hit's BM25 rank, dense rank and fused score, and the reranking time."
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit.")] = False,
 ) -> None:
@@ -299,13 +306,16 @@ def search(
         kenning search "attention" --where tag=ml --where 'date>=2025-01-01' --type markdown
 
         kenning search "vacuum" --path 'postgres/**' --json --explain
+
+        kenning search "squash commits" --rerank --explain     # after `kenning tune`
     """
     from kenning.filters import Filters
     from kenning.search import highlight_spans, query_terms
 
     filters = Filters.parse(where, path, type_)
     with open_index() as index:
-        hits = index.search(query, k=k, filters=filters, mode=mode, fusion=fusion)
+        hits = index.search(query, k=k, filters=filters, mode=mode, fusion=fusion, rerank=rerank)
+        rerank_seconds = index.searcher.rerank_seconds
         roots = index.store.roots()
         waiting = index.pending() if mode != "bm25" else 0
     if waiting and not as_json and not state.quiet:
@@ -348,6 +358,8 @@ def search(
             row += [str(h.bm25_rank or "–"), str(h.dense_rank or "–")]
         table.add_row(*row)
     out.print(table)
+    if explain and rerank_seconds is not None:
+        err.print(f"reranked the top candidates in {rerank_seconds * 1000:.1f} ms")
 
 
 @app.command()

@@ -58,6 +58,7 @@ class LocalPostgres:
     def __init__(self, folder: Path | None = None) -> None:
         self.bin = _bin()
         self.folder = Path(folder or tempfile.mkdtemp(prefix="kenning-pg-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.data = self.folder / "data"
         self.port = 0
         self._run_as: dict[str, Any] = {}

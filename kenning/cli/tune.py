@@ -1,0 +1,94 @@
+"""``kenning tune``: a thin shell over ``kenning.tuning.tune``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .shell import app, err, open_index, out, state
+
+
+@app.command("tune")
+def tune_command(
+    undo: Annotated[
+        bool, typer.Option("--undo", help="Forget the tuning: back to the packaged search.")
+    ] = False,
+    n: Annotated[int, typer.Option("-n", help="Question/passage pairs to generate.")] = 300,
+    seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same pairs).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Adapt search to your own notes, and keep the result only if it measures better.
+
+    Pairs of (question, passage) are generated from your notes (headings, titles, key
+    sentences) and split by note into training and held-out pairs. On the training pairs,
+    tune fits the fusion weight, a query adapter (query vectors only: nothing is
+    re-embedded) and a reranker (used with `kenning search --rerank`), then shows each
+    setting's nDCG@10 on the held-out pairs. The best is kept only when it beats the current
+    setting; otherwise the current one stays, and tune says so. Runs offline on the CPU.
+
+    Examples:
+
+        kenning tune
+
+        kenning tune -n 500 --json
+
+        kenning tune --undo
+    """
+    from kenning.tuning.tune import tune
+    from kenning.tuning.tune import undo as forget
+
+    with open_index() as index:
+        if undo:
+            had = forget(index)
+            if as_json:
+                out.print_json(json.dumps({"undone": had}))
+            elif not state.quiet:
+                err.print(
+                    "tuning removed: search is back to the packaged behaviour"
+                    if had
+                    else "this index has no tuning; nothing to undo"
+                )
+            return
+        log = None if (as_json or state.quiet) else (lambda m: err.print(f"[dim]{escape(m)}[/]"))
+        report = tune(index, n=n, seed=seed, log=log)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+        return
+    if report.ignored:
+        err.print(
+            f"[yellow]the stored tuning was learnt with embedder {escape(report.ignored)}[/] "
+            "and is not applied to this index's vectors; it is replaced now",
+            highlight=False,
+        )
+    table = Table(
+        title=f"{report.pairs} pairs from your notes: {report.train} for training, "
+        f"{report.held_out} held out; p: paired bootstrap vs the first row"
+    )
+    for col in ("setting", "alpha", "adapter", "train nDCG@10", "held-out nDCG@10", "recall@10"):
+        table.add_column(col, justify="left" if col == "setting" else "right")
+    for row in report.settings:
+        p = "" if row["p_value"] is None else f" [dim](p={row['p_value']:.3f})[/]"
+        mark = " [bold green]← kept[/]" if row["setting"] == report.kept else ""
+        table.add_row(
+            escape(row["setting"]) + mark,
+            f"{row['alpha']:.2f}",
+            "yes" if row["adapter"] else "–",
+            f"{row['train_ndcg@10']:.4f}",
+            f"{row['ndcg@10']:.4f}{p}",
+            f"{row['recall@10']:.4f}",
+        )
+    out.print(table)
+    r = report.reranker
+    if r:
+        verdict = "kept: use it with `kenning search --rerank`" if r["kept"] else "not kept"
+        out.print(
+            f"reranker ({r['backend']}, top {r['depth']}): held-out nDCG@10 {r['ndcg@10']:.4f} "
+            f"-> {r['reranked_ndcg@10']:.4f}, {r['ms_per_query']:.1f} ms a query; {verdict}",
+            highlight=False,
+        )
+    out.print(escape(report.message), highlight=False)
+    err.print(f"[dim]{report.seconds:.1f}s[/]")

@@ -1,0 +1,181 @@
+"""Rerankers re-order the top passages of a search. A backend implements one method, ``score``.
+
+``Reranker.score(query, passages)`` returns one score per passage, higher is better. The
+passages come best first from the first-stage search, each with its text, title, heading
+and first-stage score; input checks live in the base class (``rank``). Backends register in
+``rerankers`` (entry-point group ``kenning.rerankers``), as built-ins and plugins alike.
+
+No reranker with bundled weights exists on PyPI, so the built-in ``features`` backend is
+trained here, by ``kenning tune``, on pairs generated from the user's own notes: a linear
+listwise model over a few features of each (query, passage): the first-stage score and rank,
+how much of the query the passage and its heading contain (each query word weighted by how
+rare it is among the candidates, so no stopword list is needed), and adjacent query words
+found adjacent in the passage.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .registry import Registry
+from .tokens import TOKEN, fold
+
+#: first-stage candidates a reranker sees when asked for k results (at least k)
+DEPTH = 20
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One candidate: its text, where it sits, and its first-stage score."""
+
+    text: str
+    title: str = ""
+    heading: str = ""
+    score: float = 0.0
+
+
+class Reranker(ABC):
+    """Base for all rerankers. Subclasses set ``id`` and implement ``score``."""
+
+    id: str = ""
+
+    @abstractmethod
+    def score(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+        """One score per passage (higher is better), as a float array of ``len(passages)``."""
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, saved so the index can rebuild this reranker."""
+        return {}
+
+    def rank(self, query: str, passages: Sequence[Passage | str]) -> np.ndarray:
+        """``score`` with its input and output checked; plain strings become passages."""
+        items = [Passage(p) if isinstance(p, str) else p for p in passages]
+        if not items:
+            return np.zeros(0, dtype=np.float64)
+        out = np.asarray(self.score(query, items), dtype=np.float64)
+        if out.shape != (len(items),) or not np.all(np.isfinite(out)):
+            raise ConfigError(
+                f"reranker {self.id!r} returned shape {out.shape} (or non-finite scores) "
+                f"for {len(items)} passages"
+            )
+        return out
+
+    def rerank(
+        self, query: str, passages: Sequence[Passage]
+    ) -> tuple[list[int], np.ndarray, float]:
+        """The new order (indexes into ``passages``), the scores, and the seconds it took."""
+        start = time.perf_counter()
+        scores = self.rank(query, passages)
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        return order, scores, time.perf_counter() - start
+
+
+rerankers: Registry[Reranker] = Registry("reranker", "kenning.rerankers")
+
+
+def _words(text: str) -> list[str]:
+    return TOKEN.findall(fold(text))
+
+
+def _stem(word: str) -> str:
+    return word[: max(4, len(word) - 2)]
+
+
+@rerankers.register("features")
+class FeatureReranker(Reranker):
+    """A linear listwise scorer over per-passage features, trained by ``kenning tune``.
+
+    Untrained (the default weights), it keeps the first-stage order.
+    """
+
+    id = "features"
+    FEATURES = ("prior", "reciprocal_rank", "text_match", "heading_match", "phrase_match", "length")
+
+    def __init__(self, weights: list[float] | None = None) -> None:
+        default = [1.0] + [0.0] * (len(self.FEATURES) - 1)
+        self.weights = [float(w) for w in (weights if weights is not None else default)]
+        if len(self.weights) != len(self.FEATURES):
+            raise ConfigError(
+                f"reranker 'features' takes {len(self.FEATURES)} weights "
+                f"({', '.join(self.FEATURES)}), not {len(self.weights)}"
+            )
+
+    def config(self) -> dict[str, Any]:
+        return {"weights": self.weights}
+
+    def score(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+        return self.features(query, passages) @ np.array(self.weights)
+
+    @classmethod
+    def features(cls, query: str, passages: Sequence[Passage]) -> np.ndarray:
+        """The (len(passages), len(FEATURES)) feature matrix."""
+        n = len(passages)
+        x = np.zeros((n, len(cls.FEATURES)))
+        if n == 0:
+            return x
+        prior = np.array([p.score for p in passages], dtype=np.float64)
+        span = prior.max() - prior.min()
+        x[:, 0] = (prior - prior.min()) / span if span > 0 else 1.0
+        x[:, 1] = 1.0 / np.arange(1, n + 1)
+        terms = list(dict.fromkeys(_stem(w) for w in _words(query)))
+        texts = [_words(p.text) for p in passages]
+        stems = [{_stem(w) for w in words} for words in texts]
+        heads = [{_stem(w) for w in _words(f"{p.title} {p.heading}")} for p in passages]
+        # a query word found in every candidate tells them apart no better than a stopword:
+        # BM25's idf over the candidates weighs it near zero
+        df = {t: sum(t in s for s in stems) for t in terms}
+        idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+        total = sum(idf.values()) or 1.0
+        pairs = list(zip(terms, terms[1:], strict=False))
+        for i, words in enumerate(texts):
+            x[i, 2] = sum(idf[t] for t in terms if t in stems[i]) / total
+            x[i, 3] = sum(idf[t] for t in terms if t in heads[i]) / total
+            if pairs:
+                adjacent = {(_stem(a), _stem(b)) for a, b in zip(words, words[1:], strict=False)}
+                x[i, 4] = sum(p in adjacent for p in pairs) / len(pairs)
+            x[i, 5] = math.log1p(len(words)) / math.log(512)
+        return x
+
+    @classmethod
+    def fit(
+        cls, lists: list[np.ndarray], golds: list[np.ndarray], l2: float = 1e-3, steps: int = 500
+    ) -> FeatureReranker:
+        """Weights that put the gold passages of each list first: a listwise softmax loss.
+
+        ``lists`` are feature matrices (one per query), ``golds`` boolean masks of the passages
+        that answer it; lists without a gold passage teach nothing and are skipped.
+        """
+        data = [(x, g) for x, g in zip(lists, golds, strict=True) if g.any() and len(x)]
+        w = np.array([1.0] + [0.0] * (len(cls.FEATURES) - 1))
+        if not data:
+            return cls(w.tolist())
+        # padded to one (lists, passages, features) array; padding gets no probability
+        width = max(len(x) for x, _ in data)
+        xs = np.zeros((len(data), width, len(cls.FEATURES)))
+        target = np.zeros((len(data), width))
+        pad = np.full((len(data), width), -np.inf)
+        for i, (x, g) in enumerate(data):
+            xs[i, : len(x)], target[i, : len(g)], pad[i, : len(x)] = x, g / g.sum(), 0.0
+        m, v = np.zeros_like(w), np.zeros_like(w)
+        for step in range(1, steps + 1):  # Adam on the mean cross-entropy
+            s = xs @ w + pad
+            p = np.exp(s - s.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            grad = l2 * w + np.einsum("lpf,lp->f", xs, p - target) / len(data)
+            m = 0.9 * m + 0.1 * grad
+            v = 0.999 * v + 0.001 * grad**2
+            w -= 0.05 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+        return cls(w.tolist())
+
+
+def get_reranker(name: str, **kwargs: Any) -> Reranker:
+    """A registered reranker by id, built from its saved constructor arguments."""
+    return rerankers.get(name)(**kwargs)

@@ -1,0 +1,170 @@
+"""One conformance suite for every registered reranker, then the trained ``features`` backend
+and ``search(rerank=True)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kenning import ConfigError, Index, UnknownBackend
+from kenning.rerank import DEPTH, FeatureReranker, Passage, Reranker, get_reranker, rerankers
+from kenning.tuning.record import META_KEY, Tuning
+
+#: how each registered reranker is built here; a new reranker must be added
+ARGS: dict[str, dict[str, Any]] = {
+    "features": {"weights": [1.0, 0.2, 2.0, 1.0, 0.5, -0.1]},
+}
+
+PASSAGES = [
+    Passage("Feed the starter and let the dough rise overnight.", "Bread", "Sourdough", 0.9),
+    Passage("Rebase rewrites commits onto a new base.", "Git", "Rebase", 0.7),
+    Passage("Squash the last three commits with an interactive rebase.", "Git", "Squash", 0.5),
+    Passage("", "Empty", "", 0.1),
+]
+
+
+def test_every_registered_reranker_is_in_the_suite() -> None:
+    assert sorted(rerankers.names()) == sorted(ARGS)
+
+
+@pytest.fixture(params=sorted(ARGS))
+def reranker(request: pytest.FixtureRequest) -> Reranker:
+    return get_reranker(request.param, **ARGS[request.param])
+
+
+def test_one_finite_score_per_passage(reranker: Reranker) -> None:
+    scores = reranker.rank("squash commits with rebase", PASSAGES)
+    assert scores.shape == (len(PASSAGES),) and np.all(np.isfinite(scores))
+    assert reranker.rank("anything", []).shape == (0,)
+    assert reranker.rank("", PASSAGES).shape == (len(PASSAGES),)
+
+
+def test_scores_are_deterministic_and_do_not_depend_on_neighbours_order(reranker: Reranker) -> None:
+    a = reranker.rank("squash commits", PASSAGES)
+    assert np.array_equal(a, reranker.rank("squash commits", PASSAGES))
+
+
+def test_plain_strings_are_passages(reranker: Reranker) -> None:
+    texts = [p.text for p in PASSAGES]
+    assert reranker.rank("rebase", texts).shape == (len(texts),)
+
+
+def test_the_saved_config_rebuilds_the_same_reranker(reranker: Reranker) -> None:
+    name = rerankers.name_of(type(reranker))
+    assert name is not None
+    again = get_reranker(name, **reranker.config())
+    q = "interactive rebase"
+    assert np.array_equal(reranker.rank(q, PASSAGES), again.rank(q, PASSAGES))
+
+
+def test_rerank_orders_by_score_and_times_itself(reranker: Reranker) -> None:
+    order, scores, seconds = reranker.rerank("squash commits", PASSAGES)
+    assert sorted(order) == list(range(len(PASSAGES)))
+    assert all(scores[a] >= scores[b] for a, b in zip(order, order[1:], strict=False))
+    assert seconds >= 0
+
+
+def test_a_backend_returning_the_wrong_shape_is_caught() -> None:
+    class Broken(Reranker):
+        id = "broken"
+
+        def score(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+            return np.zeros(len(passages) + 1)
+
+    with pytest.raises(ConfigError, match="broken"):
+        Broken().rank("q", PASSAGES)
+
+
+def test_an_unknown_reranker_lists_the_valid_ids() -> None:
+    with pytest.raises(UnknownBackend, match="features"):
+        get_reranker("cross-encoder")
+
+
+# -- the features backend ------------------------------------------------------------
+
+
+def test_untrained_features_keep_the_first_stage_order() -> None:
+    order, _, _ = FeatureReranker().rerank("squash commits", PASSAGES)
+    assert order == [0, 1, 2, 3]
+    with pytest.raises(ConfigError, match="6 weights"):
+        FeatureReranker([1.0])
+
+
+def test_query_words_found_in_every_candidate_weigh_little() -> None:
+    passages = [Passage("the rebase")] + [Passage(f"the cat {i}") for i in range(19)]
+    x = FeatureReranker.features("the rebase", passages)
+    text = FeatureReranker.FEATURES.index("text_match")
+    assert x[0, text] == pytest.approx(1.0)
+    assert 0 < x[1, text] < 0.02  # "the" is in every candidate, so it counts for little
+
+
+def test_fitting_learns_what_marks_the_gold_passage() -> None:
+    """The gold passage is the one whose heading holds the query, wherever the first stage
+    ranked it: a trained reranker puts it first on lists it has not seen."""
+    words = [f"w{i}" for i in range(200)]
+
+    def make(seed: int) -> tuple[str, list[Passage], np.ndarray]:
+        r = np.random.default_rng(seed)
+        topic = " ".join(r.choice(words, 2, replace=False))
+        gold = int(r.integers(0, 10))
+        passages = [
+            Passage(
+                " ".join(r.choice(words, 30)) + (f" {topic}" if r.random() < 0.5 else ""),
+                heading=topic if i == gold else " ".join(r.choice(words, 2)),
+                score=1.0 - i / 10,
+            )
+            for i in range(10)
+        ]
+        return topic, passages, np.arange(10) == gold
+
+    train = [make(s) for s in range(100)]
+    model = FeatureReranker.fit(
+        [FeatureReranker.features(q, p) for q, p, _ in train], [g for _, _, g in train]
+    )
+    test = [make(s) for s in range(1000, 1050)]
+    first = [int(np.argmax(g)) == model.rerank(q, p)[0][0] for q, p, g in test]
+    assert np.mean(first) > 0.9
+
+
+# -- search --rerank -------------------------------------------------------------------
+
+
+def test_search_reranks_only_with_a_trained_reranker(index: Index, notes: Path) -> None:
+    index.add([notes])
+    with pytest.raises(ConfigError, match="kenning tune"):
+        index.searcher.search("softmax", rerank=True)
+    assert index.searcher.rerank_seconds is None
+    # weights that reverse the first-stage order: the last of the top DEPTH comes first
+    spec = {"name": "features", "args": {"weights": [0.0, -1.0, 0.0, 0.0, 0.0, 0.0]}}
+    index.store.set_meta(META_KEY, Tuning("hash", reranker=spec).to_json())
+    query = "scaled dot product"
+    full = index.searcher.search(query, k=DEPTH)
+    hits = index.searcher.search(query, k=3, rerank=True)
+    assert index.searcher.rerank_seconds is not None and index.searcher.rerank_seconds >= 0
+    assert [h.chunk_id for h in hits] == [h.chunk_id for h in reversed(full)][:3]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    index.searcher.search(query)
+    assert index.searcher.rerank_seconds is None
+
+
+def test_the_search_command_reranks_and_explains_the_time(index: Index, notes: Path) -> None:
+    """Needs `--rerank` on `kenning search` (kenning/cli/commands.py)."""
+    from typer.testing import CliRunner
+
+    from kenning.cli import app
+
+    index.add([notes])
+    db = index.location
+    runner = CliRunner()
+    args = ["--index", db, "search", "scaled dot product", "--rerank", "--explain"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "kenning tune" in result.output
+    spec = {"name": "features", "args": {"weights": ARGS["features"]["weights"]}}
+    index.store.set_meta(META_KEY, Tuning("hash", reranker=spec).to_json())
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "reranked the top candidates in" in result.output

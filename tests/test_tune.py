@@ -1,0 +1,245 @@
+"""`kenning tune`: the query adapter, the stored tuning, and tuning on real notes.
+
+Unit tests use the deterministic hash embedder on a slice of the til notes; one test tunes
+the real packaged MiniLM on two til folders.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from kenning import ConfigError, Index
+from kenning.cli import app
+from kenning.embedders import HashEmbedder
+from kenning.search import ALPHA
+from kenning.tuning import tune as tuning
+from kenning.tuning.adapter import QueryAdapter, fit_adapter
+from kenning.tuning.record import META_KEY, Tuning, TuningCache
+
+runner = CliRunner()
+
+
+def _subset(til: Path, dest: Path, folders: list[str]) -> Path:
+    for f in folders:
+        shutil.copytree(til / f, dest / f)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def til_db(til_notes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """git and postgres notes indexed with the hash embedder, built once and copied per test."""
+    base = tmp_path_factory.mktemp("tune")
+    root = _subset(til_notes, base / "notes", ["git", "postgres"])
+    with Index.open(base / "index.db", embedder=HashEmbedder()) as index:
+        index.add([root])
+    return base / "index.db"
+
+
+@pytest.fixture
+def til_index(til_db: Path, tmp_path: Path):
+    shutil.copy(til_db, tmp_path / "index.db")
+    index = Index.open(tmp_path / "index.db")
+    yield index
+    index.close()
+
+
+# -- the adapter ---------------------------------------------------------------------------
+
+
+def _random_adapter(dim: int = 8, rank: int = 2, seed: int = 0) -> QueryAdapter:
+    rng = np.random.default_rng(seed)
+    return QueryAdapter(
+        rng.normal(size=(dim, rank)).astype(np.float32),
+        rng.normal(size=(dim, rank)).astype(np.float32),
+    )
+
+
+def test_an_untrained_adapter_changes_nothing() -> None:
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=(5, 8)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    adapter = QueryAdapter(np.zeros((8, 2), np.float32), rng.normal(size=(8, 2)).astype(np.float32))
+    np.testing.assert_allclose(adapter.apply(q), q, atol=1e-6)
+    np.testing.assert_allclose(adapter.apply(q[0]), q[0], atol=1e-6)
+
+
+def test_an_adapter_survives_its_stored_form_and_checks_the_dimension() -> None:
+    adapter = _random_adapter()
+    again = QueryAdapter.from_dict(json.loads(json.dumps(adapter.to_dict())))
+    q = np.ones(8, np.float32) / np.sqrt(8)
+    np.testing.assert_array_equal(adapter.apply(q), again.apply(q))
+    assert np.isclose(np.linalg.norm(adapter.apply(q)), 1.0)
+    with pytest.raises(ConfigError, match="dimension 8"):
+        adapter.apply(np.ones(4, np.float32))
+    with pytest.raises(ConfigError, match="unknown keys"):
+        QueryAdapter.from_dict({**adapter.to_dict(), "scale": 2})
+
+
+def test_fitting_moves_queries_towards_their_passages() -> None:
+    """Queries are their passage under a fixed rotation plus noise: a dense search misses
+    most of them until the adapter learns the rotation back, scored on held-out queries."""
+    rng = np.random.default_rng(0)
+    dim, n = 16, 300
+    docs = rng.normal(size=(n, dim)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    mix = np.eye(dim) + 1.5 * rng.normal(size=(dim, dim)) / np.sqrt(dim)
+    queries = docs @ mix.T.astype(np.float32) + 0.1 * rng.normal(size=(n, dim)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    golds = [{i} for i in range(n)]
+    train, test = np.arange(200), np.arange(200, 300)
+    hard = np.full((200, 1), -1)
+    adapter, steps = fit_adapter(
+        queries[train], train, docs, hard, golds[:200], rank=8, steps=400, seed=0
+    )
+    assert steps == 400
+
+    def hit1(q: np.ndarray) -> float:
+        return float(np.mean(np.argmax(q @ docs.T, axis=1) == test))
+
+    assert hit1(adapter.apply(queries[test])) > hit1(queries[test]) + 0.3
+
+
+# -- the stored tuning -------------------------------------------------------------------
+
+
+def test_a_tuning_round_trips_and_is_refused_for_another_embedder() -> None:
+    t = Tuning("hash", alpha=0.3, adapter=_random_adapter(), reranker={"name": "features"})
+    again = Tuning.from_json(t.to_json())
+    assert (again.embedder, again.alpha, again.reranker) == ("hash", 0.3, {"name": "features"})
+    assert again.adapter is not None
+    cache = TuningCache("hash")
+    assert cache.get(t.to_json()) is not None
+    assert cache.get("") is None and cache.get(None) is None
+    assert TuningCache("minilm").get(t.to_json()) is None
+    with pytest.raises(ConfigError, match="--undo"):
+        Tuning.from_json(json.dumps({"version": 1, "embedder": "hash", "sharpness": 2}))
+
+
+def test_search_applies_a_stored_tuning_and_undo_removes_it(index: Index, notes: Path) -> None:
+    index.add([notes])
+    query = "dot product of queries and keys"
+    plain = [(h.chunk_id, round(h.score, 6)) for h in index.search(query)]
+    # a tuning for another embedder is ignored: the same results
+    index.store.set_meta(META_KEY, Tuning("minilm", alpha=1.0).to_json())
+    assert index.searcher.tuning() is None
+    assert [(h.chunk_id, round(h.score, 6)) for h in index.search(query)] == plain
+    # the tuned alpha becomes the default weight; an explicit alpha still wins
+    index.store.set_meta(META_KEY, Tuning("hash", alpha=1.0).to_json())
+    dense = [h.chunk_id for h in index.searcher.search(query, mode="dense")]
+    assert [h.chunk_id for h in index.searcher.search(query)] == dense
+    assert index.searcher.search(query, alpha=ALPHA)[0].score == pytest.approx(plain[0][1])
+    # the adapter changes the query vector, so the dense scores
+    adapter = _random_adapter(dim=64, rank=4)
+    index.store.set_meta(META_KEY, Tuning("hash", adapter=adapter).to_json())
+    qvec = adapter.apply(index.embedder.embed_query(query))
+    top = index.searcher.search(query, mode="dense", k=1)[0]
+    _, matrix = index.store.vectors()
+    assert top.dense_score == pytest.approx(float(np.max(matrix @ qvec)), abs=1e-5)
+    assert tuning.undo(index) is True and tuning.undo(index) is False
+    assert [(h.chunk_id, round(h.score, 6)) for h in index.search(query)] == plain
+
+
+# -- tuning -------------------------------------------------------------------------------
+
+
+def test_tune_measures_on_held_out_pairs_and_search_uses_what_it_keeps(til_index: Index) -> None:
+    query = "squash the last few commits"
+    before = [h.chunk_id for h in til_index.searcher.search(query)]
+    report = tuning.tune(til_index, n=120, seed=0)
+    assert report.pairs == 120 and report.train + report.held_out == 120
+    assert report.held_out >= 30
+    names = [s["setting"] for s in report.settings]
+    assert names[0] == "packaged" and {"fusion", "adapter", "adapter + fusion"} <= set(names)
+    assert report.before == report.settings[0]["ndcg@10"]
+    kept = next(s for s in report.settings if s["setting"] == report.kept)
+    assert report.after == kept["ndcg@10"]
+    stored = til_index.searcher.tuning()
+    if report.changed:
+        assert report.after >= report.before + tuning.MIN_GAIN - 1e-4
+        assert stored is not None and stored.alpha == kept["alpha"]
+        assert (stored.adapter is not None) == kept["adapter"]
+    else:
+        assert "kept the current setting" in report.message
+    assert report.reranker is not None and report.reranker["backend"] == "features"
+    assert (stored is not None and stored.reranker is not None) == report.reranker["kept"]
+    assert tuning.undo(til_index)
+    assert til_index.searcher.tuning() is None
+    assert [h.chunk_id for h in til_index.searcher.search(query)] == before
+
+
+def test_tune_keeps_the_current_setting_when_nothing_beats_it(
+    til_index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tuning, "MIN_GAIN", 1.0)  # no setting can gain a whole nDCG point
+    report = tuning.tune(til_index, n=60, seed=1)
+    assert not report.changed and report.kept == "packaged"
+    assert report.after == report.before
+    assert "kept the current setting (packaged)" in report.message
+    assert not report.reranker or not report.reranker["kept"]
+    assert til_index.searcher.tuning() is None
+
+
+def test_tune_retunes_against_the_stored_tuning(
+    til_index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    til_index.store.set_meta(META_KEY, Tuning("hash", alpha=0.0).to_json())  # BM25 only
+    monkeypatch.setattr(tuning, "MIN_GAIN", 1.0)
+    report = tuning.tune(til_index, n=60, seed=1)
+    assert [s["setting"] for s in report.settings][:2] == ["current tuning", "packaged"]
+    assert report.settings[0]["alpha"] == 0.0 and report.kept == "current tuning"
+    stored = til_index.searcher.tuning()
+    assert stored is not None and stored.alpha == 0.0
+
+
+def test_tune_replaces_a_tuning_made_with_another_embedder(til_index: Index) -> None:
+    til_index.store.set_meta(META_KEY, Tuning("minilm", alpha=0.9).to_json())
+    report = tuning.tune(til_index, n=60, seed=0)
+    assert report.ignored == "minilm" and report.settings[0]["setting"] == "packaged"
+
+
+def test_tune_needs_enough_notes(index: Index, notes: Path) -> None:
+    index.add([notes])
+    with pytest.raises(ConfigError, match="at least"):
+        tuning.tune(index)
+
+
+def test_the_tune_command_reports_and_undoes(til_index: Index) -> None:
+    db = til_index.location
+    til_index.close()
+    result = runner.invoke(app, ["--index", db, "tune", "-n", "60", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert {"before", "after", "kept", "settings", "message"} <= report.keys()
+    result = runner.invoke(app, ["--index", db, "tune", "-n", "60"])
+    assert result.exit_code == 0, result.output
+    assert "held-out nDCG@10" in result.output and "kept" in result.output
+    result = runner.invoke(app, ["--index", db, "tune", "--undo", "--json"])
+    assert result.exit_code == 0 and "undone" in result.output
+    result = runner.invoke(app, ["--index", db, "tune", "--undo"])
+    assert result.exit_code == 0 and "nothing to undo" in result.output
+
+
+@pytest.mark.real_model
+def test_tune_on_the_real_model(til_notes: Path, tmp_path: Path) -> None:
+    """MiniLM on two til folders, offline: tune reports before/after, search uses the
+    result, and undo restores the packaged search."""
+    root = _subset(til_notes, tmp_path / "notes", ["tmux", "go", "workflow"])
+    with Index.open(tmp_path / "index.db", embedder="minilm") as index:
+        index.add([root])
+        query = "split the window into panes"
+        before = [(h.chunk_id, round(h.score, 5)) for h in index.search(query)]
+        report = tuning.tune(index, n=100, seed=0)
+        assert report.held_out >= 10 and 0.0 <= report.before <= 1.0
+        assert report.settings[0]["setting"] == "packaged"
+        stored = index.searcher.tuning()
+        assert (stored is not None and stored.adapter is not None) == (
+            report.changed and "adapter" in report.kept
+        )
+        tuning.undo(index)
+        assert [(h.chunk_id, round(h.score, 5)) for h in index.search(query)] == before
