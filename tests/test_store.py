@@ -280,3 +280,22 @@ def test_refuses_a_newer_schema(tmp_path: Path) -> None:
     sqlite3.connect(db).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(SchemaTooNew, match="Upgrade kenning"):
         SQLiteStore(db)
+
+
+def test_dump_gives_back_what_was_written(make) -> None:
+    """``dump`` + ``vectors_for`` are what a copy reads: the same sources, chunk spans,
+    indexed text and hashes, and every chunk's vector, in chunk order."""
+    s = make()
+    a, b = chunk("first part"), chunk("second part", 20)
+    a.body = "first part, as it reads"
+    s.write_sources([(source("/r/a.md", meta={"tags": ["y"]}), [a, b])], vectors_for(a, b))
+    [(src, chunks)] = s.dump(["/r/a.md"])
+    assert (src.path, src.metadata) == ("/r/a.md", {"tags": ["y"]})
+    assert [(c.start, c.end, c.text, c.hash) for c in chunks] == [
+        (x.start, x.end, x.text, x.hash) for x in (a, b)
+    ]
+    assert [c.indexed_text for c in chunks] == [a.indexed_text, b.indexed_text]
+    got = s.vectors_for([c.hash for c in chunks])
+    assert set(got) == {a.hash, b.hash} and np.allclose(got[a.hash], vectors_for(a, b)[a.hash])
+    assert set(s.meta()) >= {"generation"}
+    s.close()

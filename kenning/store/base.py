@@ -62,6 +62,18 @@ class ChunkRow:
     hash: str
 
 
+@dataclass
+class StoredChunk(Chunk):
+    """A chunk read back from a store (``Store.dump``): it keeps the hash it was stored
+    under, so its vector and the chunks that share it are found again after a copy."""
+
+    key: str = ""
+
+    @property
+    def hash(self) -> str:
+        return self.key
+
+
 class Lock:
     """An advisory lock held by this process until ``release`` (or until it dies)."""
 

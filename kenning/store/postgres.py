@@ -37,7 +37,7 @@ from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
 from kenning.tokens import Tokenizer
 
-from .base import ChunkRow, Lock, SourceRow, Store, stores
+from .base import ChunkRow, Lock, SourceRow, Store, StoredChunk, stores
 from .pgfilters import COMPARE, filter_sql
 
 SCHEMA = "kenning"
@@ -672,7 +672,7 @@ class PostgresStore(Store):
         return {r[0]: ChunkRow(*r) for r in rows}
 
     def dump(self, paths: Sequence[str]) -> list[tuple[SourceRow, list[Chunk]]]:
-        out = []
+        out: list[tuple[SourceRow, list[Chunk]]] = []
         for path in paths:
             row = self.db.execute(
                 "SELECT id, path, root, size, mtime_ns, hash, type, status, error, title, "
@@ -680,11 +680,13 @@ class PostgresStore(Store):
                 (path,),
             ).fetchone()
             rows = self.db.execute(
-                'SELECT start, "end", text, heading, page, body FROM chunks '
+                'SELECT start, "end", text, heading, page, body, hash FROM chunks '
                 "WHERE source_id = %s ORDER BY ord",
                 (row[0],),
             )
-            chunks = [Chunk(a, b, t, h, p, body=body) for a, b, t, h, p, body in rows]
+            chunks: list[Chunk] = [
+                StoredChunk(a, b, t, h, p, body=body, key=key) for a, b, t, h, p, body, key in rows
+            ]
             out.append((SourceRow(*row), chunks))
         return out
 

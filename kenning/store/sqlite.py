@@ -22,7 +22,7 @@ from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
 from kenning.vectors import read_matrix, write_matrix
 
-from .base import ChunkRow, SourceRow, Store, stores
+from .base import ChunkRow, SourceRow, Store, StoredChunk, stores
 from .sqlfilters import filter_sql, register_functions
 
 SCHEMA_VERSION = 2
@@ -451,7 +451,7 @@ class SQLiteStore(Store):
         return out
 
     def dump(self, paths: Sequence[str]) -> list[tuple[SourceRow, list[Chunk]]]:
-        out = []
+        out: list[tuple[SourceRow, list[Chunk]]] = []
         for path in paths:
             row = self.db.execute(
                 "SELECT id, path, root, size, mtime_ns, hash, type, status, error, title, "
@@ -463,11 +463,19 @@ class SQLiteStore(Store):
                 sid, path, root, size, mtime, digest, kind, status, error, title, json.loads(meta)
             )
             rows = self.db.execute(
-                'SELECT c.start, c."end", c.text, c.heading, c.page, f.body FROM chunks c '
+                'SELECT c.start, c."end", c.text, c.heading, c.page, f.body, c.hash FROM chunks c '
                 "JOIN chunks_fts f ON f.rowid = c.id WHERE c.source_id = ? ORDER BY c.ord",
                 (src.id,),
             )
-            out.append((src, [Chunk(a, b, t, h, p, body=body) for a, b, t, h, p, body in rows]))
+            out.append(
+                (
+                    src,
+                    [
+                        StoredChunk(a, b, t, h, p, body=body, key=key)
+                        for a, b, t, h, p, body, key in rows
+                    ],
+                )
+            )
         return out
 
     def vectors_for(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
