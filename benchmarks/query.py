@@ -128,7 +128,7 @@ def main() -> None:
 
     big = cache / f"query-{args.large}.db"
     if not big.exists() or Index.open(big).status()["chunks"] < args.large:
-        for suffix in ("", "-wal", "-shm", ".hnsw", ".hnsw.json"):
+        for suffix in ("", "-wal", "-shm", ".hnsw", ".hnsw.json", ".vectors.npy", ".bm25.npz"):
             Path(f"{big}{suffix}").unlink(missing_ok=True)
         shutil.copy(small, big)
         with Index.open(big) as index:

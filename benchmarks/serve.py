@@ -67,7 +67,7 @@ def til_index(embedder: str) -> Path:
             tar.extractall(home / "notes", filter="data")
         with Index.open(home / "tmp.db", embedder=embedder) as index:
             index.add([home / "notes" / "til"])
-        for suffix in ("", "-wal", "-shm", ".hnsw", ".bm25.npz"):
+        for suffix in ("", "-wal", "-shm", ".vectors.npy", ".hnsw", ".bm25.npz"):
             if (home / f"tmp.db{suffix}").exists():
                 (home / f"tmp.db{suffix}").rename(home / f"index.db{suffix}")
     return db

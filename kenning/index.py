@@ -27,8 +27,10 @@ from .ingest.chunking import ChunkSpec
 from .ingest.embedding import EmbedReport, embed_pending, embedding_status, start_worker
 from .ingest.loaders import MAX_FILE_BYTES
 from .ingest.sync import Progress, Syncer, SyncReport
+from .keywords import memory_needed
 from .search import DEPTH, Hit, Searcher
 from .store import Store, open_store
+from .tuning.record import META_KEY as TUNING_KEY
 
 DEFAULT_EMBEDDER = "minilm"
 
@@ -66,7 +68,8 @@ class Index:
 
         ``create=False`` raises ``NotFound`` instead of creating an empty index.
         ``reembed=True`` with an ``embedder`` other than the stored one forgets all indexed
-        content (roots are kept) so the next ``sync`` rebuilds it with the new embedder.
+        content (roots are kept) so the next ``sync`` rebuilds it with the new embedder; it
+        forgets any tuning too (``kenning tune`` learnt it for the old vectors).
         """
         store = open_store(location if location is not None else default_index(), create)
         try:
@@ -75,6 +78,7 @@ class Index:
                 emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
                 if (stored.get("id"), stored.get("dim")) != (emb.id, emb.dim):
                     store.reset()
+                    store.set_meta(TUNING_KEY, "")
                 embedder = emb
             emb = _resolve_embedder(store, embedder)
             spec = _resolve_chunking(store, chunking)
@@ -186,7 +190,8 @@ class Index:
         return self.searcher.search(query, k, filters, mode, fusion, alpha, depth, rerank)
 
     def status(self) -> dict[str, Any]:
-        """Roots, counts, size on disk, embedder, last sync and problem files."""
+        """Roots, counts, size on disk, the memory a search process will map (``memory``,
+        bytes by part), embedder, last sync and problem files."""
         stats = self.store.stats()
         last = self.store.get_meta("last_sync")
         return {
@@ -196,6 +201,10 @@ class Index:
             "chunks": stats["chunks"],
             "embeddings": stats["embeddings"],
             "size_bytes": self.store.size_bytes(),
+            # A store that searches itself (PostgreSQL) keeps its indexes in the server.
+            "memory": {}
+            if self.store.searches_itself
+            else memory_needed(stats["chunks"], self.embedder.dim),
             "embedder": self.embedder.id,
             "dimension": self.embedder.dim,
             "chunking": asdict(self.chunking),

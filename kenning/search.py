@@ -163,7 +163,7 @@ class Searcher:
     """The search steps over one store, with the caches they keep between queries.
 
     ``vector_index`` and ``keyword_index`` are registry ids, or ``auto``: exact vectors and
-    the store's keyword index for small indexes, HNSW and in-memory BM25 from 20k chunks.
+    the store's keyword index for small indexes, in-memory BM25 from 5k chunks and HNSW from 20k.
     """
 
     def __init__(

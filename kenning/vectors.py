@@ -1,17 +1,26 @@
 """Dense search over chunk vectors, behind a ``VectorIndex`` with two required methods.
 
-``exact`` scans all vectors with one matrix product: exact, no build, fine to ~50k chunks.
-``hnsw`` (usearch) answers in well under a millisecond at 100k chunks; it is saved beside
-the database and brought up to date incrementally (added and removed keys), so it can always
-be rebuilt from the database and never disagrees with it for long. Both hold the vectors,
-so a filtered search over a small subset is always exact.
+``exact`` scans all vectors, block by block: exact, no build, fine to ~50k chunks.
+``hnsw`` (usearch) answers in about 2 ms at 1M chunks (recall@10 0.95); it is saved beside the
+database and brought up to date incrementally (added and removed keys), so it can always be
+rebuilt from the database and never disagrees with it for long. Once up to date it is
+memory-mapped (usearch ``view``), not read into RAM: pages come in as searches touch them and
+are shared by every process that searches the same index. The graph keeps its own copy of
+the vectors in float16 (``HNSWIndex.dtype``: recall@10 against exact search measured by
+``benchmarks/scale.py``), and its candidates are re-scored with the float32 vectors.
+
+Both keep the store's float32 matrix as given, which may be a memory-mapped file
+(``SQLiteStore.vectors``): a filtered search over a subset, and exact search, read it in
+blocks, so neither ever needs the whole matrix in RAM at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +31,8 @@ vector_indexes: Registry[VectorIndex] = Registry("vector index", "kenning.vector
 
 #: ``auto`` switches from exact search to HNSW above this many chunks
 HNSW_THRESHOLD = 20_000
+#: rows per block of exact search: bounds the float32 temporaries (~25 MB at 384-d)
+BLOCK = 16_384
 
 
 class VectorIndex(ABC):
@@ -48,10 +59,37 @@ class VectorIndex(ABC):
         if len(self.ids) == 0 or k <= 0:
             return []
         if allowed is not None:
-            mask = np.isin(self.ids, allowed)
-            return _top(self.ids[mask], self.matrix[mask] @ query, k)
+            return _exact(self.ids, self.matrix, query, k, np.isin(self.ids, allowed))
         ids, scores = self._search(query, k)
         return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+
+
+def _exact(
+    ids: np.ndarray, matrix: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """Exact top-k by inner product, a block of rows at a time (``matrix`` may be a memory
+    map: only the rows in ``mask`` are read, and never more than ``BLOCK`` at once)."""
+    query = np.asarray(query, dtype=np.float32)
+    best_ids: list[np.ndarray] = []
+    best_scores: list[np.ndarray] = []
+    for lo in range(0, len(ids), BLOCK):
+        hi = min(lo + BLOCK, len(ids))
+        if mask is None:
+            rows, block = np.arange(lo, hi), matrix[lo:hi]
+        else:
+            rows = lo + np.flatnonzero(mask[lo:hi])
+            if len(rows) == 0:
+                continue
+            block = matrix[rows] if len(rows) < hi - lo else matrix[lo:hi]
+        scores = np.asarray(block, dtype=np.float32) @ query
+        if len(rows) > k:
+            keep = np.argpartition(-scores, k - 1)[:k]
+            rows, scores = rows[keep], scores[keep]
+        best_ids.append(ids[rows])
+        best_scores.append(scores)
+    if not best_ids:
+        return []
+    return _top(np.concatenate(best_ids), np.concatenate(best_scores), k)
 
 
 def _top(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -68,24 +106,42 @@ class ExactIndex(VectorIndex):
     """Brute force with numpy: exact results, zero build time."""
 
     def build(self, ids: np.ndarray, matrix: np.ndarray) -> None:
-        self.ids, self.matrix = ids, np.ascontiguousarray(matrix, dtype=np.float32)
+        self.ids, self.matrix = ids, _as_f32(matrix)
 
     def _search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        top = _top(self.ids, self.matrix @ query, k)
-        return np.array([t[0] for t in top]), np.array([t[1] for t in top])
+        top = _exact(self.ids, self.matrix, query, k)
+        return np.array([t[0] for t in top], dtype=np.int64), np.array([t[1] for t in top])
+
+
+def _as_f32(matrix: np.ndarray) -> np.ndarray:
+    """The matrix as float32 rows, without copying one that already is (a memory map)."""
+    if matrix.dtype == np.float32 and matrix.flags.c_contiguous:
+        return np.asarray(matrix)  # a plain view of a memory map: no per-access overhead
+    return np.ascontiguousarray(matrix, dtype=np.float32)
 
 
 @vector_indexes.register("hnsw")
 class HNSWIndex(VectorIndex):
-    """usearch HNSW, persisted to ``path`` and synced to the database by key differences."""
+    """usearch HNSW, persisted to ``path`` and synced to the database by key differences.
 
-    connectivity = 16
+    An up-to-date file is memory-mapped (``view``); only a change loads it into RAM, where it
+    is updated, saved, and mapped again.
+    """
+
+    #: links per node, and candidates searched: at 1M chunks with many near duplicates
+    #: (benchmarks/scale.py), 16 and 256 found 68% of the exact top 10, 16 and 1024 77%,
+    #: 32 and 256 93%, 32 and 512 95% (~2 ms); 32 costs ~130 bytes a chunk more than 16
+    connectivity = 32
     expansion_add = 128
-    expansion_search = 256
+    expansion_search = 512
+    #: the scalar type of the graph's own copy of the vectors (the search ranks by it; the
+    #: float32 vectors then re-score its candidates)
+    dtype = "f16"
 
     def __init__(self, path: Path | None = None, tag: str = "") -> None:
         super().__init__(path, tag)  # the tag keeps another embedder's graph from being reused
         self.index: object | None = None
+        self._rows: np.ndarray | None = None  # row of each id when ids are not sorted
 
     def _new(self, dim: int) -> object:
         Index = _usearch_index()  # noqa: N806
@@ -93,7 +149,7 @@ class HNSWIndex(VectorIndex):
         return Index(
             ndim=dim,
             metric="ip",
-            dtype="f32",
+            dtype=self.dtype,
             connectivity=self.connectivity,
             expansion_add=self.expansion_add,
             expansion_search=self.expansion_search,
@@ -102,61 +158,88 @@ class HNSWIndex(VectorIndex):
     def _stamp_path(self) -> Path | None:
         return self.path.with_name(self.path.name + ".json") if self.path else None
 
+    def _meta(self, dim: int) -> dict[str, object]:
+        return {"dim": dim, "tag": self.tag, "dtype": self.dtype, "m": self.connectivity}
+
     def build(self, ids: np.ndarray, matrix: np.ndarray) -> None:
-        self.ids, self.matrix = ids, np.ascontiguousarray(matrix, dtype=np.float32)
+        self.ids, self.matrix = ids, _as_f32(matrix)
+        sorted_ids = len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1]))
+        self._rows = None if sorted_ids else np.argsort(ids, kind="stable")
         if len(ids) == 0:
             self.index = None
             return
         dim = self.matrix.shape[1]
-        index = self._load(dim)
+        view = self._open(dim, view=True)
+        if view is not None:
+            have = np.asarray(view.keys, dtype=np.int64)  # type: ignore[attr-defined]
+            if len(have) == len(ids) and np.array_equal(np.sort(have), np.sort(ids)):
+                self.index = view
+                return
+            del view  # unmap before the file is replaced
+        index = self._open(dim, view=False)
         if index is None:
             index = self._new(dim)
             index.add(ids, self.matrix)  # type: ignore[attr-defined]
         else:
             have = np.asarray(index.keys, dtype=np.int64)  # type: ignore[attr-defined]
             stale = np.setdiff1d(have, ids)
-            for key in stale:
-                index.remove(int(key))  # type: ignore[attr-defined]
+            if len(stale):
+                index.remove(stale)  # type: ignore[attr-defined]
             new = ~np.isin(ids, have)
             if new.any():
                 index.add(ids[new], self.matrix[new])  # type: ignore[attr-defined]
-            if not len(stale) and not new.any():
-                self.index = index
-                return
         self.index = index
-        self._save()
+        if self._save():
+            # map the saved file instead of keeping the graph in RAM
+            self.index = self._open(dim, view=True) or index
 
-    def _load(self, dim: int) -> object | None:
+    def _open(self, dim: int, view: bool) -> object | None:
+        """The saved graph, mapped (``view``) or loaded; None when missing, stale or damaged."""
         stamp = self._stamp_path()
         if self.path is None or stamp is None or not self.path.exists() or not stamp.exists():
             return None
         try:
             meta = json.loads(stamp.read_text())
-            if meta.get("dim") != dim or meta.get("tag") != self.tag:
+            if any(meta.get(key) != value for key, value in self._meta(dim).items()):
                 return None
             index = self._new(dim)
-            index.load(str(self.path))  # type: ignore[attr-defined]
+            if view:
+                index.view(str(self.path))  # type: ignore[attr-defined]
+            else:
+                index.load(str(self.path))  # type: ignore[attr-defined]
             return index
         except (OSError, ValueError, RuntimeError):
             return None  # a damaged file is rebuilt from the database
 
-    def _save(self) -> None:
+    def _save(self) -> bool:
         stamp = self._stamp_path()
         if self.path is None or stamp is None or self.index is None:
-            return
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+            return False
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
         self.index.save(str(tmp))  # type: ignore[attr-defined]
         os.replace(tmp, self.path)
-        stamp.write_text(
-            json.dumps({"dim": int(self.matrix.shape[1]), "tag": self.tag, "count": len(self.ids)})
-        )
+        meta = {**self._meta(int(self.matrix.shape[1])), "count": len(self.ids)}
+        stamp.write_text(json.dumps(meta))
+        return True
 
     def _search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.index is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         self.index.expansion_search = max(self.expansion_search, 2 * k)  # type: ignore[attr-defined]
-        m = self.index.search(query.astype(np.float32), k)  # type: ignore[attr-defined]
-        return np.asarray(m.keys, dtype=np.int64), 1.0 - np.asarray(m.distances)
+        query = np.asarray(query, dtype=np.float32)
+        m = self.index.search(query, k)  # type: ignore[attr-defined]
+        keys = np.asarray(m.keys, dtype=np.int64)
+        # Re-score the candidates with the float32 vectors: exact cosines, whatever the
+        # graph's own precision (a handful of rows, even from a memory-mapped matrix).
+        pos = np.searchsorted(self.ids, keys) if self._rows is None else self._row_of(keys)
+        rows = np.sort(pos)
+        scores = np.asarray(self.matrix[rows], dtype=np.float32) @ query
+        order = np.lexsort((self.ids[rows], -scores))
+        return self.ids[rows][order], scores[order]
+
+    def _row_of(self, keys: np.ndarray) -> np.ndarray:
+        assert self._rows is not None
+        return self._rows[np.searchsorted(self.ids[self._rows], keys)]
 
 
 def _usearch_index() -> type:
@@ -172,6 +255,87 @@ def _usearch_index() -> type:
     from usearch.index import Index
 
     return Index
+
+
+#: bytes at the end of a matrix file that say which state of the database it reflects
+_STAMP_BYTES = 64
+
+
+def write_matrix(
+    path: Path,
+    stamp: str,
+    count: int,
+    dim: int,
+    blocks: Iterable[tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """Write (ids, float32 rows) blocks as one file that ``read_matrix`` memory-maps.
+
+    The layout is a ``.npy`` file of the (count, dim) matrix (``np.load`` reads it as is),
+    then the ids as int64, then ``stamp`` padded to 64 bytes. Written block by block to a
+    temporary file and renamed into place, so neither the matrix nor a half-written file is
+    ever what a reader sees.
+    """
+    if len(stamp.encode()) > _STAMP_BYTES:
+        raise ValueError(f"stamp too long: {stamp!r}")
+    tmp = path.with_name(path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
+    ids = np.empty(count, dtype=np.int64)
+    done = 0
+    with open(tmp, "wb") as f:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (count, dim)}
+        np.lib.format.write_array_header_1_0(f, header)
+        for block_ids, rows in blocks:
+            n = len(block_ids)
+            if done + n > count or (n and rows.shape[1] != dim):
+                raise ValueError("the blocks do not match the declared shape")
+            f.write(np.ascontiguousarray(rows, dtype="<f4").tobytes())
+            ids[done : done + n] = block_ids
+            done += n
+        if done != count:
+            raise ValueError(f"expected {count} rows, got {done}")
+        f.write(ids.astype("<i8").tobytes())
+        f.write(stamp.encode().ljust(_STAMP_BYTES, b"\0"))
+    os.replace(tmp, path)
+
+
+def read_matrix(path: Path, stamp: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(ids, read-only memory-mapped matrix) from ``write_matrix``'s file, or None when the
+    file is missing, damaged, or reflects another ``stamp``."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-_STAMP_BYTES, os.SEEK_END)
+            if f.read(_STAMP_BYTES).rstrip(b"\0").decode() != stamp:
+                return None
+        matrix = np.load(path, mmap_mode="r")
+        if not isinstance(matrix, np.memmap) or matrix.ndim != 2 or matrix.dtype != np.float32:
+            return None
+        count = matrix.shape[0]
+        end = matrix.offset + matrix.nbytes
+        if path.stat().st_size != end + 8 * count + _STAMP_BYTES:
+            return None
+        ids = np.fromfile(path, dtype="<i8", count=count, offset=end).astype(np.int64)
+        return ids, matrix
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def memory_estimate(chunks: int, dim: int, hnsw: bool | None = None) -> dict[str, int]:
+    """Bytes the dense side of an index of ``chunks`` vectors of ``dim`` needs.
+
+    ``vectors``: the float32 matrix (a memory-mapped file: resident only as far as searches
+    touch it: re-scoring, filters, exact search); ``graph``: the HNSW file (memory-mapped,
+    pages touched by searches stay resident), 0 when ``auto`` (``hnsw=None``) or the caller
+    picks exact search. Measured against real files by tests/test_scale.py.
+    """
+    if hnsw is None:
+        hnsw = chunks >= HNSW_THRESHOLD
+    vectors = chunks * (dim * 4 + 8) + 128 + _STAMP_BYTES
+    scalar = {"f32": 4, "f16": 2, "bf16": 2, "i8": 1}.get(HNSWIndex.dtype, 4)
+    # per node: its vector, its key, and its level-0 neighbour list (2 * connectivity slots of
+    # 4 bytes plus a count), plus the upper levels (~1/connectivity of nodes, ~half as big)
+    m = HNSWIndex.connectivity
+    node = dim * scalar + 8 + (2 * m + 1) * 4 + (m * 4 + 8) // 2
+    graph = chunks * node if hnsw and chunks else 0
+    return {"vectors": vectors, "graph": graph}
 
 
 def make_vector_index(name: str, size: int, path: Path | None, tag: str) -> VectorIndex:

@@ -54,7 +54,9 @@ def test_add_search_status_remove(tmp_path: Path, notes: Path) -> None:
     assert [json.loads(x)["path"].endswith("bread.md") for x in filtered.splitlines()] == [True]
     status = json.loads(run(db, "status", "--json"))
     assert status["files"] == 5 and status["embedder"] == "hash" and status["chunks"] > 0
-    assert "roots" in run(db, "status")
+    assert status["memory"]["vectors"] >= status["chunks"] * status["dimension"] * 4
+    table = run(db, "status")
+    assert "roots" in table and "MB to search" in table
     sync = json.loads(run(db, "sync", "--json"))
     assert sync["unchanged"] == 5
     run(db, "remove", str(notes))

@@ -364,7 +364,7 @@ def search(
 
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
-    """Show roots, counts, size on disk, embedder, last sync and files that failed.
+    """Show roots, counts, size on disk, memory needed, embedder, last sync and failures.
 
     Example:
 
@@ -379,6 +379,12 @@ def status(as_json: JsonOpt = False) -> None:
     for key in ("index", "embedder", "dimension", "files", "chunks", "last_sync"):
         table.add_row(f"[bold]{key}[/]", str(info[key]))
     table.add_row("[bold]size[/]", f"{info['size_bytes'] / 1e6:.1f} MB")
+    mem = info["memory"]
+    parts = ", ".join(f"{k} {v / 1e6:.0f}" for k, v in mem.items() if k != "total" and v)
+    table.add_row(
+        "[bold]memory[/]",
+        f"{mem['total'] / 1e6:.0f} MB to search ({parts or 'empty'})" if mem else "in the server",
+    )
     table.add_row(
         "[bold]chunking[/]",
         f"{info['chunking']['size']} tokens, overlap {info['chunking']['overlap']}",

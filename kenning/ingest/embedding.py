@@ -170,8 +170,8 @@ def start_worker(store: Store) -> int:
     side = store.side_path
     log = side + ".embed.log" if side else os.devnull
     launcher = subprocess.run(
-        ["sh", "-c", 'log="$1"; shift; "$@" >>"$log" 2>&1 </dev/null & echo $!', "sh", log,
-         sys.executable, "-m", "kenning", "-q", "embed"],  # fmt: skip
+        ["sh", "-c", 'log="$1"; shift; "$@" >>"$log" 2>&1 </dev/null & echo $!', "sh", log]
+        + [sys.executable, "-m", "kenning", "-q", "embed"],
         # The index goes in the environment: a server URL's password stays out of `ps`.
         env={**os.environ, "KENNING_INDEX": store.address},
         capture_output=True,

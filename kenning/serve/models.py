@@ -132,6 +132,7 @@ class StatusResponse(Extensible):
     chunks: int
     embeddings: int
     size_bytes: int
+    memory: dict[str, int] = Field(description="bytes a search process maps, by part")
     embedder: str
     dimension: int
     chunking: dict[str, Any]

@@ -176,7 +176,7 @@ class Store(ABC):
             return 0
         return sum(
             os.path.getsize(side + suffix)
-            for suffix in ("", "-wal", "-shm", ".hnsw", ".bm25.npz")
+            for suffix in ("", "-wal", "-shm", ".vectors.npy", ".hnsw", ".bm25.npz")
             if os.path.exists(side + suffix)
         )
 
