@@ -1,0 +1,120 @@
+"""MiniLM with int8 document batches: ``MiniLMEmbedder(precision="int8")``.
+
+Document batches run on a per-channel int8 graph quantised once from the fp32 export;
+queries (and batches small enough to take the query path) stay on the fp32 graph. The
+document vectors differ from fp32 only by quantisation noise, so the embedder keeps the id
+``minilm``: an index may hold both kinds and is searched with the same fp32 queries.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared
+
+from kenning import ChunkSpec, ConfigError, Index
+from kenning.config import cache_dir
+from kenning.embedders import (
+    INT8_GRAPH,
+    INT8_MIN_COSINE,
+    ONNX_GRAPH,
+    SMALL_BATCH,
+    MiniLMEmbedder,
+    _export_minilm_onnx,
+    _minilm_dir,
+    get_embedder,
+)
+from kenning.eval.datasets import load_beir
+
+
+def test_an_unknown_precision_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="precision must be one of fp32, int8"):
+        MiniLMEmbedder(precision="int4")
+
+
+def test_int8_needs_onnx() -> None:
+    with pytest.raises(ConfigError, match="runs on onnxruntime"):
+        MiniLMEmbedder(runtime="torch", precision="int8")
+
+
+def test_int8_batches_run_on_onnx_without_calibrating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KENNING_CACHE", str(tmp_path))
+
+    def calibrate(self: MiniLMEmbedder, rounds: int = 3, batch: int = 8) -> dict[str, float]:
+        raise AssertionError("int8 has nothing to calibrate against")
+
+    monkeypatch.setattr(MiniLMEmbedder, "calibrate", calibrate)
+    emb = MiniLMEmbedder(precision="int8")
+    assert (emb.query_runtime, emb.batch_runtime) == ("onnx", "onnx")
+    assert emb.id == "minilm" and emb.config() == {"device": "cpu", "precision": "int8"}
+    assert MiniLMEmbedder().config() == {"device": "cpu"}  # fp32 indexes record what they did
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    """Chunk-sized SciFact passages (title + abstract, cut at ~200 words)."""
+    corpus = load_beir(shared("scifact"), "test").corpus
+    ids = sorted(corpus)
+    random.Random(1).shuffle(ids)
+    out = []
+    for i in ids[:48]:
+        title, text = corpus[i]
+        out.append(" ".join(f"{title} {text}".split()[:200]))
+    return out
+
+
+@pytest.mark.real_model
+def test_the_int8_graph_is_quantised_offline_into_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh cache that holds only the fp32 export: the int8 graph is made beside it."""
+    fp32 = _export_minilm_onnx(_minilm_dir(), fused=True)
+    monkeypatch.setenv("KENNING_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / fp32.name).symlink_to(fp32)
+    emb = MiniLMEmbedder(precision="int8")
+    vecs = emb.embed_documents([f"passage {i} about bone density" for i in range(SMALL_BATCH + 1)])
+    assert vecs.shape == (SMALL_BATCH + 1, 384)
+    made = sorted(p.name for p in (cache_dir() / "models").iterdir())
+    assert made == [fp32.name, fp32.name.replace(ONNX_GRAPH, INT8_GRAPH)]
+    assert set(emb._sessions) == {"batch"}
+
+
+@pytest.mark.real_model
+def test_int8_document_vectors_stay_close_to_fp32_and_queries_are_fp32(texts: list[str]) -> None:
+    fp32, int8 = MiniLMEmbedder(runtime="onnx"), MiniLMEmbedder(precision="int8")
+    a, b = fp32.embed_documents(texts), int8.embed_documents(texts)
+    cos = (a * b).sum(axis=1)
+    assert cos.min() >= INT8_MIN_COSINE and cos.mean() >= 0.995
+    assert cos.max() < 0.99999  # the batch really ran on the int8 graph
+    q = "vitamin D supplements and bone density"
+    assert np.array_equal(fp32.embed_query(q), int8.embed_query(q))
+    # A batch small enough to take the query path is embedded in fp32.
+    assert float(int8.embed_documents(texts[:1])[0] @ a[0]) > 0.99999
+
+
+@pytest.mark.real_model
+def test_precision_round_trips_through_the_index(tmp_path: Path, texts: list[str]) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(texts[:12]):
+        (docs / f"d{i}.md").write_text(text + "\n")
+    db = tmp_path / "i.db"
+    with Index.open(db, embedder=MiniLMEmbedder(precision="int8"), chunking=ChunkSpec()) as index:
+        index.add([docs])
+        first = [h.path for h in index.search(texts[3][:120], k=3, mode="dense")]
+    with Index.open(db) as index:  # reopened as recorded: int8 document batches
+        emb = index.embedder
+        assert isinstance(emb, MiniLMEmbedder) and emb.precision == "int8"
+        assert index.status()["embedder"] == "minilm"
+        assert [h.path for h in index.search(texts[3][:120], k=3, mode="dense")] == first
+    # The same id and space: the fp32 default opens it, and its queries find the same hits.
+    with Index.open(db, embedder=get_embedder("minilm")) as index:
+        assert [h.path for h in index.search(texts[3][:120], k=3, mode="dense")] == first
+    assert Path(first[0]).name == "d3.md"
