@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -101,6 +102,13 @@ def index(tmp_path: Path):
     idx = Index.open(tmp_path / "idx" / "index.db", embedder=HashEmbedder(), chunking=ChunkSpec())
     yield idx
     idx.close()
+
+
+def copy_folders(src: Path, dest: Path, names: list[str]) -> Path:
+    """Copy the folders ``names`` of ``src`` (say, some of the til notes) into ``dest``."""
+    for name in names:
+        shutil.copytree(src / name, dest / name)
+    return dest
 
 
 @pytest.fixture(scope="session")

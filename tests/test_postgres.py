@@ -3,7 +3,6 @@ the same rankings as SQLite, syncs from several processes at once, and ``kenning
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import postgres_url
+from conftest import copy_folders, postgres_url
 from typer.testing import CliRunner
 
 from kenning import Index
@@ -32,15 +31,11 @@ QUERIES = [
 ]
 
 
-def _subset(til: Path, dest: Path, folders: list[str]) -> Path:
-    for name in folders:
-        shutil.copytree(til / name, dest / name)
-    return dest
-
-
 @pytest.fixture(scope="module")
 def til_subset(til_notes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _subset(til_notes, tmp_path_factory.mktemp("sub"), ["git", "postgres", "vim", "docker"])
+    return copy_folders(
+        til_notes, tmp_path_factory.mktemp("sub"), ["git", "postgres", "vim", "docker"]
+    )
 
 
 def _key(hits: list[Hit]) -> list[tuple[str, int, float]]:
@@ -93,8 +88,8 @@ def _chunk_set(url: str) -> set[tuple[str, int, int, str]]:
 
 
 def test_two_processes_sync_while_a_third_searches(til_notes: Path, tmp_path: Path) -> None:
-    a = _subset(til_notes, tmp_path / "a", ["git", "vim", "ruby"])
-    b = _subset(til_notes, tmp_path / "b", ["postgres", "javascript", "rails"])
+    a = copy_folders(til_notes, tmp_path / "a", ["git", "vim", "ruby"])
+    b = copy_folders(til_notes, tmp_path / "b", ["postgres", "javascript", "rails"])
     url = postgres_url()
     Index.open(url, embedder="hash").close()  # made once, so both writers find the schema
     writers = [_sync(url, a), _sync(url, b)]
@@ -160,7 +155,7 @@ def test_migrate_to_postgres_and_back(til_subset: Path, tmp_path: Path) -> None:
 def test_migrate_keeps_real_minilm_results(til_notes: Path, tmp_path: Path) -> None:
     """The til notes' vim folder with the packaged MiniLM: SQLite -> PostgreSQL -> SQLite
     keeps every hybrid result, and PostgreSQL's own dense ranking agrees with exact search."""
-    notes = _subset(til_notes, tmp_path / "notes", ["vim"])
+    notes = copy_folders(til_notes, tmp_path / "notes", ["vim"])
     first = tmp_path / "first.db"
     with Index.open(first) as idx:
         idx.add([notes])

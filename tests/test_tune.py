@@ -12,12 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_folders
+from serving import make_index
+from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from kenning import ConfigError, Index
 from kenning.cli import app
 from kenning.embedders import HashEmbedder
-from kenning.search import ALPHA
+from kenning.search import ALPHA, DEPTH
+from kenning.serve.app import create_app
 from kenning.tuning import tune as tuning
 from kenning.tuning.adapter import QueryAdapter, fit_adapter
 from kenning.tuning.record import META_KEY, Tuning, TuningCache
@@ -25,17 +29,11 @@ from kenning.tuning.record import META_KEY, Tuning, TuningCache
 runner = CliRunner()
 
 
-def _subset(til: Path, dest: Path, folders: list[str]) -> Path:
-    for f in folders:
-        shutil.copytree(til / f, dest / f)
-    return dest
-
-
 @pytest.fixture(scope="module")
 def til_db(til_notes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """git and postgres notes indexed with the hash embedder, built once and copied per test."""
     base = tmp_path_factory.mktemp("tune")
-    root = _subset(til_notes, base / "notes", ["git", "postgres"])
+    root = copy_folders(til_notes, base / "notes", ["git", "postgres"])
     with Index.open(base / "index.db", embedder=HashEmbedder()) as index:
         index.add([root])
     return base / "index.db"
@@ -145,6 +143,34 @@ def test_search_applies_a_stored_tuning_and_undo_removes_it(index: Index, notes:
     assert [(h.chunk_id, round(h.score, 6)) for h in index.search(query)] == plain
 
 
+def test_reembedding_with_another_model_forgets_the_tuning(tmp_path: Path, notes: Path) -> None:
+    db = tmp_path / "index.db"
+    with Index.open(db, embedder=HashEmbedder()) as index:
+        index.add([notes])
+        index.store.set_meta(META_KEY, Tuning("hash", alpha=1.0).to_json())
+    with Index.open(db, embedder=HashEmbedder(), reembed=True) as index:
+        assert index.searcher.tuning() is not None  # the same model: nothing is rebuilt
+    with Index.open(db, embedder=HashEmbedder(dim=32), reembed=True) as index:
+        assert not index.store.get_meta(META_KEY) and index.searcher.tuning() is None
+
+
+def test_the_api_explains_the_tuned_fusion_weight(tmp_path: Path) -> None:
+    db, _ = make_index(tmp_path)
+    app = create_app(db)
+    with TestClient(app) as client:
+
+        def explain() -> dict[str, object]:
+            r = client.get("/api/search", params={"q": "softmax", "explain": "true"})
+            assert r.status_code == 200, r.text
+            return dict(r.json()["explain"])
+
+        assert explain() == {"fusion": "weighted", "alpha": ALPHA, "adapter": False, "depth": DEPTH}
+        with Index.open(db) as index:
+            tuned = Tuning("hash", alpha=0.8, adapter=_random_adapter(dim=64, rank=2))
+            index.store.set_meta(META_KEY, tuned.to_json())
+        assert explain()["alpha"] == 0.8 and explain()["adapter"] is True
+
+
 # -- tuning -------------------------------------------------------------------------------
 
 
@@ -162,21 +188,26 @@ def test_tune_measures_on_held_out_pairs_and_search_uses_what_it_keeps(til_index
     stored = til_index.searcher.tuning()
     if report.changed:
         assert report.after >= report.before + tuning.MIN_GAIN - 1e-4
+        assert kept["p_value"] is not None and kept["p_value"] < tuning.SIGNIFICANCE
         assert stored is not None and stored.alpha == kept["alpha"]
         assert (stored.adapter is not None) == kept["adapter"]
     else:
         assert "kept the current setting" in report.message
     assert report.reranker is not None and report.reranker["backend"] == "features"
     assert (stored is not None and stored.reranker is not None) == report.reranker["kept"]
-    assert tuning.undo(til_index)
+    assert tuning.undo(til_index) == (stored is not None)
     assert til_index.searcher.tuning() is None
     assert [h.chunk_id for h in til_index.searcher.search(query)] == before
 
 
+@pytest.mark.parametrize(
+    "rule",
+    [("MIN_GAIN", 1.0), ("SIGNIFICANCE", 0.0)],  # no setting gains a whole point; no p < 0
+)
 def test_tune_keeps_the_current_setting_when_nothing_beats_it(
-    til_index: Index, monkeypatch: pytest.MonkeyPatch
+    til_index: Index, monkeypatch: pytest.MonkeyPatch, rule: tuple[str, float]
 ) -> None:
-    monkeypatch.setattr(tuning, "MIN_GAIN", 1.0)  # no setting can gain a whole nDCG point
+    monkeypatch.setattr(tuning, *rule)
     report = tuning.tune(til_index, n=60, seed=1)
     assert not report.changed and report.kept == "packaged"
     assert report.after == report.before
@@ -229,7 +260,7 @@ def test_the_tune_command_reports_and_undoes(til_index: Index) -> None:
 def test_tune_on_the_real_model(til_notes: Path, tmp_path: Path) -> None:
     """MiniLM on two til folders, offline: tune reports before/after, search uses the
     result, and undo restores the packaged search."""
-    root = _subset(til_notes, tmp_path / "notes", ["tmux", "go", "workflow"])
+    root = copy_folders(til_notes, tmp_path / "notes", ["tmux", "go", "workflow"])
     with Index.open(tmp_path / "index.db", embedder="minilm") as index:
         index.add([root])
         query = "split the window into panes"

@@ -63,10 +63,20 @@ def search(
     explain: Annotated[bool, Query(description="say how the rankings were fused")] = False,
 ) -> dict[str, Any]:
     """Hybrid search. Each hit carries its BM25 rank, dense rank and fused score."""
-    result = service(request).search(q, k, where, path, type, mode, fusion)
+    svc = service(request)
+    result = svc.search(q, k, where, path, type, mode, fusion)
     if explain:
-        result["explain"] = {"fusion": fusion, "alpha": ALPHA, "depth": DEPTH}
+        result["explain"] = {"fusion": fusion, **_tuning(svc), "depth": DEPTH}
     return result
+
+
+def _tuning(svc: Service) -> dict[str, Any]:
+    """The fusion weight search used (the one ``kenning tune`` fitted, else the packaged
+    one) and whether a tuned query adapter moved the query."""
+    with svc.pool.borrow() as index:
+        tuning = index.searcher.tuning()
+    alpha = tuning.alpha if tuning is not None and tuning.alpha is not None else ALPHA
+    return {"alpha": alpha, "adapter": tuning is not None and tuning.adapter is not None}
 
 
 @router.get("/facets", response_model=FacetsResponse)
