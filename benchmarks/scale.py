@@ -2,7 +2,7 @@
 
     python benchmarks/scale.py ../shared/data                 # 100k and 1M, SQLite
     python benchmarks/scale.py ../shared/data --sizes 100000  # just 100k
-    python benchmarks/scale.py ../shared/data --store postgresql://...   # (hook, see below)
+    python benchmarks/scale.py ../shared/data --sizes 100000 --store pgserver  # PostgreSQL
 
 How the indexes are made. Embedding a million chunks with MiniLM takes days on 2 cores, so:
 the real chunks come first, with their real MiniLM vectors: SciFact's corpus (12,346 chunks,
@@ -38,9 +38,9 @@ SciFact nDCG@10 (hybrid, test): 0.7392 with in-memory BM25 (now ``auto`` from 5k
 top 10 (the ~60 near-duplicates per real chunk); 32 links and 512 candidates: 0.953.
 At 100k the graph's float16 copy scored 0.996, float32 0.996, int8 0.946 (16 links).
 
-``--store URL``: measure another store instead of the SQLite file (the PostgreSQL part of
-the issue): the indexes are built as SQLite files, then ``copy_to_store`` (a hook, to be
-written with the PostgreSQL store) is expected to load them into URL.
+``--store URL`` (or ``--store pgserver``): measure PostgreSQL instead of the SQLite file:
+the indexes are built as SQLite files, then copied into the store as ``kenning migrate``
+does (vectors kept, HNSW built once at the end) and queried there.
 """
 
 from __future__ import annotations
@@ -233,6 +233,8 @@ def cmd_prepare(db: str) -> dict[str, float]:
     """Build the search caches of ``auto`` (vectors file, HNSW graph, BM25), timing each."""
     out: dict[str, float] = {}
     with Index.open(db) as index:
+        if index.store.searches_itself:  # PostgreSQL: its indexes were built by the copy
+            return {"peak_rss_mb": peak_rss_mb()}
         s = index.searcher
         t = time.perf_counter()
         ids, matrix = index.store.vectors()
@@ -326,6 +328,28 @@ def cmd_recall(db: str, data: Path, cache: Path, dtype: str) -> dict[str, float]
     }
 
 
+def cmd_store_recall(url: str, data: Path, cache: Path) -> dict[str, float]:
+    """Recall@10 of a store's own vector search (pgvector's HNSW) against an exact scan of
+    the same table, on the claims' vectors."""
+    from kenning.store import open_store
+
+    qv = query_vectors(data, cache)
+    hits, times = 0, []
+    with open_store(url, create=False) as store:
+        for q in qv:
+            t = time.perf_counter()
+            got = store.vector_search(q, 10)
+            times.append((time.perf_counter() - t) * 1000)
+            exact = store.db.execute(  # type: ignore[attr-defined]
+                "SELECT c.id FROM chunks c JOIN embeddings e ON e.hash = c.hash "
+                "ORDER BY (e.vector <=> %s) + 0, c.id LIMIT 10",
+                (np.asarray(q, dtype=np.float32),),
+            ).fetchall()
+            hits += len({int(i) for (i,) in exact} & {i for i, _ in got})
+    times.sort()
+    return {"recall@10": hits / (10 * len(qv)), "search_p50_ms": statistics.median(times)}
+
+
 def cmd_ndcg(data: Path, keyword_index: str) -> dict[str, float]:
     from kenning.eval.evaluate import RunConfig, evaluate_beir
 
@@ -342,19 +366,43 @@ def sizes_mb(db: Path) -> dict[str, float]:
     }
 
 
-def copy_to_store(db: Path, url: str) -> str:
-    """The PostgreSQL hook: load the SQLite index ``db`` into the store at ``url`` and
-    return its location. To be written with the PostgreSQL store (kenning.store.postgres)."""
-    raise NotImplementedError(f"--store {url}: copying an index into it is not written yet")
+def copy_to_store(db: Path, url: str, cache: Path) -> str:
+    """Load the SQLite index ``db`` into another store and return its location, as
+    ``kenning migrate`` does (no re-embedding). ``url`` ``pgserver`` starts a local
+    PostgreSQL (kenning.store.pglocal) under ``cache`` with a database per index size; a
+    ``postgresql://`` URL is used as given, and one that already holds the same number of
+    chunks is taken as loaded (the copy takes minutes per 100k chunks)."""
+    from kenning.migration import copy_index
+    from kenning.store import open_store
+
+    if url == "pgserver":
+        import atexit
+
+        from kenning.store.pglocal import LocalPostgres
+
+        server = LocalPostgres(cache / "pgserver").start()
+        atexit.register(server.stop)  # its folder goes too: each run loads afresh
+        url = server.new_database(db.stem.replace("-", "_"))
+    with open_store(str(db), create=False) as source, open_store(url) as target:
+        want = source.stats()["chunks"]
+        have = target.stats()["chunks"]
+        if have != want:
+            t = time.perf_counter()
+            report = copy_index(source, target)
+            print(f"copied {report} in {time.perf_counter() - t:.0f}s", flush=True)
+        print(f"{url.rsplit('/', 1)[-1]}: {target.size_bytes() / 1e6:.0f} MB", flush=True)
+    return url
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("prepare", "query", "recall", "ndcg"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("prepare", "query", "recall", "store-recall", "ndcg"):
         cmd, rest = sys.argv[1], sys.argv[2:]
         if cmd == "prepare":
             result = cmd_prepare(rest[0])
         elif cmd == "query":
             result = cmd_query(rest[0], Path(rest[1]), rest[2], rest[3])
+        elif cmd == "store-recall":
+            result = cmd_store_recall(rest[0], Path(rest[1]), Path(rest[2]))
         elif cmd == "recall":
             result = cmd_recall(rest[0], Path(rest[1]), Path(rest[2]), rest[3])
         else:
@@ -373,7 +421,11 @@ def main() -> None:
         help="indexes whose embedded (non-synthetic) chunks are the real ones "
         "(default: SciFact's eval index and the TIL notes)",
     )
-    ap.add_argument("--store", help="measure this store URL instead of the SQLite file (hook)")
+    ap.add_argument(
+        "--store",
+        help="also load each index into this store and measure it there: a postgresql:// "
+        "URL, or pgserver for a local PostgreSQL under --cache",
+    )
     ap.add_argument("--dtypes", default="f16", help="HNSW graph scalar types to compare")
     ap.add_argument("--small", action="store_true", help="also SciFact itself: p50, nDCG@10")
     args = ap.parse_args()
@@ -392,11 +444,15 @@ def main() -> None:
         print(f"{size}: store {times} ({time.perf_counter() - t:.0f}s)", flush=True)
         if args.build_only:
             continue
-        location = copy_to_store(db, args.store) if args.store else str(db)
+        location = copy_to_store(db, args.store, args.cache) if args.store else str(db)
         print(f"{size}: prepare {sub('prepare', location)}", flush=True)
         print(f"{size}: files MB {sizes_mb(db)}", flush=True)
         print(f"{size}: query {sub('query', location, str(data), 'auto', 'auto')}", flush=True)
         query_vectors(data, args.cache)
+        if args.store:
+            r = sub("store-recall", location, str(data), str(args.cache))
+            print(f"{size}: recall {location.rsplit('/', 1)[-1]} {r}", flush=True)
+            continue
         for dtype in args.dtypes.split(","):
             r = sub("recall", str(db), str(data), str(args.cache), dtype)
             print(f"{size}: recall hnsw/{dtype} {r}", flush=True)

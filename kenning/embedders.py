@@ -642,5 +642,32 @@ class E5SmallEmbedder(Embedder):
 
 
 def get_embedder(name: str, **kwargs: Any) -> Embedder:
-    """Build a registered embedder by id (``minilm``, ``hash``, ...)."""
-    return embedders.get(name)(**kwargs)
+    """Build a registered embedder by id (``minilm``, ``hash``, ...).
+
+    ``NAME:KEY=VALUE,...`` carries constructor arguments in one string, so the command line's
+    ``--embedder`` reaches them too: ``minilm:precision=int8``, ``st:model=/path/to/model``,
+    ``hash:dim=32`` (integers and decimals are converted; everything else stays text).
+    """
+    base, _, spec = name.partition(":")
+    options: dict[str, Any] = {}
+    for pair in filter(None, (p.strip() for p in spec.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"cannot read {pair!r} in embedder {name!r}: write NAME:KEY=VALUE")
+        options[key.strip()] = _option_value(value.strip())
+    cls = embedders.get(base)
+    if not options:
+        return cls(**kwargs)
+    try:
+        return cls(**{**options, **kwargs})
+    except TypeError as e:  # an option the constructor does not take
+        raise ConfigError(f"embedder {base!r} does not accept {sorted(options)}: {e}") from e
+
+
+def _option_value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

@@ -79,6 +79,19 @@ def test_errors_become_exit_codes_with_messages(tmp_path: Path, notes: Path) -> 
     run(db, "add", str(tmp_path / "missing"), code=5)
 
 
+def test_embedder_options_ride_on_the_embedder_id(tmp_path: Path, notes: Path) -> None:
+    db = tmp_path / "i.db"
+    run(db, "--embedder", "hash:dim=32", "-q", "add", str(notes))
+    assert json.loads(run(db, "status", "--json"))["dimension"] == 32
+    assert json.loads(run(db, "search", "softmax", "--json", "-k", "1"))["path"].endswith(
+        "softmax.md"
+    )  # reopened with the recorded options, no --embedder needed
+    out = run(tmp_path / "j.db", "--embedder", "hash:size=3", "add", str(notes), code=2)
+    assert "does not accept ['size']" in out
+    out = run(tmp_path / "k.db", "--embedder", "hash:dim", "add", str(notes), code=2)
+    assert "NAME:KEY=VALUE" in out
+
+
 def test_reembed_switches_embedder_and_keeps_roots(tmp_path: Path, notes: Path) -> None:
     db = tmp_path / "i.db"
     run(db, "--embedder", "hash", "-q", "add", str(notes))

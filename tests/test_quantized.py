@@ -118,3 +118,21 @@ def test_precision_round_trips_through_the_index(tmp_path: Path, texts: list[str
     with Index.open(db, embedder=get_embedder("minilm")) as index:
         assert [h.path for h in index.search(texts[3][:120], k=3, mode="dense")] == first
     assert Path(first[0]).name == "d3.md"
+
+
+@pytest.mark.real_model
+def test_the_command_line_chooses_int8(tmp_path: Path, texts: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from kenning.cli import app
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(texts[:6]):
+        (docs / f"d{i}.md").write_text(text + "\n")
+    db = str(tmp_path / "i.db")
+    args = ["-i", db, "-e", "minilm:precision=int8", "-q", "add", str(docs)]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    with Index.open(db) as index:
+        assert isinstance(index.embedder, MiniLMEmbedder) and index.embedder.precision == "int8"
