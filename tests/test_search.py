@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kenning import ConfigError, EmbedderMismatch, Filters, Index
 from kenning.embedders import HashEmbedder
-from kenning.search import fuse, query_terms
+from kenning.search import fuse, highlight_spans, query_terms
 
 
 def paths(hits) -> list[str]:
@@ -123,3 +126,23 @@ def test_snippets_read_as_text() -> None:
     # A bare URL reads as its host, which says where it points without the noise.
     assert shown == "Sync with git. Edit In GitHub See the git plugin and example.org for more."
     assert "<" not in shown and "http" not in shown and "hidden" not in shown
+
+
+_WORDS = st.sampled_from(["alpha", "Alphabet", "beta", "Über", "über", "naïve", "cat_dog", "4"])
+_TERMS = st.sampled_from(["alpha", "beta", "über", "cat", "naive", "42", "alphabetic"])
+
+
+@given(
+    st.lists(st.tuples(_WORDS, st.sampled_from([" ", "-", ".", "\n"])), max_size=40),
+    st.lists(_TERMS, max_size=3),
+)
+def test_highlights_are_the_words_that_start_with_a_query_stem(
+    pieces: list[tuple[str, str]], terms: list[str]
+) -> None:
+    """The one-regex scan marks exactly the words a per-word test marks."""
+    text = "".join(w + sep for w, sep in pieces)
+    stems = tuple(t[: max(4, len(t) - 2)] for t in terms)
+    expected = [
+        m.span() for m in re.finditer(r"\w+", text) if stems and m.group().lower().startswith(stems)
+    ]
+    assert highlight_spans(text, terms) == expected
