@@ -370,7 +370,7 @@ class PostgresStore(Store):
             if self._bulk:
                 return
             if not db.execute(exists).fetchone()[0]:
-                db.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                db.execute("SET LOCAL maintenance_work_mem = '2GB'")
                 db.execute(
                     "CREATE INDEX embeddings_hnsw ON embeddings "
                     "USING hnsw (vector vector_cosine_ops)"
