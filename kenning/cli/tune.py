@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,15 @@ def tune_command(
     ] = False,
     n: Annotated[int, typer.Option("-n", help="Question/passage pairs to generate.")] = 300,
     seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same pairs).")] = 0,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions",
+            help='Real questions as JSON lines, {"question": ..., "paths": [notes that '
+            "answer it]}: trained on and held out with the generated pairs; only with them "
+            "is the fusion weight fitted.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Adapt search to your own notes, and keep the result only if it measures better.
@@ -28,7 +38,10 @@ def tune_command(
     tune fits the fusion weight, a query adapter (query vectors only: nothing is
     re-embedded) and a reranker (used with `kenning search --rerank`), then shows each
     setting's nDCG@10 on the held-out pairs. The best is kept only when it beats the current
-    setting; otherwise the current one stays, and tune says so. Runs offline on the CPU.
+    setting by a significant margin; otherwise the current one stays, and tune says so.
+    Generated questions share words with their notes, so the fusion weight (keywords
+    against meaning) is fitted only when you add real questions with --questions. Runs
+    offline on the CPU.
 
     Examples:
 
@@ -36,9 +49,11 @@ def tune_command(
 
         kenning tune -n 500 --json
 
+        kenning tune --questions my-questions.jsonl
+
         kenning tune --undo
     """
-    from kenning.tuning.tune import tune
+    from kenning.tuning.tune import read_questions, tune
     from kenning.tuning.tune import undo as forget
 
     with open_index() as index:
@@ -54,7 +69,8 @@ def tune_command(
                 )
             return
         log = None if (as_json or state.quiet) else (lambda m: err.print(f"[dim]{escape(m)}[/]"))
-        report = tune(index, n=n, seed=seed, log=log)
+        extra = read_questions(questions, index) if questions else None
+        report = tune(index, n=n, seed=seed, log=log, extra=extra)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
