@@ -185,3 +185,26 @@ def test_background_worker_embeds_a_postgres_index(notes: Path) -> None:
             time.sleep(0.2)
         assert idx.pending() == 0 and first > 0
         assert idx.search("sourdough starter", k=3, mode="dense")
+
+
+def test_a_version_1_database_is_migrated_in_place(
+    notes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database made by the first schema keeps its index when a newer kenning opens it:
+    migration 2 (postings read index-only) runs once, and BM25 ranks as before."""
+    from kenning.store import postgres
+
+    url = postgres_url()
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 1)
+    with Index.open(url, embedder="hash") as old:
+        old.add([notes])
+        before = _key(old.search("softmax probabilities", k=5, mode="bm25"))
+    monkeypatch.undo()
+    with Index.open(url) as new:
+        store = new.store
+        assert store._version() == postgres.SCHEMA_VERSION == 2  # type: ignore[attr-defined]
+        key = store.db.execute(  # type: ignore[attr-defined]
+            "SELECT pg_get_indexdef('kenning.postings_pkey'::regclass)"
+        ).fetchone()[0]
+        assert "INCLUDE (tf, length)" in key
+        assert _key(new.search("softmax probabilities", k=5, mode="bm25")) == before
