@@ -99,12 +99,18 @@ def test_int8_document_vectors_stay_close_to_fp32_and_queries_are_fp32(texts: li
     assert float(int8.embed_documents(texts[:1])[0] @ a[0]) > 0.99999
 
 
-@pytest.mark.real_model
-def test_precision_round_trips_through_the_index(tmp_path: Path, texts: list[str]) -> None:
+def _notes(tmp_path: Path, texts: list[str]) -> Path:
+    """A folder of one note per text, ``d0.md`` onwards."""
     docs = tmp_path / "docs"
     docs.mkdir()
-    for i, text in enumerate(texts[:12]):
+    for i, text in enumerate(texts):
         (docs / f"d{i}.md").write_text(text + "\n")
+    return docs
+
+
+@pytest.mark.real_model
+def test_precision_round_trips_through_the_index(tmp_path: Path, texts: list[str]) -> None:
+    docs = _notes(tmp_path, texts[:12])
     db = tmp_path / "i.db"
     with Index.open(db, embedder=MiniLMEmbedder(precision="int8"), chunking=ChunkSpec()) as index:
         index.add([docs])
@@ -126,10 +132,7 @@ def test_the_command_line_chooses_int8(tmp_path: Path, texts: list[str]) -> None
 
     from kenning.cli import app
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for i, text in enumerate(texts[:6]):
-        (docs / f"d{i}.md").write_text(text + "\n")
+    docs = _notes(tmp_path, texts[:6])
     db = str(tmp_path / "i.db")
     args = ["-i", db, "-e", "minilm:precision=int8", "-q", "add", str(docs)]
     done = CliRunner().invoke(app, args)
