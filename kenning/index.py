@@ -27,8 +27,7 @@ from .ingest.chunking import ChunkSpec
 from .ingest.embedding import EmbedReport, embed_pending, embedding_status, start_worker
 from .ingest.loaders import MAX_FILE_BYTES
 from .ingest.sync import Progress, Syncer, SyncReport
-from .keywords import memory_needed
-from .search import DEPTH, Hit, Searcher
+from .search import DEPTH, Hit, Searcher, memory_needed
 from .store import Store, open_store
 from .tuning.record import META_KEY as TUNING_KEY
 

@@ -330,19 +330,6 @@ def _map_npz(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def memory_needed(chunks: int, dim: int) -> dict[str, int]:
-    """Bytes that ``auto`` search over an index of ``chunks`` chunks of ``dim``-d vectors
-    maps into memory, by part, and ``total``: ``vectors`` (float32; its pages stay on disk
-    until a search reads them), ``graph`` (HNSW, 20k chunks up), ``keywords`` (in-memory
-    BM25, ``THRESHOLD`` up). What ``kenning status`` shows; no index needs to be open."""
-    from .vectors import memory_estimate as vector_estimate
-
-    parts = vector_estimate(chunks, dim)
-    parts["keywords"] = memory_estimate(chunks)["keywords"] if chunks >= THRESHOLD else 0
-    parts["total"] = sum(parts.values())
-    return parts
-
-
 def memory_estimate(chunks: int, postings_per_chunk: float = 75.0) -> dict[str, int]:
     """Bytes the in-memory BM25 of ``chunks`` chunks needs: the postings (6 bytes each:
     doc and term frequency; ~75 distinct terms per 200-word chunk), ids, lengths and the

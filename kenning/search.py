@@ -29,12 +29,14 @@ from .filters import Filters
 from .ingest.markup import readable
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
 from .keywords import KeywordIndex, keyword_indexes
+from .keywords import memory_estimate as keyword_memory
 from .rerank import DEPTH as RERANK_DEPTH
 from .rerank import Passage, Reranker, get_reranker
 from .store.base import Scope, Store
 from .tuning.record import META_KEY as TUNING_KEY
 from .tuning.record import Tuning, TuningCache
 from .vectors import HNSW_THRESHOLD, VectorIndex, make_vector_index, vector_indexes
+from .vectors import memory_estimate as vector_memory
 
 MODES = ("hybrid", "bm25", "dense")
 FUSIONS = ("weighted", "rrf")
@@ -173,6 +175,18 @@ def ranks(ranking: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:
     return {cid: (rank, score) for rank, (cid, score) in enumerate(ranking, 1)}
 
 
+def memory_needed(chunks: int, dim: int) -> dict[str, int]:
+    """Bytes that ``auto`` search over an index of ``chunks`` chunks of ``dim``-d vectors
+    maps into memory, by part, and ``total``: ``vectors`` (float32; its pages stay on disk
+    until a search reads them), ``graph`` (HNSW, ``HNSW_THRESHOLD`` chunks up), ``keywords``
+    (in-memory BM25, ``KEYWORD_THRESHOLD`` up). What ``kenning status`` shows; no index needs
+    to be open."""
+    parts = vector_memory(chunks, dim)
+    parts["keywords"] = keyword_memory(chunks)["keywords"] if chunks >= KEYWORD_THRESHOLD else 0
+    parts["total"] = sum(parts.values())
+    return parts
+
+
 class Searcher:
     """The search steps over one store, with the caches they keep between queries.
 
@@ -206,6 +220,12 @@ class Searcher:
     def tuning(self) -> Tuning | None:
         """The tuning ``kenning tune`` recorded for this embedder, if any."""
         return self._tunings.get(self.store.get_meta(TUNING_KEY))
+
+    @staticmethod
+    def alpha(tuning: Tuning | None) -> float:
+        """The fusion weight a search without one uses: ``tuning``'s (``self.tuning()``),
+        else the packaged ``ALPHA``."""
+        return tuning.alpha if tuning is not None and tuning.alpha is not None else ALPHA
 
     def reranker(self) -> Reranker:
         """The reranker trained for this index by ``kenning tune``."""
@@ -293,7 +313,7 @@ class Searcher:
         check_mode(mode, fusion)
         tuning = self.tuning()
         if alpha is None:
-            alpha = tuning.alpha if tuning and tuning.alpha is not None else ALPHA
+            alpha = self.alpha(tuning)
         reranker = self.reranker() if rerank else None
         self.rerank_seconds = None
         if mode != "hybrid":  # one ranking alone must be deep enough for k results

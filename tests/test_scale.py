@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kenning import Index, keywords, vectors
+from kenning import Index, keywords, search, vectors
 from kenning.embedders import HashEmbedder
 from kenning.keywords import BM25Index
 from kenning.search import query_terms
@@ -223,9 +223,9 @@ def test_memory_estimate_matches_real_sizes(
 
 
 def test_memory_needed_follows_auto() -> None:
-    small = keywords.memory_needed(1_000, 384)
+    small = search.memory_needed(1_000, 384)
     assert small["graph"] == 0 and small["keywords"] == 0  # exact vectors and FTS5
-    big = keywords.memory_needed(1_000_000, 384)
+    big = search.memory_needed(1_000_000, 384)
     assert big["graph"] > 0 and big["keywords"] > 0
     assert big["total"] == big["vectors"] + big["graph"] + big["keywords"]
     assert 1.5e9 < big["vectors"] < 1.6e9  # 1M float32 384-d vectors

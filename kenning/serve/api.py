@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from kenning.search import ALPHA, DEPTH
+from kenning.search import DEPTH
 
 from . import answers
 from .errors import message_of, status_of
@@ -75,7 +75,7 @@ def _tuning(svc: Service) -> dict[str, Any]:
     one) and whether a tuned query adapter moved the query."""
     with svc.pool.borrow() as index:
         tuning = index.searcher.tuning()
-    alpha = tuning.alpha if tuning is not None and tuning.alpha is not None else ALPHA
+        alpha = index.searcher.alpha(tuning)
     return {"alpha": alpha, "adapter": tuning is not None and tuning.adapter is not None}
 
 
