@@ -3,6 +3,7 @@
     python benchmarks/tune.py ../shared/data/scifact                  # corpus alone
     python benchmarks/tune.py ../shared/data/scifact --train-queries  # + the train queries
     python benchmarks/tune.py ../shared/data/scifact --queries 100 -n 300
+    python benchmarks/tune.py ../shared/data/scifact --train-queries --finetune
 
 The index is the one `kenning eval retrieval` caches under ``$KENNING_CACHE/eval`` (built
 first if missing), copied with SQLite's backup API so the tuning never touches the cache
@@ -13,7 +14,10 @@ with the documents its qrels mark relevant), split, trained on and held out alik
 Every setting tune measured is then scored on the test split through ``Index.search``: the
 default hybrid, the fitted fusion weight, the query adapter, both, the reranker on the default
 hybrid, and tune's own choice (chosen on its held-out pairs, never on the test queries) with
-and without its reranker. Prints nDCG@10 and Recall@100, a paired bootstrap p-value against
+and without its reranker. ``--finetune`` adds the fine-tuned MiniLM (``kenning tune
+--finetune``), with the tuned and with the packaged fusion weight, scored on the index
+re-embedded by it whether tune kept it or not; the other settings are scored on an untouched
+copy with the packaged vectors. Prints nDCG@10 and Recall@100, a paired bootstrap p-value against
 the default and against the step before, tuning time and p50 query latency.
 """
 
@@ -93,6 +97,7 @@ def main() -> None:
         "--train-queries", action="store_true", help="add the train split's queries as pairs"
     )
     ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--finetune", action="store_true", help="fine-tune MiniLM too")
     args = ap.parse_args()
     if args.train_queries and args.split == "train":
         ap.error("--train-queries cannot be scored on the train split")
@@ -115,15 +120,21 @@ def main() -> None:
     #: name, run, p50 ms, p50 ms reranking, the step before
     rows: list[tuple[str, Run, float, float | None, str | None]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "index.db"
-        with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
-            src.backup(dst)
-        with Index.open(copy) as index:
+        copy, plain_copy = Path(tmp) / "index.db", Path(tmp) / "plain.db"
+        for target in (copy, plain_copy):
+            with sqlite3.connect(db) as src, sqlite3.connect(target) as dst:
+                src.backup(dst)
+        with Index.open(copy) as index, Index.open(plain_copy) as plain:
             run, ms, _ = score(index, queries, names)
             rows.append(("default hybrid", run, ms, None, None))
             t0 = time.perf_counter()
             report = tune(
-                index, n=args.n, seed=args.seed, extra=extra, log=lambda m: print(f"  .. {m}")
+                index,
+                n=args.n,
+                seed=args.seed,
+                extra=extra,
+                finetune_model=args.finetune,
+                log=lambda m: print(f"  .. {m}"),
             )
             took = time.perf_counter() - t0
             kept = index.store.get_meta(META_KEY) or ""
@@ -139,18 +150,29 @@ def main() -> None:
                     f"  held-out reranker {r['ndcg@10']:.4f} -> {r['reranked_ndcg@10']:.4f} "
                     f"(kept: {r['kept']}; trained in {r['train_seconds']}s)"
                 )
-            emb = index.embedder.id
+            f = report.finetuned
+            if f:
+                print(
+                    f"  fine-tuned {f['model']}: {f['steps']} steps on {f['pairs']} pairs in "
+                    f"{f['train_seconds']}s; re-embedding {f['chunks']} chunks "
+                    f"{f['reembed_seconds']}s"
+                )
+            emb = plain.embedder.id
             reranker = {"name": r["backend"], "args": {"weights": list(r["weights"].values())}}
 
             def setting(
-                label: str, tuning: Tuning | None, before: str | None, rerank: bool = False
+                label: str,
+                tuning: Tuning | None,
+                before: str | None,
+                rerank: bool = False,
+                on: Index = plain,
             ) -> None:
-                index.store.set_meta(META_KEY, tuning.to_json() if tuning else "")
-                run, ms, spent = score(index, queries, names, rerank)
+                on.store.set_meta(META_KEY, tuning.to_json() if tuning else "")
+                run, ms, spent = score(on, queries, names, rerank)
                 rows.append((label, run, ms, spent, before))
 
             for s in report.settings:
-                if s["setting"] in ("packaged", "current tuning"):
+                if s["setting"] in ("packaged", "current tuning") or "fine-tuned" in s["setting"]:
                     continue
                 adapter = report.adapters.get(s["setting"])
                 setting(s["setting"], Tuning(emb, alpha=s["alpha"], adapter=adapter), None)
@@ -161,10 +183,17 @@ def main() -> None:
             if kept:
                 stored = Tuning.from_json(kept)
                 stored.reranker = None
-                setting(choice, stored, None)
+                setting(choice, stored, None, on=index)
                 if r:
                     stored.reranker = reranker
-                    setting(choice + " + reranker", stored, choice, rerank=True)
+                    setting(choice + " + reranker", stored, choice, rerank=True, on=index)
+            if report.model is not None:
+                model, vectors = report.model
+                if index.embedder.id != model.id:  # not kept: swap to it to score it
+                    index.switch_embedder(model, vectors)
+                for s in report.settings:
+                    if "fine-tuned" in s["setting"]:
+                        setting(s["setting"], Tuning(model.id, alpha=s["alpha"]), None, on=index)
     _, base_q = evaluate(rows[0][1], qrels, (10, 100))
     qids = sorted(base_q)
     per = {}

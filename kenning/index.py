@@ -18,13 +18,21 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import default_index
 from .embedders import Embedder, embedders, get_embedder
 from .errors import ConfigError, EmbedderMismatch, NotFound
 from .filters import Filters
 from .ingest.chunking import VERSION as CHUNKER
 from .ingest.chunking import ChunkSpec
-from .ingest.embedding import EmbedReport, embed_pending, embedding_status, start_worker
+from .ingest.embedding import (
+    EmbedReport,
+    embed_everything,
+    embed_pending,
+    embedding_status,
+    start_worker,
+)
 from .ingest.loaders import MAX_FILE_BYTES
 from .ingest.sync import Progress, Syncer, SyncReport
 from .search import DEPTH, Hit, Searcher, memory_needed
@@ -165,6 +173,26 @@ class Index:
         when another process is already doing it: see ``EmbedReport.busy``)."""
         return embed_pending(self.store, self.embedder, progress, limit)
 
+    def switch_embedder(
+        self,
+        embedder: Embedder,
+        vectors: dict[str, np.ndarray] | None = None,
+        progress: Progress | None = None,
+    ) -> float:
+        """Make ``embedder`` the index's model: every chunk re-embedded (or ``vectors``, already
+        computed for every chunk text by ``embed_everything``) and swapped in with the new
+        embedder's record in one transaction, so searches see one model or the other, never
+        a mix, and a kill half-way leaves the old model in place. Returns the seconds spent
+        embedding. Unlike ``open(reembed=True)`` no file is re-read and the index stays
+        searchable throughout (``kenning tune`` swaps to and from a fine-tuned model)."""
+        started = time.perf_counter()
+        if vectors is None:
+            vectors = embed_everything(self.store, embedder, progress)
+        seconds = time.perf_counter() - started
+        self.store.replace_vectors(vectors, embedder_meta(embedder))
+        self.embedder = self.searcher.embedder = embedder
+        return seconds
+
     def embed_in_background(self) -> int:
         """Hand the waiting chunks to a worker process that outlives this one; its pid."""
         return start_worker(self.store)
@@ -237,15 +265,19 @@ def _resolve_embedder(store: Store, embedder: str | Embedder | None) -> Embedder
     if stored_cfg and (stored_cfg["id"], stored_cfg["dim"]) != (emb.id, emb.dim):
         raise EmbedderMismatch(store.location, stored_cfg["id"], stored_cfg["dim"], emb.id, emb.dim)
     if not stored_cfg:
-        name = embedders.name_of(type(emb))
-        if name is None:
-            raise ConfigError(
-                f"embedder {emb.id!r} is not registered, so the index could not be reopened "
-                "with it; register its class in kenning.embedders.embedders"
-            )
-        meta = {"id": emb.id, "name": name, "dim": emb.dim, "args": emb.config()}
-        store.set_meta("embedder", json.dumps(meta))
+        store.set_meta("embedder", embedder_meta(emb))
     return emb
+
+
+def embedder_meta(emb: Embedder) -> str:
+    """What the index records about its embedder: enough to rebuild it when reopened."""
+    name = embedders.name_of(type(emb))
+    if name is None:
+        raise ConfigError(
+            f"embedder {emb.id!r} is not registered, so the index could not be reopened "
+            "with it; register its class in kenning.embedders.embedders"
+        )
+    return json.dumps({"id": emb.id, "name": name, "dim": emb.dim, "args": emb.config()})
 
 
 def _resolve_chunking(store: Store, chunking: ChunkSpec | None) -> ChunkSpec:

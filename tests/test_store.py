@@ -114,6 +114,33 @@ def test_chunks_wait_for_vectors_in_id_order(make) -> None:
     s.close()
 
 
+def test_replace_vectors_swaps_every_vector_and_the_embedder_at_once(make) -> None:
+    """Re-embedding with another model (``kenning tune``): ``pending(everything=True)`` lists
+    every chunk text, and ``replace_vectors`` swaps all vectors and the embedder record."""
+    s = make()
+    a, b = chunk("apples"), chunk("blue sky", 10)
+    s.write_sources([(source("/r/a.md"), [a, b])], {a.hash: vec(1)})
+    s.set_meta("embedder", '{"id": "old", "dim": 8}')
+    assert [r[1] for r in s.pending(0, 10)] == [b.hash]
+    rows = s.pending(0, 10, everything=True)
+    assert [(r[1], r[2]) for r in rows] == [(a.hash, a.indexed_text), (b.hash, b.indexed_text)]
+    assert s.pending(rows[0][0], 10, everything=True) == rows[1:]
+    gen = s.get_meta("vectors_generation")
+    new = {a.hash: vec(5)[:4] / np.linalg.norm(vec(5)[:4]), b.hash: vec(6)[:4]}
+    new[b.hash] = new[b.hash] / np.linalg.norm(new[b.hash])
+    s.replace_vectors(new, '{"id": "new", "dim": 4}')  # another model, another dimension
+    assert s.get_meta("embedder") == '{"id": "new", "dim": 4}'
+    assert s.get_meta("vectors_generation") != gen and s.pending_count() == 0
+    ids, matrix = s.vectors()
+    by_id = dict(zip(ids.tolist(), matrix, strict=True))
+    assert matrix.shape == (2, 4)
+    assert np.allclose(by_id[rows[0][0]], new[a.hash], atol=1e-6)
+    assert np.allclose(by_id[rows[1][0]], new[b.hash], atol=1e-6)
+    if s.searches_itself:  # a store that ranks vectors itself ranks with the new ones
+        assert s.vector_search(new[b.hash], 1)[0][0] == rows[1][0]
+    s.close()
+
+
 def test_move_keeps_chunks(make) -> None:
     s = make()
     c = chunk("kept text")

@@ -17,11 +17,12 @@ from serving import make_index
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from kenning import ConfigError, Index
+from kenning import ConfigError, EmbedderMismatch, Index
 from kenning.cli import app
 from kenning.embedders import HashEmbedder
 from kenning.search import ALPHA, DEPTH
 from kenning.serve.app import create_app
+from kenning.tuning import finetune
 from kenning.tuning import tune as tuning
 from kenning.tuning.adapter import QueryAdapter, fit_adapter
 from kenning.tuning.record import META_KEY, Tuning, TuningCache
@@ -139,7 +140,8 @@ def test_search_applies_a_stored_tuning_and_undo_removes_it(index: Index, notes:
     top = index.searcher.search(query, mode="dense", k=1)[0]
     _, matrix = index.store.vectors()
     assert top.dense_score == pytest.approx(float(np.max(matrix @ qvec)), abs=1e-5)
-    assert tuning.undo(index) is True and tuning.undo(index) is False
+    assert tuning.undo(index) == {"undone": True, "reembed_seconds": None}
+    assert tuning.undo(index)["undone"] is False
     assert [(h.chunk_id, round(h.score, 6)) for h in index.search(query)] == plain
 
 
@@ -197,7 +199,7 @@ def test_tune_measures_on_held_out_pairs_and_search_uses_what_it_keeps(til_index
         assert "kept the current setting" in report.message
     assert report.reranker is not None and report.reranker["backend"] == "features"
     assert (stored is not None and stored.reranker is not None) == report.reranker["kept"]
-    assert tuning.undo(til_index) == (stored is not None)
+    assert tuning.undo(til_index)["undone"] == (stored is not None)
     assert til_index.searcher.tuning() is None
     assert [h.chunk_id for h in til_index.searcher.search(query)] == before
 
@@ -234,6 +236,11 @@ def test_tune_replaces_a_tuning_made_with_another_embedder(til_index: Index) -> 
     til_index.store.set_meta(META_KEY, Tuning("minilm", alpha=0.9).to_json())
     report = tuning.tune(til_index, n=60, seed=0)
     assert report.ignored == "minilm" and report.settings[0]["setting"] == "packaged"
+
+
+def test_fine_tuning_needs_the_packaged_model(til_index: Index) -> None:
+    with pytest.raises(ConfigError, match="starts from the packaged MiniLM"):
+        tuning.tune(til_index, n=60, seed=0, finetune_model=True)
 
 
 def test_tune_needs_enough_notes(index: Index, notes: Path) -> None:
@@ -313,4 +320,50 @@ def test_tune_on_the_real_model(til_notes: Path, tmp_path: Path) -> None:
             report.changed and "adapter" in report.kept
         )
         tuning.undo(index)
+        assert [(h.chunk_id, round(h.score, 5)) for h in index.search(query)] == before
+
+
+@pytest.mark.real_model
+def test_tune_fine_tunes_the_real_model_and_undo_re_embeds(
+    til_notes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--finetune`` on real notes: a fine-tuned MiniLM is trained, measured on the held-out
+    pairs beside the other settings, and kept only by the same rule. Then the swap itself:
+    the index moves to the tuned model's vectors in one step, reopens with it, refuses the
+    packaged model's queries, and ``undo`` re-embeds back to the packaged search."""
+    monkeypatch.setattr(finetune, "cache_dir", lambda: tmp_path)  # trained afresh, here
+    root = copy_folders(til_notes, tmp_path / "notes", ["tmux", "workflow"])
+    db = tmp_path / "index.db"
+    with Index.open(db, embedder="minilm") as index:
+        index.add([root])
+        query = "split the window into panes"
+        before = [(h.chunk_id, round(h.score, 5)) for h in index.search(query)]
+        report = tuning.tune(index, n=80, seed=0, finetune_model=True)
+        tuned = report.finetuned
+        assert tuned is not None and tuned["model"].startswith("minilm-tuned-")
+        assert tuned["steps"] >= 1 and tuned["chunks"] == len(index.store.vectors()[0])
+        row = next(s for s in report.settings if s["setting"] == "fine-tuned")
+        assert row["p_value"] is not None and 0.0 <= row["ndcg@10"] <= 1.0
+        kept_model = report.kept.startswith("fine-tuned")
+        assert (index.embedder.id == tuned["model"]) == kept_model
+        if not kept_model:  # not better: the index and its vectors are the packaged ones
+            assert index.embedder.id == "minilm"
+            assert [(h.chunk_id, round(h.score, 5)) for h in index.search(query)] == before
+            # swap by hand to a model trained on one triplet
+            model = finetune.finetune(index.embedder, [("q", "a passage", "another")])
+            index.switch_embedder(model.embedder)
+        tuned_id = index.embedder.id
+        assert tuned_id.startswith("minilm-tuned-")
+        after = [(h.chunk_id, round(h.score, 5)) for h in index.search(query)]
+        assert after and after != before
+    with Index.open(db) as index:  # the index records the tuned model and reloads it
+        assert index.embedder.id == tuned_id
+        assert [(h.chunk_id, round(h.score, 5)) for h in index.search(query)] == after
+    with pytest.raises(EmbedderMismatch):
+        Index.open(db, embedder="minilm")
+    result = runner.invoke(app, ["--index", str(db), "tune", "--undo"])
+    assert result.exit_code == 0, result.output
+    assert "re-embedded with the packaged model" in result.output
+    with Index.open(db) as index:
+        assert index.embedder.id == "minilm" and index.searcher.tuning() is None
         assert [(h.chunk_id, round(h.score, 5)) for h in index.search(query)] == before

@@ -29,6 +29,15 @@ def tune_command(
             "is the fusion weight fitted.",
         ),
     ] = None,
+    finetune: Annotated[
+        bool,
+        typer.Option(
+            "--finetune",
+            help="Also fine-tune the packaged MiniLM on the pairs (torch, minutes on a CPU). "
+            "Measuring it embeds the whole index with the new model; if it wins, those "
+            "vectors replace the index's.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Adapt search to your own notes, and keep the result only if it measures better.
@@ -36,7 +45,8 @@ def tune_command(
     Pairs of (question, passage) are generated from your notes (headings, titles, key
     sentences) and split by note into training and held-out pairs. On the training pairs,
     tune fits the fusion weight, a query adapter (query vectors only: nothing is
-    re-embedded) and a reranker (used with `kenning search --rerank`), then shows each
+    re-embedded), a reranker (used with `kenning search --rerank`) and, with --finetune, a
+    fine-tuned copy of the embedding model (which re-embeds the index), then shows each
     setting's nDCG@10 on the held-out pairs. The best is kept only when it beats the current
     setting by a significant margin; otherwise the current one stays, and tune says so.
     Generated questions share words with their notes, so the fusion weight (keywords
@@ -51,6 +61,8 @@ def tune_command(
 
         kenning tune --questions my-questions.jsonl
 
+        kenning tune --finetune --questions my-questions.jsonl
+
         kenning tune --undo
     """
     from kenning.tuning.tune import read_questions, tune
@@ -58,19 +70,21 @@ def tune_command(
 
     with open_index() as index:
         if undo:
-            had = forget(index)
+            done = forget(index)
             if as_json:
-                out.print_json(json.dumps({"undone": had}))
+                out.print_json(json.dumps(done))
             elif not state.quiet:
                 err.print(
                     "tuning removed: search is back to the packaged behaviour"
-                    if had
+                    if done["undone"]
                     else "this index has no tuning; nothing to undo"
                 )
+                if done["reembed_seconds"] is not None:
+                    err.print(f"re-embedded with the packaged model in {done['reembed_seconds']}s")
             return
         log = None if (as_json or state.quiet) else (lambda m: err.print(f"[dim]{escape(m)}[/]"))
         extra = read_questions(questions, index) if questions else None
-        report = tune(index, n=n, seed=seed, log=log, extra=extra)
+        report = tune(index, n=n, seed=seed, log=log, extra=extra, finetune_model=finetune)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
@@ -104,6 +118,14 @@ def tune_command(
         out.print(
             f"reranker ({r['backend']}, top {r['depth']}): held-out nDCG@10 {r['ndcg@10']:.4f} "
             f"-> {r['reranked_ndcg@10']:.4f}, {r['ms_per_query']:.1f} ms a query; {verdict}",
+            highlight=False,
+        )
+    f = report.finetuned
+    if f:
+        out.print(
+            f"fine-tuned model {f['model']}: {f['steps']} steps on {f['pairs']} pairs in "
+            f"{f['train_seconds']}s; embedding {f['chunks']} chunks with it took "
+            f"{f['reembed_seconds']}s",
             highlight=False,
         )
     out.print(escape(report.message), highlight=False)

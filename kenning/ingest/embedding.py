@@ -16,8 +16,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from kenning.embedders import Embedder
 from kenning.store.base import Lock, Store
@@ -117,9 +120,7 @@ def _embed_all(
             if digest not in seen:
                 texts.setdefault(digest, text)
         seen.update(texts)
-        order = sorted(texts, key=lambda h: len(texts[h]))
-        for i in range(0, len(order), batch):
-            part = order[i : i + batch]
+        for part in _batches(texts, batch):
             matrix = embedder.embed_documents([texts[h] for h in part])
             store.write_vectors(dict(zip(part, matrix, strict=True)))
             done += len(part)
@@ -127,6 +128,34 @@ def _embed_all(
             if progress:
                 progress.advance(len(part), len(part))
     return done
+
+
+def _batches(texts: dict[str, str], size: int) -> Iterator[list[str]]:
+    """The hashes of ``texts`` in batches of similar length (less padding to embed)."""
+    order = sorted(texts, key=lambda h: len(texts[h]))
+    for i in range(0, len(order), size):
+        yield order[i : i + size]
+
+
+def embed_everything(
+    store: Store, embedder: Embedder, progress: Progress | None = None
+) -> dict[str, np.ndarray]:
+    """Every distinct chunk text embedded by ``embedder``, in memory: the vectors for
+    ``Store.replace_vectors``, which swaps models in one transaction (``kenning tune``)."""
+    texts: dict[str, str] = {}
+    after = 0
+    while rows := store.pending(after, 4 * BATCH, everything=True):
+        after = rows[-1][0]
+        for _, digest, text in rows:
+            texts.setdefault(digest, text)
+    if progress:
+        progress.stage("re-embedding", len(texts), unit="chunks")
+    vectors: dict[str, np.ndarray] = {}
+    for part in _batches(texts, BATCH):
+        vectors.update(zip(part, embedder.embed_documents([texts[h] for h in part]), strict=True))
+        if progress:
+            progress.advance(len(part), len(part))
+    return vectors
 
 
 def _publish(store: Store, started: float, done: int) -> None:

@@ -228,10 +228,13 @@ class Store(ABC):
         """Upsert sources; a chunk list replaces that source's chunks (None keeps them)."""
 
     @abstractmethod
-    def pending(self, after: int, limit: int) -> list[tuple[int, str, str]]:
+    def pending(
+        self, after: int, limit: int, everything: bool = False
+    ) -> list[tuple[int, str, str]]:
         """Chunks still waiting for a vector: up to ``limit`` (chunk id, hash, indexed text)
         with id above ``after``, ascending, so the embedder can walk them in order while a
-        sync keeps adding (new chunks get higher ids)."""
+        sync keeps adding (new chunks get higher ids). ``everything`` lists embedded chunks
+        too, for re-embedding the whole index with another model."""
 
     @abstractmethod
     def pending_count(self) -> int:
@@ -240,6 +243,12 @@ class Store(ABC):
     @abstractmethod
     def write_vectors(self, vectors: dict[str, np.ndarray]) -> None:
         """Store vectors by chunk hash, in one transaction (hashes already stored are kept)."""
+
+    @abstractmethod
+    def replace_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
+        """Swap every stored vector for ``vectors`` and record ``embedder`` (the ``embedder``
+        meta JSON) in one transaction, so an index re-embedded by another model (``kenning
+        tune``) never holds a mix of two models' vectors, even when killed half-way."""
 
     @abstractmethod
     def delete_sources(self, paths: Iterable[str]) -> int: ...

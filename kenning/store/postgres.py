@@ -320,10 +320,17 @@ class PostgresStore(Store):
         )
         return {r[0] for r in rows}
 
-    def pending(self, after: int, limit: int) -> list[tuple[int, str, str]]:
+    def pending(
+        self, after: int, limit: int, everything: bool = False
+    ) -> list[tuple[int, str, str]]:
+        waiting = (
+            ""
+            if everything
+            else ("AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash) ")
+        )
         rows = self.db.execute(
-            "SELECT c.id, c.hash, c.body FROM chunks c WHERE c.id > %s AND NOT EXISTS "
-            "(SELECT 1 FROM embeddings e WHERE e.hash = c.hash) ORDER BY c.id LIMIT %s",
+            f"SELECT c.id, c.hash, c.body FROM chunks c WHERE c.id > %s {waiting}"
+            "ORDER BY c.id LIMIT %s",
             (after, limit),
         )
         return [tuple(r) for r in rows]  # type: ignore[misc]
@@ -339,6 +346,29 @@ class PostgresStore(Store):
     def write_vectors(self, vectors: dict[str, np.ndarray]) -> None:
         def work(db: Any) -> None:
             self._insert_vectors(db, vectors)
+            self._bump(db, "vectors_generation")
+
+        self._retry(work)
+
+    def replace_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
+        def work(db: Any) -> None:
+            # the new model may have another dimension: the column and its index start over,
+            # and the index is built once over the new rows rather than row by row
+            db.execute("DROP INDEX IF EXISTS embeddings_hnsw")
+            db.execute("TRUNCATE embeddings")
+            db.execute("ALTER TABLE embeddings ALTER COLUMN vector TYPE vector")
+            self._hnsw, bulk, self._bulk = False, self._bulk, True
+            try:
+                self._insert_vectors(db, vectors)
+            finally:
+                self._bulk = bulk
+            if vectors and not bulk:
+                self._ensure_hnsw(db, len(next(iter(vectors.values()))))
+            db.execute(
+                "INSERT INTO meta VALUES ('embedder', %s) ON CONFLICT (key) DO UPDATE SET "
+                "value = excluded.value",
+                (embedder,),
+            )
             self._bump(db, "vectors_generation")
 
         self._retry(work)

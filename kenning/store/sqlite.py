@@ -236,12 +236,18 @@ class SQLiteStore(Store):
             found.update(r[0] for r in self.db.execute(q, part))
         return found
 
-    def pending(self, after: int, limit: int) -> list[tuple[int, str, str]]:
+    def pending(
+        self, after: int, limit: int, everything: bool = False
+    ) -> list[tuple[int, str, str]]:
+        waiting = (
+            ""
+            if everything
+            else ("AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash) ")
+        )
         return list(
             self.db.execute(
                 "SELECT c.id, c.hash, f.body FROM chunks c JOIN chunks_fts f ON f.rowid = c.id "
-                "WHERE c.id > ? AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash) "
-                "ORDER BY c.id LIMIT ?",
+                f"WHERE c.id > ? {waiting}ORDER BY c.id LIMIT ?",
                 (after, limit),
             )
         )
@@ -257,6 +263,13 @@ class SQLiteStore(Store):
     def write_vectors(self, vectors: dict[str, np.ndarray]) -> None:
         with self.transaction() as db:
             self._insert_vectors(db, vectors)
+            self._bump("vectors_generation")
+
+    def replace_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM embeddings")
+            self._insert_vectors(db, vectors)
+            self.set_meta("embedder", embedder)
             self._bump("vectors_generation")
 
     @staticmethod

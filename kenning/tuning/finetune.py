@@ -1,0 +1,129 @@
+"""A copy of the packaged MiniLM fine-tuned on one index's tuning pairs.
+
+The training is contrastive, as sentence-transformers' ``MultipleNegativesRankingLoss``: each
+question is pulled towards its gold passage and pushed from every other passage in its batch,
+the other questions' gold passages and one hard negative per question (a passage the current
+search ranks high that does not answer it). The loop is written here in plain torch rather
+than through sentence-transformers' trainer, which would add ``datasets`` and ``accelerate``
+to the install for a few dozen lines.
+
+The weights land in ``<cache>/models/minilm-tuned-<digest>``, where the digest covers the
+base model, the training triplets and the settings: the same tuning run twice reuses the
+folder, and the embedder id (``minilm-tuned-<digest>``) names exactly those weights, so an
+index never searches one model's vectors with another's queries. ``tune`` keeps the model
+only when it beats the current one on held-out pairs, and then re-embeds the index with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kenning.config import cache_dir, usable_cores
+from kenning.embedders import MiniLMEmbedder, TunedMiniLMEmbedder
+from kenning.errors import MissingExtra
+
+#: passes over the triplets; more overfits a few hundred generated pairs
+EPOCHS = 1
+LEARNING_RATE = 3e-5
+BATCH = 32
+#: the cosine scale of the softmax over a batch (sentence-transformers' default)
+SCALE = 20.0
+#: share of the steps over which the learning rate warms up (then it decays linearly)
+WARMUP = 0.1
+
+#: (question, gold passage, hard negative), each as the embedder sees it
+Triplet = tuple[str, str, str]
+
+
+@dataclass
+class Finetuned:
+    """A trained model and what training it took."""
+
+    embedder: TunedMiniLMEmbedder
+    steps: int
+    seconds: float
+    reused: bool  # the same training had run before: its folder was reused
+
+
+def finetune(
+    base: MiniLMEmbedder,
+    triplets: list[Triplet],
+    epochs: float = EPOCHS,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> Finetuned:
+    """Train a copy of ``base`` on ``triplets`` (CPU, or the GPU torch finds) and save it."""
+    say = log or (lambda _m: None)
+    folder = _folder(base, triplets, epochs, seed)
+    if (folder / "model.safetensors").is_file():
+        return Finetuned(TunedMiniLMEmbedder(str(folder)), 0, 0.0, reused=True)
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+    except ImportError as e:  # pragma: no cover - core dependencies of the minilm extra
+        raise MissingExtra("torch", "minilm") from e
+    started = time.perf_counter()
+    hf_logging.disable_progress_bar()
+    torch.manual_seed(seed)
+    torch.set_num_threads(usable_cores())
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = SentenceTransformer(str(base.model_dir()), device=device)
+    model.max_seq_length = base.max_tokens
+    batch = min(BATCH, len(triplets))
+    steps = max(1, math.ceil(len(triplets) * epochs / batch))
+    order: list[int] = []
+    rng = random.Random(seed)
+    while len(order) < steps * batch:
+        shuffled = list(range(len(triplets)))
+        rng.shuffle(shuffled)
+        order += shuffled
+    warm = max(1.0, WARMUP * steps)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps)
+    )
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        features = model.preprocess(texts)
+        features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+        return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
+
+    model.train()
+    for step in range(steps):
+        part = [triplets[i] for i in order[step * batch : (step + 1) * batch]]
+        questions = encode([q for q, _, _ in part])
+        passages = encode([p for _, p, _ in part] + [n for _, _, n in part])
+        logits = SCALE * questions @ passages.T  # question i's gold passage is column i
+        loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(part), device=device))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        say(f"fine-tuning: step {step + 1}/{steps}, loss {loss.item():.3f}")
+    model.eval()
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+    model.save(str(tmp))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)  # a killed run never leaves a half-written model under the name
+    return Finetuned(
+        TunedMiniLMEmbedder(str(folder)), steps, time.perf_counter() - started, reused=False
+    )
+
+
+def _folder(base: MiniLMEmbedder, triplets: list[Triplet], epochs: float, seed: int) -> Path:
+    digest = hashlib.sha256()
+    settings = [base.id, str(base.model_dir()), epochs, seed, LEARNING_RATE, BATCH, SCALE, WARMUP]
+    digest.update(json.dumps(settings).encode())
+    for triplet in triplets:
+        digest.update(json.dumps(triplet).encode())
+    return cache_dir() / "models" / f"minilm-tuned-{digest.hexdigest()[:12]}"
