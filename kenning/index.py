@@ -189,8 +189,11 @@ class Index:
         if vectors is None:
             vectors = embed_everything(self.store, embedder, progress)
         seconds = time.perf_counter() - started
-        self.store.replace_vectors(vectors, embedder_meta(embedder))
-        self.embedder = self.searcher.embedder = embedder
+        with self.store.locked(["embed"]):  # no other process writes old-model vectors now
+            self.store.replace_vectors(vectors, embedder_meta(embedder))
+        old = self.searcher  # a new searcher: its caches and tuning belong to the old model
+        self.embedder = embedder
+        self.searcher = Searcher(self.store, embedder, old.vector_index, old.keyword_index)
         return seconds
 
     def embed_in_background(self) -> int:

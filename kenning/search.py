@@ -26,6 +26,7 @@ from typing import Any
 from .embedders import Embedder
 from .errors import ConfigError
 from .filters import Filters
+from .ingest.embedding import ensure_embedder
 from .ingest.markup import readable
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
 from .keywords import KeywordIndex, keyword_indexes
@@ -212,6 +213,7 @@ class Searcher:
         self._vgen: str | None = None
         self._kindexes: dict[str, KeywordIndex] = {}
         self._count: tuple[str | None, int] = ("", 0)  # (generation, chunks)
+        self._model_checked: str | None = ""  # the vectors generation the model was checked at
         self._tunings = TuningCache(embedder.id)
         self._reranker: tuple[Tuning, Reranker] | None = None
         #: seconds the last search spent reranking (None when it did not rerank)
@@ -239,6 +241,13 @@ class Searcher:
             spec = tuning.reranker
             self._reranker = (tuning, get_reranker(spec["name"], **spec.get("args", {})))
         return self._reranker[1]
+
+    def _check_model(self) -> None:
+        """Whenever the vectors change, make sure they are still this embedder's."""
+        gen = self.store.get_meta("vectors_generation")
+        if gen != self._model_checked:
+            ensure_embedder(self.store, self.embedder)
+            self._model_checked = gen
 
     def _chunk_count(self) -> int:
         gen = self.store.get_meta("generation")
@@ -327,6 +336,7 @@ class Searcher:
         if mode in ("hybrid", "bm25"):
             bm25 = self.keywords().search(terms, depth, scope)
         if mode in ("hybrid", "dense"):
+            self._check_model()
             qvec = self.embedder.embed_query(query)
             if tuning and tuning.adapter:
                 qvec = tuning.adapter.apply(qvec)

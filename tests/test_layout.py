@@ -22,7 +22,7 @@ LAYERS = [
     ["store.base", "store.sqlfilters", "store.sqlite", "store.pgfilters", "store.postgres"],
     ["store.pglocal", "store"],
     ["keywords", "ingest.sync", "ingest.embedding", "migration"],
-    ["rerank", "tuning", "tuning.adapter", "tuning.record"],
+    ["rerank", "tuning", "tuning.adapter", "tuning.finetune", "tuning.record"],
     ["search"],
     ["index", "watch"],
     ["answer.*"],

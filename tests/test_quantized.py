@@ -87,7 +87,9 @@ def test_the_int8_graph_is_quantised_offline_into_the_cache(
 
 
 @pytest.mark.real_model
-def test_int8_document_vectors_stay_close_to_fp32_and_queries_are_fp32(texts: list[str]) -> None:
+def test_int8_document_vectors_stay_close_to_fp32_and_queries_are_the_same(
+    texts: list[str],
+) -> None:
     fp32, int8 = MiniLMEmbedder(runtime="onnx"), MiniLMEmbedder(precision="int8")
     a, b = fp32.embed_documents(texts), int8.embed_documents(texts)
     cos = (a * b).sum(axis=1)
@@ -97,6 +99,27 @@ def test_int8_document_vectors_stay_close_to_fp32_and_queries_are_fp32(texts: li
     assert np.array_equal(fp32.embed_query(q), int8.embed_query(q))
     # A batch small enough to take the query path is embedded in fp32.
     assert float(int8.embed_documents(texts[:1])[0] @ a[0]) > 0.99999
+
+
+@pytest.mark.real_model
+def test_queries_run_on_an_int8_graph_close_to_fp32(texts: list[str]) -> None:
+    """The default query path is int8 (``QUERY_INT8_GRAPH``); its vectors are compared with
+    stored fp32 ones, so they must stay close, and nothing stored may come from it."""
+    int8 = MiniLMEmbedder(runtime="onnx")
+    fp32 = get_embedder("minilm:runtime=onnx,query_precision=fp32")
+    assert isinstance(fp32, MiniLMEmbedder) and fp32.query_precision == "fp32"
+    assert fp32.config()["query_precision"] == "fp32" and "query_precision" not in int8.config()
+    queries = [t[:120] for t in texts[:20]]
+    a = np.stack([fp32.embed_query(q) for q in queries])
+    b = np.stack([int8.embed_query(q) for q in queries])
+    cos = (a * b).sum(axis=1)
+    assert cos.min() >= INT8_MIN_COSINE and cos.max() < 0.99999  # close, and really int8
+    assert set(int8._sessions) == {"query-int8"}  # a process that only searches
+    # documents, even a batch small enough to take the query path, stay fp32
+    assert np.allclose(int8.embed_documents(texts[:1]), fp32.embed_documents(texts[:1]), atol=1e-5)
+    assert "query" in int8._sessions
+    with pytest.raises(ConfigError, match="query_precision"):
+        MiniLMEmbedder(query_precision="int4")
 
 
 def _notes(tmp_path: Path, texts: list[str]) -> Path:

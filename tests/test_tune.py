@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from kenning import ConfigError, EmbedderMismatch, Index
 from kenning.cli import app
 from kenning.embedders import HashEmbedder
+from kenning.errors import EmbedderChanged
 from kenning.search import ALPHA, DEPTH
 from kenning.serve.app import create_app
 from kenning.tuning import finetune
@@ -236,6 +237,32 @@ def test_tune_replaces_a_tuning_made_with_another_embedder(til_index: Index) -> 
     til_index.store.set_meta(META_KEY, Tuning("minilm", alpha=0.9).to_json())
     report = tuning.tune(til_index, n=60, seed=0)
     assert report.ignored == "minilm" and report.settings[0]["setting"] == "packaged"
+
+
+def test_switching_the_model_is_one_step_and_stops_processes_left_on_the_old_one(
+    index: Index, notes: Path
+) -> None:
+    """``switch_embedder`` (what a kept fine-tuned model and ``undo`` do) swaps every vector
+    and the recorded model at once; another process that opened the index before stops
+    with ``EmbedderChanged`` instead of mixing the two models' vectors or queries."""
+    index.add([notes])
+    other = Index.open(index.location)
+    query = "dot product of queries and keys"
+    assert other.search(query)
+    new = HashEmbedder(dim=32)
+    seconds = index.switch_embedder(new)
+    assert seconds >= 0 and index.embedder is new and index.searcher.embedder is new
+    ids, matrix = index.store.vectors()
+    assert matrix.shape == (index.store.chunk_count(), 32) and index.pending() == 0
+    assert index.search(query)  # the switching process searches with the new model
+    with pytest.raises(EmbedderChanged, match="Open the index again"):
+        other.search(query)
+    assert other.search(query, mode="bm25")  # keywords need no model
+    with pytest.raises(EmbedderChanged):
+        other.embed()
+    other.close()
+    with Index.open(index.location) as again:  # a fresh open takes the recorded model
+        assert again.embedder.dim == 32 and again.search(query)
 
 
 def test_fine_tuning_needs_the_packaged_model(til_index: Index) -> None:

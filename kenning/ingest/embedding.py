@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from kenning.embedders import Embedder
+from kenning.errors import EmbedderChanged
 from kenning.store.base import Lock, Store
 
 from .sync import Progress
@@ -100,9 +101,22 @@ def embed_pending(
     return report
 
 
+def ensure_embedder(store: Store, embedder: Embedder) -> None:
+    """Stop a process whose model is no longer the index's: another process may have
+    swapped it (``kenning tune``, ``Index.switch_embedder``) since this one opened the index,
+    and its vectors and queries would then be another model's, silently wrong."""
+    raw = store.get_meta("embedder")
+    stored = json.loads(raw) if raw else None
+    if stored and (stored.get("id"), stored.get("dim")) != (embedder.id, embedder.dim):
+        raise EmbedderChanged(
+            store.location, stored.get("id"), stored.get("dim"), embedder.id, embedder.dim
+        )
+
+
 def _embed_all(
     store: Store, embedder: Embedder, progress: Progress | None, limit: int | None
 ) -> int:
+    ensure_embedder(store, embedder)  # under the lock, which a model swap holds too
     total = store.pending_count()
     if total == 0:
         return 0

@@ -415,7 +415,9 @@ def _finetuned(
             "(`kenning reembed --embedder minilm` first, or tune without --finetune)"
         )
     if isinstance(base, TunedMiniLMEmbedder):  # always from the packaged weights
-        base = MiniLMEmbedder(runtime=base.runtime, precision=base.precision)
+        base = MiniLMEmbedder(
+            runtime=base.runtime, precision=base.precision, query_precision=base.query_precision
+        )
     text, digest = pairs.texts(index)
     rng = random.Random(seed)
     usable = [i for i in train if pairs.positive[i] >= 0]
@@ -601,7 +603,9 @@ def undo(index: Index) -> dict[str, Any]:
     out: dict[str, Any] = {"undone": had, "reembed_seconds": None}
     if isinstance(index.embedder, TunedMiniLMEmbedder):
         tuned = index.embedder
-        packaged = MiniLMEmbedder(runtime=tuned.runtime, precision=tuned.precision)
+        packaged = MiniLMEmbedder(
+            runtime=tuned.runtime, precision=tuned.precision, query_precision=tuned.query_precision
+        )
         out["reembed_seconds"] = round(index.switch_embedder(packaged), 1)
         out["undone"] = True
     index.store.set_meta(META_KEY, "")
