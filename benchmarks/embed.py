@@ -60,6 +60,7 @@ from kenning import Index
 from kenning.config import cache_dir
 from kenning.embedders import (
     CALIBRATION_FILE,
+    QUERY_INT8_GRAPH,
     MiniLMEmbedder,
     _export_minilm_onnx,
     _minilm_dir,
@@ -141,7 +142,7 @@ class Int8DocsAll(MiniLMEmbedder):
         super().__init__(runtime="onnx", precision="int8")
 
     def _int8_path(self) -> Path:
-        return _quantize_minilm(self._onnx_path(), "int8pc-mm-fused")
+        return _quantize_minilm(self._onnx_path(), QUERY_INT8_GRAPH)  # the same graph
 
 
 def _variant(**attrs: Any) -> Callable[[], MiniLMEmbedder]:

@@ -513,7 +513,7 @@ def _read_calibrations(path: Path) -> dict[str, dict[str, Any]]:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)  # atomic: a concurrent writer never leaves half a file
 
@@ -557,7 +557,7 @@ def _export_minilm_onnx(model_dir: Path, fused: bool = False) -> Path:
             ).last_hidden_state
 
     dummy = torch.ones((1, 8), dtype=torch.long)
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     axes = {0: "batch", 1: "seq"}
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated but is the one that handles this model
@@ -594,7 +594,7 @@ def _quantize_minilm(fp32: Path, kind: str, keep_fp32: str | None = None) -> Pat
         for n in graph.node
         if n.op_type in ops and not (keep_fp32 and re.search(keep_fp32, n.name))
     ]
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     logging.disable(logging.WARNING)  # the quantiser's advice to pre-process the graph
     try:
         quantize_dynamic(

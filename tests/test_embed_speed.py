@@ -18,6 +18,7 @@ from kenning import ConfigError, MissingExtra
 from kenning.config import cache_dir
 from kenning.embedders import (
     CALIBRATION_FILE,
+    INT8_MIN_COSINE,
     SMALL_BATCH,
     MiniLMEmbedder,
     get_embedder,
@@ -143,11 +144,12 @@ def test_queries_take_onnx_and_batches_the_calibrated_runtime(cache: Path) -> No
     query = emb.embed_query("what replaces recurrence?")
     assert (emb.query_runtime, emb.batch_runtime) == ("onnx", "torch")
     assert emb._model is not None  # torch embedded the batch ...
-    assert set(emb._sessions) == {"query"}  # ... and ONNX only the query
+    assert set(emb._sessions) == {"query-int8"}  # ... and ONNX only the query (int8)
     assert docs.shape == (len(TEXTS), 384) and query.shape == (384,)
-    # One document alone is latency-bound like a query: it stays on ONNX, same vector.
+    # One document alone is latency-bound like a query: it stays on ONNX (in fp32: documents
+    # are stored), with the same vector.
     alone = emb.embed_documents(TEXTS[:1])[0]
-    assert float(alone @ docs[0]) > 0.9999 and set(emb._sessions) == {"query"}
+    assert float(alone @ docs[0]) > 0.9999 and set(emb._sessions) == {"query-int8", "query"}
 
 
 @pytest.mark.real_model
@@ -167,7 +169,9 @@ def test_both_runtimes_give_the_same_vectors_for_batches_and_queries() -> None:
     a, b = onnx.embed_documents(TEXTS), torch.embed_documents(TEXTS)
     assert (a * b).sum(axis=1).min() >= 0.9999
     q = "how do I squash commits?"
-    assert float(onnx.embed_query(q) @ torch.embed_query(q)) >= 0.9999
+    fp32_queries = MiniLMEmbedder(runtime="onnx", query_precision="fp32")
+    assert float(fp32_queries.embed_query(q) @ torch.embed_query(q)) >= 0.9999
+    assert float(onnx.embed_query(q) @ torch.embed_query(q)) >= INT8_MIN_COSINE  # int8 queries
     # The batch session (fused kernels, spinning threads) agrees with the query session.
     singles = np.stack([onnx.embed_documents([t])[0] for t in TEXTS])
     assert (a * singles).sum(axis=1).min() >= 0.9999

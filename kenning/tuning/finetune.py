@@ -22,6 +22,7 @@ import math
 import os
 import random
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ def finetune(
         schedule.step()
         say(f"fine-tuning: step {step + 1}/{steps}, loss {loss.item():.3f}")
     model.eval()
-    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     model.save(str(tmp))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)  # a killed run never leaves a half-written model under the name
