@@ -26,7 +26,7 @@ import unicodedata
 import weakref
 import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,9 @@ import numpy as np
 from .errors import MissingExtra
 from .registry import Registry
 from .store.base import Scope, Store
+
+#: best-first (chunk id, BM25 score) pairs
+Ranking = list[tuple[int, float]]
 
 keyword_indexes: Registry[KeywordIndex] = Registry("keyword index", "kenning.keyword_indexes")
 
@@ -407,5 +410,12 @@ class MemoryKeywords(KeywordIndex):
     def search(
         self, terms: list[str], k: int, scope: Scope | None = None
     ) -> list[tuple[int, float]]:
+        return self.prepared(scope)(terms, k)
+
+    def prepared(self, scope: Scope | None = None) -> Callable[[list[str], int], Ranking]:
+        """The ranking as a function that touches no database: every store read (the
+        generation, the filter's chunk ids) happens here, so the search itself can run on
+        another thread while this one embeds the query."""
         allowed = scope.chunk_ids() if scope else None
-        return self._index().search(terms, k, allowed)
+        index = self._index()
+        return lambda terms, k: index.search(terms, k, allowed)

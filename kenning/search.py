@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .config import usable_cores
 from .embedders import Embedder
 from .errors import ConfigError
 from .filters import Filters
 from .ingest.embedding import ensure_embedder
 from .ingest.markup import readable
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
-from .keywords import KeywordIndex, keyword_indexes
+from .keywords import KeywordIndex, MemoryKeywords, keyword_indexes
 from .keywords import memory_estimate as keyword_memory
 from .rerank import DEPTH as RERANK_DEPTH
 from .rerank import Passage, Reranker, get_reranker
@@ -163,6 +165,12 @@ def _stem_pattern(stems: tuple[str, ...]) -> re.Pattern[str]:
     scan per text instead of a Python test per word (snippets are made for every hit)."""
     alternatives = "|".join(re.escape(s) for s in sorted(stems, key=len, reverse=True))
     return re.compile(rf"(?<!\w)(?:{alternatives})\w*", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _workers() -> ThreadPoolExecutor:
+    """Threads that rank BM25 beside the query embedding, shared by every searcher."""
+    return ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="kenning-bm25")
 
 
 def check_mode(mode: str, fusion: str) -> None:
@@ -333,8 +341,14 @@ class Searcher:
         terms = query_terms(query)
         bm25: list[tuple[int, float]] = []
         dense: list[tuple[int, float]] = []
-        if mode in ("hybrid", "bm25"):
-            bm25 = self.keywords().search(terms, depth, scope)
+        keywords = self.keywords() if mode in ("hybrid", "bm25") else None
+        ranking: Future[list[tuple[int, float]]] | None = None
+        if mode == "hybrid" and isinstance(keywords, MemoryKeywords):
+            # in-memory BM25 needs no database, so it runs while the query embeds (ONNX
+            # releases the GIL): 1 ms of a 10 ms SciFact query
+            ranking = _workers().submit(keywords.prepared(scope), terms, depth)
+        elif keywords is not None:
+            bm25 = keywords.search(terms, depth, scope)
         if mode in ("hybrid", "dense"):
             self._check_model()
             qvec = self.embedder.embed_query(query)
@@ -344,6 +358,8 @@ class Searcher:
                 dense = self.store.vector_search(qvec, depth, filters)
             else:
                 dense = self.vectors().search(qvec, depth, scope.chunk_ids() if scope else None)
+        if ranking is not None:
+            bm25 = ranking.result()
         fused = fuse(bm25, dense, fusion, alpha) if mode == "hybrid" else (bm25 or dense)
         if reranker is None:
             return self._hits(fused[:k], bm25, dense, terms)

@@ -13,7 +13,8 @@ import pytest
 from kenning import Filters, Index
 from kenning.embedders import HashEmbedder
 from kenning.keywords import keyword_indexes
-from kenning.search import query_terms
+from kenning.search import ALPHA, DEPTH, fuse, query_terms
+from kenning.store.base import Scope
 
 QUERIES = [
     "git rebase interactive",
@@ -61,6 +62,25 @@ def test_filters_narrow_the_ranking(til_index: Index) -> None:
     assert hits and all("/vim/" in h.path for h in hits)
     unfiltered = til_index.search("rebase", mode="bm25", k=5)
     assert any("/vim/" not in h.path for h in unfiltered)
+
+
+@pytest.mark.parametrize("filters", [None, Filters.parse(paths=["vim/**", "git/**"])])
+def test_hybrid_ranks_memory_bm25_beside_the_query_embedding(til_db: Path, filters) -> None:
+    """With the in-memory BM25, hybrid search ranks keywords on a worker thread while the
+    query embeds; the hits are those of the same two rankings fused in one thread."""
+    with Index.open(til_db, keyword_index="memory") as index:
+        searcher = index.searcher
+        scope = Scope(index.store, filters) if filters else None
+        allowed = scope.chunk_ids() if scope else None
+        for query in QUERIES:
+            got = index.search(query, k=10, filters=filters)
+            bm25 = searcher.keywords().search(query_terms(query), DEPTH, scope)
+            qvec = index.embedder.embed_query(query)
+            dense = searcher.vectors().search(qvec, DEPTH, allowed)
+            want = fuse(bm25, dense, "weighted", ALPHA)[:10]
+            assert got and [h.chunk_id for h in got] == [c for c, _ in want]
+            if filters:
+                assert all("/vim/" in h.path or "/git/" in h.path for h in got)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
