@@ -16,7 +16,12 @@ from .shell import app, err, open_index, out, state
 @app.command("tune")
 def tune_command(
     undo: Annotated[
-        bool, typer.Option("--undo", help="Forget the tuning: back to the packaged search.")
+        bool,
+        typer.Option(
+            "--undo",
+            help="Forget the tuning: back to the packaged search (a fine-tuned model is "
+            "replaced by the packaged one, which re-embeds the index).",
+        ),
     ] = False,
     n: Annotated[int, typer.Option("-n", help="Question/passage pairs to generate.")] = 300,
     seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same pairs).")] = 0,
@@ -51,7 +56,7 @@ def tune_command(
     setting by a significant margin; otherwise the current one stays, and tune says so.
     Generated questions share words with their notes, so the fusion weight (keywords
     against meaning) is fitted only when you add real questions with --questions. Runs
-    offline on the CPU.
+    offline on the CPU (fine-tuning takes a GPU when torch finds one).
 
     Examples:
 

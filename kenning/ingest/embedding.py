@@ -151,17 +151,22 @@ def _batches(texts: dict[str, str], size: int) -> Iterator[list[str]]:
         yield order[i : i + size]
 
 
+def every_chunk(store: Store) -> Iterator[tuple[int, str, str]]:
+    """Every chunk's (id, hash, embedded text), read from the store a window at a time."""
+    after = 0
+    while rows := store.pending(after, 4 * BATCH, everything=True):
+        after = rows[-1][0]
+        yield from rows
+
+
 def embed_everything(
     store: Store, embedder: Embedder, progress: Progress | None = None
 ) -> dict[str, np.ndarray]:
     """Every distinct chunk text embedded by ``embedder``, in memory: the vectors for
     ``Store.replace_vectors``, which swaps models in one transaction (``kenning tune``)."""
     texts: dict[str, str] = {}
-    after = 0
-    while rows := store.pending(after, 4 * BATCH, everything=True):
-        after = rows[-1][0]
-        for _, digest, text in rows:
-            texts.setdefault(digest, text)
+    for _, digest, text in every_chunk(store):
+        texts.setdefault(digest, text)
     if progress:
         progress.stage("re-embedding", len(texts), unit="chunks")
     vectors: dict[str, np.ndarray] = {}

@@ -9,7 +9,7 @@ On the training pairs ``tune`` fits
   only when real questions are given too (generated ones favour keywords),
 - a query-side adapter (``adapter.py``), with hard negatives mined by the current search,
 - a reranker (``kenning.rerank``, the ``features`` backend) over the top candidates,
-- with ``finetune=True``, a fine-tuned copy of the packaged MiniLM (``finetune.py``), whose
+- with ``finetune_model=True``, a fine-tuned copy of the packaged MiniLM (``finetune.py``), whose
   vectors for the whole index are computed to measure it and, if it is kept, swapped in
   (``Index.switch_embedder``): the re-embed, whose time the report gives,
 
@@ -41,7 +41,7 @@ from kenning.errors import ConfigError
 from kenning.eval.evaluate import paired_bootstrap
 from kenning.eval.questions import generate
 from kenning.index import Index
-from kenning.ingest.embedding import embed_everything
+from kenning.ingest.embedding import embed_everything, every_chunk
 from kenning.rerank import DEPTH as RERANK_DEPTH
 from kenning.rerank import FeatureReranker, Passage, get_reranker
 from kenning.search import ALPHA, DEPTH, fuse, query_terms
@@ -187,15 +187,6 @@ class _Pairs:
             top = top[np.argsort(-row[top], kind="stable")]
             out.append([(int(self.ids[t]), float(row[t])) for t in top])
         return out
-
-    def texts(self, index: Index) -> tuple[dict[int, str], dict[int, str]]:
-        """Each chunk's embedded text and hash, by chunk id (for fine-tuning)."""
-        text, digest, after = {}, {}, 0
-        while rows := index.store.pending(after, 2000, everything=True):
-            after = rows[-1][0]
-            for cid, h, body in rows:
-                text[cid], digest[cid] = body, h
-        return text, digest
 
     def fused(
         self, which: list[int], dense: list[list[tuple[int, float]]], alpha: float
@@ -415,10 +406,10 @@ def _finetuned(
             "(`kenning reembed --embedder minilm` first, or tune without --finetune)"
         )
     if isinstance(base, TunedMiniLMEmbedder):  # always from the packaged weights
-        base = MiniLMEmbedder(
-            runtime=base.runtime, precision=base.precision, query_precision=base.query_precision
-        )
-    text, digest = pairs.texts(index)
+        base = _packaged(base)
+    text, digest = {}, {}  # each chunk's embedded text and hash, by chunk id
+    for cid, h, body in every_chunk(index.store):
+        text[cid], digest[cid] = body, h
     rng = random.Random(seed)
     usable = [i for i in train if pairs.positive[i] >= 0]
     fused = pairs.fused(usable, pairs.dense(usable, current.adapter), current.alpha)
@@ -602,11 +593,14 @@ def undo(index: Index) -> dict[str, Any]:
     had = bool(index.store.get_meta(META_KEY))
     out: dict[str, Any] = {"undone": had, "reembed_seconds": None}
     if isinstance(index.embedder, TunedMiniLMEmbedder):
-        tuned = index.embedder
-        packaged = MiniLMEmbedder(
-            runtime=tuned.runtime, precision=tuned.precision, query_precision=tuned.query_precision
-        )
-        out["reembed_seconds"] = round(index.switch_embedder(packaged), 1)
+        out["reembed_seconds"] = round(index.switch_embedder(_packaged(index.embedder)), 1)
         out["undone"] = True
     index.store.set_meta(META_KEY, "")
     return out
+
+
+def _packaged(tuned: MiniLMEmbedder) -> MiniLMEmbedder:
+    """The packaged MiniLM, run as ``tuned`` runs (runtime and precisions)."""
+    return MiniLMEmbedder(
+        runtime=tuned.runtime, precision=tuned.precision, query_precision=tuned.query_precision
+    )
