@@ -49,6 +49,11 @@ class Embedder(ABC):
         """Constructor arguments that change the vectors; saved so the index can rebuild us."""
         return {}
 
+    def matches(self, record: dict[str, Any]) -> bool:
+        """Whether an index's embedder record (its ``id`` and ``dim``) names this model, so
+        that its queries and new vectors belong beside the stored ones."""
+        return (record.get("id"), record.get("dim")) == (self.id, self.dim)
+
     def count_tokens(self, text: str) -> int:
         """Estimate of the model's token count. Word pieces run ~1.3 per word in English."""
         return int(len(_WORD.findall(text)) * 1.3) + 1

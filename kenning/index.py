@@ -83,7 +83,7 @@ class Index:
             if reembed and embedder is not None:
                 stored = json.loads(store.get_meta("embedder") or "{}")
                 emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
-                if (stored.get("id"), stored.get("dim")) != (emb.id, emb.dim):
+                if not emb.matches(stored):
                     store.reset()
                     store.set_meta(TUNING_KEY, "")
                 embedder = emb
@@ -265,7 +265,7 @@ def _resolve_embedder(store: Store, embedder: str | Embedder | None) -> Embedder
             return get_embedder(name, **stored_cfg.get("args", {}))
         embedder = DEFAULT_EMBEDDER
     emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
-    if stored_cfg and (stored_cfg["id"], stored_cfg["dim"]) != (emb.id, emb.dim):
+    if stored_cfg and not emb.matches(stored_cfg):
         raise EmbedderMismatch(store.location, stored_cfg["id"], stored_cfg["dim"], emb.id, emb.dim)
     if not stored_cfg:
         store.set_meta("embedder", embedder_meta(emb))

@@ -251,7 +251,8 @@ class Searcher:
         return self._reranker[1]
 
     def _check_model(self) -> None:
-        """Whenever the vectors change, make sure they are still this embedder's."""
+        """Whenever a store that ranks vectors itself has new ones, make sure they are
+        still this embedder's (``vectors()`` checks the vectors a searcher holds)."""
         gen = self.store.get_meta("vectors_generation")
         if gen != self._model_checked:
             ensure_embedder(self.store, self.embedder)
@@ -276,6 +277,7 @@ class Searcher:
         # Vectors change with the chunks and, while embedding catches up, on their own.
         gen = f"{self.store.get_meta('generation')}/{self.store.get_meta('vectors_generation')}"
         if self._vindex is None or gen != self._vgen:
+            ensure_embedder(self.store, self.embedder)  # still this embedder's vectors?
             ids, matrix = self.store.vectors()
             side = Path(self.store.side_path + ".hnsw") if self.store.side_path else None
             vindex = make_vector_index(self.vector_index, len(ids), side, self.embedder.id)
@@ -350,14 +352,16 @@ class Searcher:
         elif keywords is not None:
             bm25 = keywords.search(terms, depth, scope)
         if mode in ("hybrid", "dense"):
-            self._check_model()
+            vindex = None if self._store_vectors() else self.vectors()  # checks the model
+            if vindex is None:
+                self._check_model()
             qvec = self.embedder.embed_query(query)
             if tuning and tuning.adapter:
                 qvec = tuning.adapter.apply(qvec)
-            if self._store_vectors():
+            if vindex is None:
                 dense = self.store.vector_search(qvec, depth, filters)
             else:
-                dense = self.vectors().search(qvec, depth, scope.chunk_ids() if scope else None)
+                dense = vindex.search(qvec, depth, scope.chunk_ids() if scope else None)
         if ranking is not None:
             bm25 = ranking.result()
         fused = fuse(bm25, dense, fusion, alpha) if mode == "hybrid" else (bm25 or dense)

@@ -107,7 +107,7 @@ def ensure_embedder(store: Store, embedder: Embedder) -> None:
     and its vectors and queries would then be another model's, silently wrong."""
     raw = store.get_meta("embedder")
     stored = json.loads(raw) if raw else None
-    if stored and (stored.get("id"), stored.get("dim")) != (embedder.id, embedder.dim):
+    if stored and not embedder.matches(stored):
         raise EmbedderChanged(
             store.location, stored.get("id"), stored.get("dim"), embedder.id, embedder.dim
         )

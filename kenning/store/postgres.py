@@ -37,7 +37,7 @@ from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
 from kenning.tokens import Tokenizer
 
-from .base import ChunkRow, Lock, SourceRow, Store, StoredChunk, stores
+from .base import UNEMBEDDED, ChunkRow, Lock, SourceRow, Store, StoredChunk, stores
 from .pgfilters import COMPARE, filter_sql
 
 SCHEMA = "kenning"
@@ -323,11 +323,7 @@ class PostgresStore(Store):
     def pending(
         self, after: int, limit: int, everything: bool = False
     ) -> list[tuple[int, str, str]]:
-        waiting = (
-            ""
-            if everything
-            else ("AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash) ")
-        )
+        waiting = "" if everything else f"AND {UNEMBEDDED} "
         rows = self.db.execute(
             f"SELECT c.id, c.hash, c.body FROM chunks c WHERE c.id > %s {waiting}"
             "ORDER BY c.id LIMIT %s",
@@ -338,8 +334,7 @@ class PostgresStore(Store):
     def pending_count(self) -> int:
         return int(
             self.db.execute(
-                "SELECT count(DISTINCT hash) FROM chunks c "
-                "WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash)"
+                f"SELECT count(DISTINCT hash) FROM chunks c WHERE {UNEMBEDDED}"
             ).fetchone()[0]
         )
 

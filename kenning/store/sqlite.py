@@ -22,7 +22,7 @@ from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
 from kenning.vectors import read_matrix, write_matrix
 
-from .base import ChunkRow, SourceRow, Store, StoredChunk, stores
+from .base import UNEMBEDDED, ChunkRow, SourceRow, Store, StoredChunk, stores
 from .sqlfilters import filter_sql, register_functions
 
 SCHEMA_VERSION = 2
@@ -239,11 +239,7 @@ class SQLiteStore(Store):
     def pending(
         self, after: int, limit: int, everything: bool = False
     ) -> list[tuple[int, str, str]]:
-        waiting = (
-            ""
-            if everything
-            else ("AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash) ")
-        )
+        waiting = "" if everything else f"AND {UNEMBEDDED} "
         return list(
             self.db.execute(
                 "SELECT c.id, c.hash, f.body FROM chunks c JOIN chunks_fts f ON f.rowid = c.id "
@@ -255,8 +251,7 @@ class SQLiteStore(Store):
     def pending_count(self) -> int:
         return int(
             self.db.execute(
-                "SELECT count(DISTINCT hash) FROM chunks c "
-                "WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash)"
+                f"SELECT count(DISTINCT hash) FROM chunks c WHERE {UNEMBEDDED}"
             ).fetchone()[0]
         )
 
