@@ -21,11 +21,14 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .config import usable_cores
 from .registry import Registry
 
 vector_indexes: Registry[VectorIndex] = Registry("vector index", "kenning.vector_indexes")
@@ -34,6 +37,8 @@ vector_indexes: Registry[VectorIndex] = Registry("vector index", "kenning.vector
 HNSW_THRESHOLD = 20_000
 #: rows per block of exact search: bounds the float32 temporaries (~25 MB at 384-d)
 BLOCK = 16_384
+#: fewest rows worth a thread of their own in exact search
+SPLIT = 2_048
 
 
 class VectorIndex(ABC):
@@ -94,26 +99,46 @@ _BLAS: Any = None
 def _exact_top(
     ids: np.ndarray, matrix: np.ndarray, query: np.ndarray, k: int, mask: np.ndarray | None
 ) -> list[tuple[int, float]]:
-    best_ids: list[np.ndarray] = []
-    best_scores: list[np.ndarray] = []
-    for lo in range(0, len(ids), BLOCK):
-        hi = min(lo + BLOCK, len(ids))
+    n = len(ids)
+    # Halves (or more) on as many threads as there are cores: one BLAS thread reads memory at
+    # about a third of what two do (SciFact's 12.6k rows: 2.3 ms against 0.8 ms), and numpy
+    # releases the GIL while it multiplies.
+    size = min(BLOCK, max(SPLIT, -(-n // usable_cores())))
+    blocks = [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+    def scan(block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = block
         if mask is None:
-            rows, block = np.arange(lo, hi), matrix[lo:hi]
+            rows, part = np.arange(lo, hi), matrix[lo:hi]
         else:
             rows = lo + np.flatnonzero(mask[lo:hi])
             if len(rows) == 0:
-                continue
-            block = matrix[rows] if len(rows) < hi - lo else matrix[lo:hi]
-        scores = np.asarray(block, dtype=np.float32) @ query
+                return rows, np.zeros(0, dtype=np.float32)
+            part = matrix[rows] if len(rows) < hi - lo else matrix[lo:hi]
+        scores = np.asarray(part, dtype=np.float32) @ query
         if len(rows) > k:
             keep = np.argpartition(-scores, k - 1)[:k]
             rows, scores = rows[keep], scores[keep]
-        best_ids.append(ids[rows])
-        best_scores.append(scores)
-    if not best_ids:
+        return ids[rows], scores
+
+    if not blocks:
         return []
-    return _top(np.concatenate(best_ids), np.concatenate(best_scores), k)
+    threads = min(usable_cores(), len(blocks))
+    shares = [blocks[i::threads] for i in range(threads)]  # one share a thread
+    rest = _scanners().map(lambda share: [scan(b) for b in share], shares[1:])
+    found = [scan(b) for b in shares[0]]  # the calling thread scans the first share
+    for more in rest:
+        found += more
+    return _top(np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found]), k)
+
+
+@lru_cache(maxsize=1)
+def _scanners() -> ThreadPoolExecutor:
+    """Threads that scan blocks beside the calling thread: a pool of their own, so a scan
+    never waits behind other work."""
+    return ThreadPoolExecutor(
+        max_workers=max(1, usable_cores() - 1), thread_name_prefix="kenning-scan"
+    )
 
 
 def _top(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from kenning import vectors
 from kenning.embedders import HashEmbedder
 from kenning.vectors import vector_indexes
 
@@ -100,3 +104,28 @@ def test_plugins_are_found_under_the_documented_entry_point_group(
     index = cls(None, "hash")
     index.build(ids, matrix)
     assert index.search(matrix[7], 1)[0][0] == ids[7]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(0, 9000),
+    k=st.integers(1, 120),
+    keep=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_exact_scan_in_parallel_blocks_matches_one_sort(
+    n: int, k: int, keep: float, seed: int
+) -> None:
+    """The exact scan splits its rows into blocks scanned on several threads (with small
+    blocks here, so every split is exercised); its top-k must be the one full sort's."""
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(n * 3)[:n].astype(np.int64)
+    matrix = rng.normal(size=(n, 8)).astype(np.float32)
+    query = rng.normal(size=8).astype(np.float32)
+    mask = rng.random(n) < keep
+    with patch.object(vectors, "BLOCK", 1_000), patch.object(vectors, "SPLIT", 300):
+        got = vectors._exact(ids, matrix, query, k, mask)
+    scores = matrix[mask] @ query
+    order = np.argsort(-scores, kind="stable")[:k]
+    assert [i for i, _ in got] == ids[mask][order].tolist()
+    assert np.allclose([s for _, s in got], scores[order], atol=1e-6)

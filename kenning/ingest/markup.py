@@ -76,7 +76,7 @@ _URL_PARTS = re.compile(r"(?:https?|ftp)://(?:[^@/\s]*@)?(?:www\.)?([^/?#:\s]*)"
 _SPACES = re.compile(r"[\t\r\f\v\u00a0][ \t\r\f\v\u00a0]*| [ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\n\n+")
 #: characters that start markup: a text without any reads as it is written
-_MARKUP_CHARS = frozenset("<[%&^:`~>")
+_MARKUP_CHAR = re.compile(r"[<\[%&^:`~>]")
 
 
 def _url_edits(start: int, url: str) -> list[Edit]:
@@ -268,6 +268,9 @@ def tidy(text: str) -> str:
 
 def readable(text: str) -> str:
     """``text`` as a reader sees it (see the module docstring): for snippets and headings."""
-    if _MARKUP_CHARS.isdisjoint(text):
-        return tidy(text)
-    return tidy(Reading(text).raw(0, len(text)))
+    return tidy(unmarked(text))
+
+
+def unmarked(text: str) -> str:
+    """``text`` with its markup left out but its spacing as it was (a snippet flattens it)."""
+    return Reading(text).raw(0, len(text)) if _MARKUP_CHAR.search(text) else text
