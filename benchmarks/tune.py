@@ -98,6 +98,7 @@ def main() -> None:
     )
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--finetune", action="store_true", help="fine-tune MiniLM too")
+    ap.add_argument("--rerankers", default="features,late", help="reranker backends to train")
     args = ap.parse_args()
     if args.train_queries and args.split == "train":
         ap.error("--train-queries cannot be scored on the train split")
@@ -134,6 +135,7 @@ def main() -> None:
                 seed=args.seed,
                 extra=extra,
                 finetune_model=args.finetune,
+                reranker_backends=args.rerankers.split(","),
                 log=lambda m: print(f"  .. {m}"),
             )
             took = time.perf_counter() - t0
@@ -145,10 +147,11 @@ def main() -> None:
                     f"nDCG@10 {s['ndcg@10']:.4f}  (train {s['train_ndcg@10']:.4f})"
                 )
             r = report.reranker or {}
-            if r:
+            for name, t in r.get("tried", {}).items():
                 print(
-                    f"  held-out reranker {r['ndcg@10']:.4f} -> {r['reranked_ndcg@10']:.4f} "
-                    f"(kept: {r['kept']}; trained in {r['train_seconds']}s)"
+                    f"  held-out reranker {name}: {r['ndcg@10']:.4f} -> "
+                    f"{t['reranked_ndcg@10']:.4f} (trained in {t['train_seconds']}s on "
+                    f"{t['trained_on']} lists; kept: {r['kept'] and name == r['backend']})"
                 )
             f = report.finetuned
             if f:
@@ -158,7 +161,10 @@ def main() -> None:
                     f"{f['reembed_seconds']}s"
                 )
             emb = plain.embedder.id
-            reranker = {"name": r["backend"], "args": {"weights": list(r["weights"].values())}}
+            trained = {
+                name: {"name": name, "args": {"weights": list(t["weights"].values())}}
+                for name, t in r.get("tried", {}).items()
+            }
 
             def setting(
                 label: str,
@@ -176,16 +182,15 @@ def main() -> None:
                     continue
                 adapter = report.adapters.get(s["setting"])
                 setting(s["setting"], Tuning(emb, alpha=s["alpha"], adapter=adapter), None)
-            if r:
-                tuned = Tuning(emb, reranker=reranker)
-                setting("reranker", tuned, "default hybrid", rerank=True)
+            for name, spec in trained.items():
+                setting(f"reranker ({name})", Tuning(emb, reranker=spec), "default hybrid", True)
             choice = f"tune's choice ({report.kept})"
             if kept:
                 stored = Tuning.from_json(kept)
                 stored.reranker = None
                 setting(choice, stored, None, on=index)
                 if r:
-                    stored.reranker = reranker
+                    stored.reranker = trained[r["backend"]]
                     setting(choice + " + reranker", stored, choice, rerank=True, on=index)
             if report.model is not None:
                 model, vectors = report.model

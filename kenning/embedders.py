@@ -351,6 +351,13 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         return self._embed_onnx(texts, "query" if small else "batch")
 
     def _embed_onnx(self, texts: list[str], workload: str) -> np.ndarray:
+        hidden, mask = self._hidden(texts, workload)
+        m = mask[:, :, None].astype(np.float32)
+        return (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+
+    def _hidden(self, texts: list[str], workload: str) -> tuple[np.ndarray, np.ndarray]:
+        """The last layer's vector of every token, (texts, tokens, dim), and the 0/1 mask
+        of the tokens that are not padding."""
         session = self._session(workload)
         encs = self._tok().encode_batch(texts)
         width = max(len(e.ids) for e in encs)
@@ -362,8 +369,18 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         (hidden,) = session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )
-        m = mask[:, :, None].astype(np.float32)
-        return (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        return hidden, mask
+
+    def token_vectors(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Unit vectors of every token of each text, (texts, tokens, dim), with the mask of
+        real tokens: what late interaction (``rerank.LateReranker``) compares. Always
+        through ONNX (the graph that embeds queries or documents), whatever runtime embeds
+        batches."""
+        if not texts:
+            return np.zeros((0, 0, self.dim), np.float32), np.zeros((0, 0), np.int64)
+        hidden, mask = self._hidden(texts, "query" if len(texts) <= SMALL_BATCH else "batch")
+        norms = np.linalg.norm(hidden, axis=-1, keepdims=True)
+        return hidden / np.clip(norms, 1e-9, None), mask
 
     def _session(self, workload: str) -> Any:
         """One onnxruntime session per workload (``query``, ``query-int8``, ``batch``),

@@ -20,6 +20,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -97,14 +98,23 @@ class FeatureReranker(Reranker):
     """
 
     id = "features"
-    FEATURES = ("prior", "reciprocal_rank", "text_match", "heading_match", "phrase_match", "length")
+    #: training lists ``kenning tune`` fits on, at most (the slower backends take fewer)
+    TRAIN_LISTS = 100_000
+    FEATURES: tuple[str, ...] = (
+        "prior",
+        "reciprocal_rank",
+        "text_match",
+        "heading_match",
+        "phrase_match",
+        "length",
+    )
 
     def __init__(self, weights: list[float] | None = None) -> None:
         default = [1.0] + [0.0] * (len(self.FEATURES) - 1)
         self.weights = [float(w) for w in (weights if weights is not None else default)]
         if len(self.weights) != len(self.FEATURES):
             raise ConfigError(
-                f"reranker 'features' takes {len(self.FEATURES)} weights "
+                f"reranker {self.id!r} takes {len(self.FEATURES)} weights "
                 f"({', '.join(self.FEATURES)}), not {len(self.weights)}"
             )
 
@@ -118,13 +128,9 @@ class FeatureReranker(Reranker):
     def features(cls, query: str, passages: Sequence[Passage]) -> np.ndarray:
         """The (len(passages), len(FEATURES)) feature matrix."""
         n = len(passages)
-        x = np.zeros((n, len(cls.FEATURES)))
+        x = _first_stage(passages, len(cls.FEATURES))
         if n == 0:
             return x
-        prior = np.array([p.score for p in passages], dtype=np.float64)
-        span = prior.max() - prior.min()
-        x[:, 0] = (prior - prior.min()) / span if span > 0 else 1.0
-        x[:, 1] = 1.0 / np.arange(1, n + 1)
         terms = list(dict.fromkeys(_stem(w) for w in _words(query)))
         texts = [_words(p.text) for p in passages]
         stems = [{_stem(w) for w in words} for words in texts]
@@ -174,6 +180,69 @@ class FeatureReranker(Reranker):
             v = 0.999 * v + 0.001 * grad**2
             w -= 0.05 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
         return cls(w.tolist())
+
+
+def _first_stage(passages: Sequence[Passage], width: int) -> np.ndarray:
+    """A (passages, width) feature matrix with its first two columns filled: the first-stage
+    score min-max scaled over the candidates, and the reciprocal rank."""
+    x = np.zeros((len(passages), width))
+    if passages:
+        x[:, 0] = _scaled(np.array([p.score for p in passages], dtype=np.float64))
+        x[:, 1] = 1.0 / np.arange(1, len(passages) + 1)
+    return x
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    span = values.max() - values.min()
+    return (values - values.min()) / span if span > 0 else np.ones_like(values)
+
+
+@rerankers.register("late")
+class LateReranker(FeatureReranker):
+    """Late interaction over the packaged MiniLM's token vectors, trained by ``kenning tune``.
+
+    Each query token finds its most similar token in the passage (title, then text), and the
+    mean of those cosines (ColBERT's MaxSim, on a model that was not trained for it) joins
+    the first-stage score and rank in the same linear listwise model as ``features``. Dense
+    search compares one mean vector per chunk, so a passage that matches the claim in one
+    sentence and talks of other things elsewhere scores low; token by token it does not.
+    On SciFact it lifted the default hybrid's nDCG@10 from 0.738 to 0.746 (README). The
+    price is embedding the candidates' tokens at query time: about a second for 20
+    passages on 2 cores, as a cross-encoder would cost.
+    """
+
+    id = "late"
+    TRAIN_LISTS = 200
+    FEATURES = ("prior", "reciprocal_rank", "late")
+
+    @classmethod
+    def features(cls, query: str, passages: Sequence[Passage]) -> np.ndarray:
+        x = _first_stage(passages, len(cls.FEATURES))
+        if len(passages):
+            x[:, 2] = _scaled(maxsim(query, [f"{p.title}\n{p.text}" for p in passages]))
+        return x
+
+
+def maxsim(query: str, texts: list[str]) -> np.ndarray:
+    """Per text: the mean over the query's tokens (but [CLS] and [SEP]) of the highest
+    cosine between that token and any token of the text."""
+    model = _token_model()
+    q, q_mask = model.token_vectors([query])
+    q = q[0, 1 : int(q_mask[0].sum()) - 1]
+    if len(q) == 0:  # an empty query: nothing tells the passages apart
+        return np.zeros(len(texts))
+    t, t_mask = model.token_vectors(texts)
+    sims = np.einsum("qd,pld->pql", q, t)
+    sims = np.where(t_mask[:, None, :] > 0, sims, -1.0)
+    return sims.max(axis=2).mean(axis=1).astype(np.float64)
+
+
+@lru_cache(maxsize=1)
+def _token_model() -> Any:
+    """The packaged MiniLM, loaded once per process for every late reranker."""
+    from .embedders import MiniLMEmbedder
+
+    return MiniLMEmbedder()
 
 
 def get_reranker(name: str, **kwargs: Any) -> Reranker:

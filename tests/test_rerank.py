@@ -17,6 +17,7 @@ from kenning.tuning.record import META_KEY, Tuning
 #: how each registered reranker is built here; a new reranker must be added
 ARGS: dict[str, dict[str, Any]] = {
     "features": {"weights": [1.0, 0.2, 2.0, 1.0, 0.5, -0.1]},
+    "late": {"weights": [0.5, 0.1, 1.0]},
 }
 
 PASSAGES = [

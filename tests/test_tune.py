@@ -42,7 +42,11 @@ def til_db(til_notes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def til_index(til_db: Path, tmp_path: Path):
+def til_index(til_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A copy of the hash-embedded index. Tune trains only the ``features`` reranker on it:
+    ``late`` embeds every candidate with the real MiniLM (about a second per pair), and
+    ``test_tune_on_the_real_model`` trains both."""
+    monkeypatch.setattr(tuning, "RERANKERS", ("features",))
     shutil.copy(til_db, tmp_path / "index.db")
     index = Index.open(tmp_path / "index.db")
     yield index
@@ -346,6 +350,16 @@ def test_tune_on_the_real_model(til_notes: Path, tmp_path: Path) -> None:
         assert (stored is not None and stored.adapter is not None) == (
             report.changed and "adapter" in report.kept
         )
+        # both rerankers trained and measured on the same held-out pairs; the better one
+        # is reported, and kept only if it beats plain search
+        rerank = report.reranker
+        assert rerank is not None and set(rerank["tried"]) == {"features", "late"}
+        best = max(rerank["tried"], key=lambda b: rerank["tried"][b]["reranked_ndcg@10"])
+        assert rerank["backend"] == best and rerank["tried"]["late"]["ms_per_query"] > 0
+        assert (stored is not None and stored.reranker is not None) == rerank["kept"]
+        if rerank["kept"]:
+            assert stored is not None and stored.reranker["name"] == best
+            assert len(index.search(query, rerank=True)) > 0
         tuning.undo(index)
         assert [(h.chunk_id, round(h.score, 5)) for h in index.search(query)] == before
 

@@ -29,7 +29,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from kenning.eval.questions import generate
 from kenning.index import Index
 from kenning.ingest.embedding import embed_everything, every_chunk
 from kenning.rerank import DEPTH as RERANK_DEPTH
-from kenning.rerank import FeatureReranker, Passage, get_reranker
+from kenning.rerank import FeatureReranker, Passage, get_reranker, rerankers
 from kenning.search import ALPHA, DEPTH, fuse, query_terms
 
 from .adapter import QueryAdapter, fit_adapter
@@ -59,6 +59,8 @@ HELD_OUT = 0.3
 MIN_GAIN = 0.005
 #: the paired-bootstrap p-value below which that gain counts as real
 SIGNIFICANCE = 0.05
+#: the rerankers tune trains, each kept only if it wins on the held-out pairs
+RERANKERS = ("features", "late")
 ALPHAS = tuple(round(i / 20, 2) for i in range(21))
 #: mined hard negatives per training pair
 HARD = 10
@@ -224,8 +226,14 @@ def tune(
     log: Callable[[str], None] | None = None,
     extra: list[dict[str, Any]] | None = None,
     finetune_model: bool = False,
+    reranker_backends: Sequence[str] | None = None,
 ) -> TuneReport:
     """Fit fusion, a query adapter and a reranker on pairs from the notes; keep what wins.
+
+    Each reranker in ``reranker_backends`` (default ``RERANKERS``) is trained and the best on
+    the held-out pairs is kept if it beats not reranking; ``late`` embeds the candidates'
+    tokens with the packaged MiniLM, about a second per pair on 2 cores (``("features",)``
+    skips it).
 
     ``finetune_model`` also fine-tunes the packaged MiniLM (an index built with it, or with
     an earlier tuned copy) and measures it on the held-out pairs; that embeds the whole
@@ -334,8 +342,9 @@ def tune(
     chosen = best if best.ndcg > current.ndcg + MIN_GAIN and significant else current
     changed = chosen is not current
 
-    say("training the reranker")
-    rerank_report, reranker = _rerank(index, pairs, train, held, chosen, stored)
+    backends = tuple(reranker_backends or RERANKERS)
+    say(f"training the rerankers ({', '.join(backends)})")
+    rerank_report, reranker = _rerank(index, pairs, train, held, chosen, stored, backends)
 
     if chosen.embedder is not None:
         say("swapping the index's vectors for the fine-tuned model's")
@@ -487,9 +496,11 @@ def _rerank(
     held: list[int],
     chosen: Candidate,
     stored: Tuning | None,
+    backends: Sequence[str] = RERANKERS,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Train the ``features`` reranker on the chosen setting's top candidates; returns its
-    held-out figures and the reranker to keep (None when none beats not reranking)."""
+    """Train each reranker in ``backends`` on the chosen setting's top candidates; returns
+    the best one's held-out figures (every backend's under ``tried``) and the reranker to
+    keep (None when none beats not reranking)."""
     rows: dict[int, Any] = {}
 
     def lists(which: list[int]) -> list[tuple[list[int], list[Passage]]]:
@@ -510,50 +521,72 @@ def _rerank(
         return out
 
     train_lists, held_lists = lists(train), lists(held)
-    started = time.perf_counter()
-    features = [
-        FeatureReranker.features(pairs.questions[i]["question"], p)
-        for i, (_, p) in zip(train, train_lists, strict=True)
-    ]
-    golds = [
-        np.array([c in pairs.gold[i] for c in ids])
-        for i, (ids, _) in zip(train, train_lists, strict=True)
-    ]
-    new = FeatureReranker.fit(features, golds)
-    seconds = time.perf_counter() - started
+    held_features: dict[str, tuple[list[np.ndarray], float]] = {}
 
-    def score(reranker: Any) -> tuple[np.ndarray, float]:
-        begin = time.perf_counter()
+    def features(cls: type[FeatureReranker], which: list[int], of: list[Any]) -> list[np.ndarray]:
+        return [
+            cls.features(pairs.questions[i]["question"], p)
+            for i, (_, p) in zip(which, of, strict=True)
+        ]
+
+    def score(reranker: FeatureReranker) -> tuple[np.ndarray, float]:
+        """Held-out nDCG@10 per pair, and the milliseconds a query's features took."""
+        if reranker.id not in held_features:  # each backend's features, computed once
+            begin = time.perf_counter()
+            xs = features(type(reranker), held, held_lists)
+            ms = (time.perf_counter() - begin) * 1000 / max(1, len(held))
+            held_features[reranker.id] = (xs, ms)
+        xs, ms = held_features[reranker.id]
         rankings = []
-        for i, (ids, passages) in zip(held, held_lists, strict=True):
-            order, _, _ = reranker.rerank(pairs.questions[i]["question"], passages)
-            rankings.append([ids[o] for o in order])
-        ms = (time.perf_counter() - begin) * 1000 / max(1, len(held))
+        for (ids, _), x in zip(held_lists, xs, strict=True):
+            scores = x @ np.array(reranker.weights)
+            rankings.append([ids[o] for o in sorted(range(len(ids)), key=lambda j: -scores[j])])
         return pairs.ndcg(held, rankings), ms
 
     plain_scores = pairs.ndcg(held, [ids for ids, _ in held_lists])
     plain = float(plain_scores.mean())
-    new_scores, ms = score(new)
-    new_ndcg = float(new_scores.mean())
+    tried: dict[str, dict[str, Any]] = {}
+    best: tuple[np.ndarray, FeatureReranker] | None = None
+    for name in backends:
+        cls = rerankers.get(name)
+        assert issubclass(cls, FeatureReranker), f"{name}: tune trains linear rerankers only"
+        # training sets of the slow backends stay small: their features embed passages
+        fit_on = list(zip(train, train_lists, strict=True))[: cls.TRAIN_LISTS]
+        started = time.perf_counter()
+        xs = features(cls, [i for i, _ in fit_on], [t for _, t in fit_on])
+        golds = [np.array([c in pairs.gold[i] for c in ids]) for i, (ids, _) in fit_on]
+        new = cls.fit(xs, golds)
+        seconds = time.perf_counter() - started
+        new_scores, ms = score(new)
+        tried[new.id] = {
+            "reranked_ndcg@10": round(float(new_scores.mean()), 4),
+            "train_seconds": round(seconds, 3),
+            "trained_on": len(fit_on),
+            "ms_per_query": round(ms, 3),
+            "weights": dict(zip(new.FEATURES, (round(w, 4) for w in new.weights), strict=True)),
+        }
+        if best is None or new_scores.mean() > best[0].mean():
+            best = (new_scores, new)
+    assert best is not None, "no reranker to train"
+    new_scores, new = best
     report: dict[str, Any] = {
         "backend": new.id,
         "depth": RERANK_DEPTH,
         "ndcg@10": round(plain, 4),
-        "reranked_ndcg@10": round(new_ndcg, 4),
-        "train_seconds": round(seconds, 3),
-        "ms_per_query": round(ms, 3),
-        "weights": dict(zip(new.FEATURES, (round(w, 4) for w in new.weights), strict=True)),
+        **tried[new.id],
+        "tried": tried,
     }
-    best_scores, best = new_scores, {"name": new.id, "args": new.config()}
+    best_scores, kept_spec = new_scores, {"name": new.id, "args": new.config()}
     if stored is not None and stored.reranker is not None:
         old = get_reranker(stored.reranker["name"], **stored.reranker.get("args", {}))
-        old_scores, _ = score(old)
-        report["current_reranked_ndcg@10"] = round(float(old_scores.mean()), 4)
-        if old_scores.mean() + MIN_GAIN >= new_ndcg:  # the current reranker stays unless beaten
-            best_scores, best = old_scores, stored.reranker
+        if isinstance(old, FeatureReranker):
+            old_scores, _ = score(old)
+            report["current_reranked_ndcg@10"] = round(float(old_scores.mean()), 4)
+            if old_scores.mean() + MIN_GAIN >= new_scores.mean():  # stays unless beaten
+                best_scores, kept_spec = old_scores, stored.reranker
     p_value = paired_bootstrap(plain_scores, best_scores)
     gain = float(best_scores.mean()) - plain
-    kept = best if gain > MIN_GAIN and p_value < SIGNIFICANCE else None
+    kept = kept_spec if gain > MIN_GAIN and p_value < SIGNIFICANCE else None
     report["p_value"] = round(p_value, 4)
     report["kept"] = kept is not None
     return report, kept
