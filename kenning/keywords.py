@@ -42,6 +42,11 @@ keyword_indexes: Registry[KeywordIndex] = Registry("keyword index", "kenning.key
 
 #: above this many chunks, ``auto`` ranks keywords in memory instead of in the store
 THRESHOLD = 5_000
+#: the same for a store that ranks BM25 itself in SQL (PostgreSQL): it keeps doing so up to
+#: here, since each process's in-memory copy is built from the database after every change
+#: (minutes at 1M chunks), but its SQL ranking grows with the collection (hybrid p50
+#: 45.7 ms at 100k chunks; at 1M most of 456 ms)
+SERVER_THRESHOLD = 200_000
 _TOKEN = re.compile(r"[^\W_]+")
 K1, B = 1.2, 0.75
 
@@ -379,7 +384,8 @@ _shared: weakref.WeakValueDictionary[tuple[str, str], BM25Index] = weakref.WeakV
 
 @keyword_indexes.register("memory")
 class MemoryKeywords(KeywordIndex):
-    """``BM25Index`` postings, saved beside the store file and rebuilt when it changes."""
+    """``BM25Index`` postings, saved beside the store file (or, for a server database, in
+    the user's cache folder: ``Store.cache_prefix``) and rebuilt when the store changes."""
 
     def __init__(self, store: Store) -> None:
         super().__init__(store)
@@ -392,7 +398,8 @@ class MemoryKeywords(KeywordIndex):
     def _index(self) -> BM25Index:
         gen = self.store.get_meta("generation") or "0"
         if self._bm25 is None or gen != self._generation:
-            side = Path(self.store.side_path + ".bm25.npz") if self.store.side_path else None
+            prefix = self.store.cache_prefix()
+            side = Path(prefix + ".bm25.npz") if prefix else None
             key = (str(side), gen)
             bm25 = _shared.get(key) if side is not None else None
             if bm25 is None:

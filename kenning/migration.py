@@ -21,7 +21,7 @@ from kenning.store.base import Store
 #: files per transaction
 BATCH = 200
 #: counters the target keeps for itself (they tell its own readers about its own writes)
-_OWN = {"generation", "vectors_generation", "embedding"}
+_OWN = {"generation", "vectors_generation", "embedding", "store_id"}
 
 
 @dataclass

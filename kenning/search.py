@@ -30,8 +30,8 @@ from .errors import ConfigError
 from .filters import Filters
 from .ingest.embedding import ensure_embedder
 from .ingest.markup import unmarked
+from .keywords import SERVER_THRESHOLD, KeywordIndex, MemoryKeywords, keyword_indexes
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
-from .keywords import KeywordIndex, MemoryKeywords, keyword_indexes
 from .keywords import memory_estimate as keyword_memory
 from .rerank import DEPTH as RERANK_DEPTH
 from .rerank import Passage, Reranker, get_reranker
@@ -211,7 +211,9 @@ class Searcher:
     """The search steps over one store, with the caches they keep between queries.
 
     ``vector_index`` and ``keyword_index`` are registry ids, or ``auto``: exact vectors and
-    the store's keyword index for small indexes, in-memory BM25 from 5k chunks and HNSW from 20k.
+    the store's keyword index for small indexes, in-memory BM25 from 5k chunks and HNSW from
+    20k; a store that searches itself (PostgreSQL) ranks vectors itself and BM25 itself up
+    to 200k chunks, in memory above.
     """
 
     def __init__(
@@ -278,7 +280,8 @@ class Searcher:
     def keywords(self) -> KeywordIndex:
         name = self.keyword_index
         if name == "auto":
-            big = not self.store.searches_itself and self._chunk_count() >= KEYWORD_THRESHOLD
+            server = self.store.searches_itself
+            big = self._chunk_count() >= (SERVER_THRESHOLD if server else KEYWORD_THRESHOLD)
             name = "memory" if big else "store"
         if name not in self._kindexes:
             self._kindexes[name] = keyword_indexes.get(name)(self.store)

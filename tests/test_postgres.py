@@ -202,9 +202,44 @@ def test_a_version_1_database_is_migrated_in_place(
     monkeypatch.undo()
     with Index.open(url) as new:
         store = new.store
-        assert store._version() == postgres.SCHEMA_VERSION == 2  # type: ignore[attr-defined]
+        assert store._version() == postgres.SCHEMA_VERSION == 3  # type: ignore[attr-defined]
+        assert store.get_meta("store_id")  # migration 3 names the database
         key = store.db.execute(  # type: ignore[attr-defined]
             "SELECT pg_get_indexdef('kenning.postings_pkey'::regclass)"
         ).fetchone()[0]
         assert "INCLUDE (tf, length)" in key
         assert _key(new.search("softmax probabilities", k=5, mode="bm25")) == before
+
+
+def test_a_large_postgres_index_ranks_bm25_in_memory_and_caches_it_locally(
+    til_subset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ``SERVER_THRESHOLD`` chunks, ``auto`` ranks BM25 in this process instead of in
+    SQL, with the same scores. The postings are saved in the user's cache under a name only
+    this database maps to, so the next process loads them, and a database made again at
+    the same URL never reads the old file."""
+    from kenning import keywords, search
+
+    monkeypatch.setenv("KENNING_CACHE", str(tmp_path / "cache"))
+    url = postgres_url()
+    with Index.open(url, embedder="hash") as idx:
+        idx.add([til_subset])
+        in_sql = {q: idx.search(q, k=10, mode="bm25") for q in QUERIES}
+        assert type(idx.searcher.keywords()) is keywords.StoreKeywords
+        prefix = idx.store.cache_prefix()
+    monkeypatch.setattr(search, "SERVER_THRESHOLD", 100)
+    with Index.open(url) as idx:
+        assert type(idx.searcher.keywords()) is keywords.MemoryKeywords
+        for q in QUERIES:
+            assert _same(in_sql[q], idx.search(q, k=10, mode="bm25")), q
+    assert prefix and prefix.startswith(str(tmp_path / "cache"))
+    saved = Path(prefix + ".bm25.npz")
+    assert saved.exists()
+    built = saved.stat().st_mtime_ns
+    with Index.open(url) as idx:  # another process: the saved postings are loaded
+        assert _same(in_sql[QUERIES[0]], idx.search(QUERIES[0], k=10, mode="bm25"))
+    assert saved.stat().st_mtime_ns == built
+    with open_store(url) as store:
+        store.db.execute("DROP SCHEMA kenning CASCADE")  # type: ignore[attr-defined]
+    with Index.open(url, embedder="hash") as idx:  # made again at the same URL
+        assert idx.store.cache_prefix() != prefix

@@ -129,6 +129,12 @@ class Store(ABC):
     def side_path(self) -> str | None:
         return None
 
+    def cache_prefix(self) -> str | None:
+        """A local file prefix where this process may keep search caches built from the
+        store (the in-memory BM25): ``side_path``, or for a server database a name in the
+        user's cache folder that only this database maps to."""
+        return self.side_path
+
     def lock(self, name: str, wait: bool = True) -> Lock | None:
         """An advisory lock shared by every process using this index (``embed``, or
         ``sync:<root>``). Without ``wait``, None when another process holds it.

@@ -21,6 +21,7 @@ before or after a write, never half of it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from kenning.config import cache_dir
 from kenning.errors import ConfigError, MissingExtra, NotFound, SchemaTooNew
 from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
@@ -41,7 +43,7 @@ from .base import UNEMBEDDED, ChunkRow, Lock, SourceRow, Store, StoredChunk, sto
 from .pgfilters import COMPARE, filter_sql
 
 SCHEMA = "kenning"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: HNSW search breadth: pgvector's default of 40 misses neighbours at depth 100
 EF_SEARCH = 200
 
@@ -103,6 +105,13 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE postings DROP CONSTRAINT postings_pkey,
         ADD PRIMARY KEY (term, chunk_id) INCLUDE (tf, length);
     """,
+    # A name for this database that no other one shares (a database dropped and created
+    # again at the same URL gets a new one): it keys the search caches that processes keep
+    # on their own disks (``cache_prefix``).
+    3: """
+    INSERT INTO meta VALUES ('store_id', md5(random()::text || clock_timestamp()::text))
+        ON CONFLICT (key) DO NOTHING;
+    """,
 }
 
 # BM25 as FTS5's bm25() and BM25Index compute it, given each query term's IDF weight. The
@@ -155,6 +164,14 @@ class PostgresStore(Store):
     """A PostgreSQL database with pgvector; the URL is a libpq connection URI."""
 
     searches_itself = True
+
+    def cache_prefix(self) -> str | None:
+        """Under ``~/.cache/kenning/stores``, named after this database's URL and its
+        ``store_id``, so a cache built from one database is never read for another."""
+        key = hashlib.sha256(f"{self.location}\0{self.get_meta('store_id')}".encode())
+        folder = cache_dir() / "stores"
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder / key.hexdigest()[:20])
 
     def __init__(self, url: str, create: bool = True) -> None:
         self.url = url
