@@ -128,7 +128,11 @@ def test_snippets_read_as_text() -> None:
     assert "<" not in shown and "http" not in shown and "hidden" not in shown
 
 
-_WORDS = st.sampled_from(["alpha", "Alphabet", "beta", "Über", "über", "naïve", "cat_dog", "4"])
+# "İzmir" grows when lower-cased (İ is two code points in lower case), which sends the scan
+# to its case-insensitive pattern over the text as written
+_WORDS = st.sampled_from(
+    ["alpha", "Alphabet", "ALPHAS", "beta", "Über", "über", "naïve", "cat_dog", "4", "İzmir"]
+)
 _TERMS = st.sampled_from(["alpha", "beta", "über", "cat", "naive", "42", "alphabetic"])
 
 
@@ -139,7 +143,8 @@ _TERMS = st.sampled_from(["alpha", "beta", "über", "cat", "naive", "42", "alpha
 def test_highlights_are_the_words_that_start_with_a_query_stem(
     pieces: list[tuple[str, str]], terms: list[str]
 ) -> None:
-    """The one-regex scan marks exactly the words a per-word test marks."""
+    """The one-regex scan (over the lower-cased text, or the text as written where lower
+    case would move the offsets) marks exactly the words a per-word test marks."""
     text = "".join(w + sep for w, sep in pieces)
     stems = tuple(t[: max(4, len(t) - 2)] for t in terms)
     expected = [
