@@ -344,7 +344,7 @@ def tune(
 
     backends = tuple(reranker_backends or RERANKERS)
     say(f"training the rerankers ({', '.join(backends)})")
-    rerank_report, reranker = _rerank(index, pairs, train, held, chosen, stored, backends)
+    rerank_report, reranker = _rerank(index, pairs, train, held, chosen, stored, backends, seed)
 
     if chosen.embedder is not None:
         say("swapping the index's vectors for the fine-tuned model's")
@@ -497,6 +497,7 @@ def _rerank(
     chosen: Candidate,
     stored: Tuning | None,
     backends: Sequence[str] = RERANKERS,
+    seed: int = 0,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Train each reranker in ``backends`` on the chosen setting's top candidates; returns
     the best one's held-out figures (every backend's under ``tried``) and the reranker to
@@ -550,8 +551,11 @@ def _rerank(
     for name in backends:
         cls = rerankers.get(name)
         assert issubclass(cls, FeatureReranker), f"{name}: tune trains linear rerankers only"
-        # training sets of the slow backends stay small: their features embed passages
-        fit_on = list(zip(train, train_lists, strict=True))[: cls.TRAIN_LISTS]
+        # the slow backends (their features embed passages) train on a sample of the pairs,
+        # drawn from all of them: generated pairs and real questions in their proportions
+        fit_on = list(zip(train, train_lists, strict=True))
+        if len(fit_on) > cls.TRAIN_LISTS:
+            fit_on = random.Random(seed).sample(fit_on, cls.TRAIN_LISTS)
         started = time.perf_counter()
         xs = features(cls, [i for i, _ in fit_on], [t for _, t in fit_on])
         golds = [np.array([c in pairs.gold[i] for c in ids]) for i, (ids, _) in fit_on]
