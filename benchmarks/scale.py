@@ -42,6 +42,11 @@ PostgreSQL 16 + pgvector 0.6.2 (``--store pgserver``), 2026-11-27: at 100k, load
 1,251 MB, hybrid p50 45.7 / p95 91.0 ms (SQLite 16.4 / 25.0 in the same sitting), pgvector
 recall@10 0.989; at 1M (niced, beside other jobs), loaded in 4,045 s, 13.9 GB, hybrid p50
 456 / p95 1,237 ms, recall@10 0.554 (pgvector's default graph; BM25 in SQL is most of the time).
+Since then ``auto`` ranks BM25 in memory above 200k chunks on PostgreSQL too; at 1M (loaded
+again in 3,347 s and kept running, then ``scale.py query URL ../shared/data auto auto``, the
+same sitting): p50 30.2 / p95 59.1 ms in the process that built the postings (first query
+91 s), 24.3 / 62.2 ms in the next, which loaded them (0.33 s); with ``store`` keywords
+instead of ``auto``, 493 / 1,241 ms.
 
 ``--store URL`` (or ``--store pgserver``): measure PostgreSQL instead of the SQLite file:
 the indexes are built as SQLite files, then copied into the store as ``kenning migrate``
