@@ -8,7 +8,8 @@ On the training pairs ``tune`` fits
 - the fusion weight ``alpha`` (a grid, as the packaged 0.45 was fitted on SciFact train),
   only when real questions are given too (generated ones favour keywords),
 - a query-side adapter (``adapter.py``), with hard negatives mined by the current search,
-- a reranker (``kenning.rerank``, the ``features`` backend) over the top candidates,
+- rerankers (``kenning.rerank``, the ``features`` and ``late`` backends) over the top
+  candidates, the better one on the held-out pairs offered,
 - with ``finetune_model=True``, a fine-tuned copy of the packaged MiniLM (``finetune.py``), whose
   vectors for the whole index are computed to measure it and, if it is kept, swapped in
   (``Index.switch_embedder``): the re-embed, whose time the report gives,
