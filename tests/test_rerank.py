@@ -169,3 +169,20 @@ def test_the_search_command_reranks_and_explains_the_time(index: Index, notes: P
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "reranked the top candidates in" in result.output
+
+
+def test_a_stored_late_reranker_orders_search_by_token_matches(index: Index, notes: Path) -> None:
+    """With only its late-interaction weight, the ``late`` reranker puts first the candidate
+    whose tokens best match the query's, by the real MiniLM's token vectors."""
+    from kenning.rerank import maxsim
+
+    index.add([notes])
+    spec = {"name": "late", "args": {"weights": [0.0, 0.0, 1.0]}}
+    index.store.set_meta(META_KEY, Tuning("hash", reranker=spec).to_json())
+    query = "scaled dot product"
+    candidates = index.searcher.search(query, k=DEPTH)
+    hits = index.searcher.search(query, k=3, rerank=True)
+    late = maxsim(query, [f"{h.title}\n{h.text}" for h in candidates])
+    best = [candidates[i].chunk_id for i in np.argsort(-late, kind="stable")[:3]]
+    assert [h.chunk_id for h in hits] == best
+    assert index.searcher.rerank_seconds is not None and index.searcher.rerank_seconds > 0
