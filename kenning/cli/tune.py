@@ -73,7 +73,7 @@ def tune_command(
 
         kenning tune -n 500 --json
 
-        kenning tune --rerankers features      # skip the slower late-interaction reranker
+        kenning tune --rerankers features     # skip the slow late reranker
 
         kenning tune --questions my-questions.jsonl
 
