@@ -99,8 +99,9 @@ class FeatureReranker(Reranker):
     """
 
     id = "features"
-    #: training lists ``kenning tune`` fits on, at most (the slower backends take fewer)
-    TRAIN_LISTS = 100_000
+    #: training lists ``kenning tune`` fits on at most (None: all; the slower backends
+    #: take a sample)
+    TRAIN_LISTS: int | None = None
     FEATURES: tuple[str, ...] = (
         "prior",
         "reciprocal_rank",

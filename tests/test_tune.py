@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -408,3 +409,21 @@ def test_tune_fine_tunes_the_real_model_and_undo_re_embeds(
     with Index.open(db) as index:
         assert index.embedder.id == "minilm" and index.searcher.tuning() is None
         assert [(h.chunk_id, round(h.score, 5)) for h in index.search(query)] == before
+
+
+def test_tune_names_a_reranker_it_cannot_train(
+    til_index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin reranker that is not a linear listwise model is refused by name (a
+    ConfigError the CLI turns into a message), not an assertion."""
+    from kenning.rerank import Passage, Reranker, rerankers
+
+    class Fixed(Reranker):
+        id = "fixed"
+
+        def score(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+            return np.zeros(len(passages))
+
+    monkeypatch.setitem(rerankers._classes, "fixed", Fixed)
+    with pytest.raises(ConfigError, match="'fixed' cannot be trained by kenning tune"):
+        tuning.tune(til_index, n=60, seed=0, reranker_backends=("fixed",))

@@ -551,11 +551,15 @@ def _rerank(
     best: tuple[np.ndarray, FeatureReranker] | None = None
     for name in backends:
         cls = rerankers.get(name)
-        assert issubclass(cls, FeatureReranker), f"{name}: tune trains linear rerankers only"
+        if not issubclass(cls, FeatureReranker):  # a plugin tune cannot fit
+            raise ConfigError(
+                f"reranker {name!r} cannot be trained by kenning tune, which fits the linear "
+                f"listwise rerankers ({', '.join(RERANKERS)})"
+            )
         # the slow backends (their features embed passages) train on a sample of the pairs,
         # drawn from all of them: generated pairs and real questions in their proportions
         fit_on = list(zip(train, train_lists, strict=True))
-        if len(fit_on) > cls.TRAIN_LISTS:
+        if cls.TRAIN_LISTS is not None and len(fit_on) > cls.TRAIN_LISTS:
             fit_on = random.Random(seed).sample(fit_on, cls.TRAIN_LISTS)
         started = time.perf_counter()
         xs = features(cls, [i for i, _ in fit_on], [t for _, t in fit_on])
