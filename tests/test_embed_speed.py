@@ -20,7 +20,9 @@ from kenning.embedders import (
     CALIBRATION_FILE,
     INT8_MIN_COSINE,
     SMALL_BATCH,
+    HashEmbedder,
     MiniLMEmbedder,
+    cpu_name,
     get_embedder,
     machine_key,
 )
@@ -92,6 +94,49 @@ def test_another_machine_or_library_version_measures_again(
     assert len(calls) == 2
     saved = json.loads((cache / CALIBRATION_FILE).read_text())["calibrations"]
     assert len(saved) == 2  # both machines kept: a shared home folder serves both
+
+
+def test_a_cpu_with_avx512_is_another_machine_than_one_without() -> None:
+    """Machines here share one model name with and without AVX-512, 2x apart in speed."""
+    plain = "model name\t: Xeon @ 2.50GHz\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    wide = plain.replace("fma", "fma avx512f avx512bw avx512_vnni")
+    assert cpu_name(plain) == "Xeon @ 2.50GHz +avx2"
+    assert cpu_name(wide) == "Xeon @ 2.50GHz +avx2 +avx512f +avx512_vnni"
+    assert machine_key().startswith(cpu_name(Path("/proc/cpuinfo").read_text()))
+
+
+class _Recording(HashEmbedder):
+    """Records each batch it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__(dim=16)
+        self.batch_size = 2
+        self.batches: list[list[str]] = []
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(texts)
+        return super().embed_batch(texts)
+
+
+def test_batches_group_texts_by_tokens_and_every_vector_returns_to_its_text() -> None:
+    """Sorting by characters mixed SciFact's chunks so that a fifth of each batch was
+    padding: a long word is one token, a line of short words many."""
+    texts = ["a b c d e f g h i j", "internationalisation", "x y", "p q r s t u v w", "ok"]
+    emb = _Recording()
+    vectors = emb.embed_documents(texts)
+    cost = emb.lengths(texts)
+    assert [cost[texts.index(t)] for batch in emb.batches for t in batch] == sorted(cost)
+    for text, vector in zip(texts, vectors, strict=True):
+        assert np.allclose(vector, emb.embed_documents([text])[0])
+
+
+@pytest.mark.real_model
+def test_minilm_sorts_by_its_own_tokens_cut_at_its_limit() -> None:
+    emb = MiniLMEmbedder(runtime="onnx")
+    tok = emb._tok()
+    assert emb.lengths(TEXTS) == [min(len(tok.encode(t).ids), emb.max_tokens) for t in TEXTS]
+    assert emb.lengths(["x"]) == [3]  # [CLS] x [SEP]
+    assert max(emb.lengths(TEXTS)) == emb.max_tokens == 256  # the long text, cut as embedded
 
 
 @pytest.mark.parametrize(

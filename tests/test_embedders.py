@@ -88,6 +88,12 @@ def test_batch_equals_single(emb: Embedder) -> None:
         assert float(alone @ batch[i]) > 0.9999
 
 
+def test_lengths_rank_texts_by_their_cost_to_embed(emb: Embedder) -> None:
+    """What ``embed_documents`` sorts batches by: one count per text, growing with it."""
+    short, long = emb.lengths(["vitamin D", "vitamin D and bone density " * 8])
+    assert 0 < short < long
+
+
 def test_config_round_trip_rebuilds_the_same_vectors(emb: Embedder) -> None:
     name = embedders.name_of(type(emb))
     assert name is not None

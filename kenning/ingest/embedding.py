@@ -134,7 +134,7 @@ def _embed_all(
             if digest not in seen:
                 texts.setdefault(digest, text)
         seen.update(texts)
-        for part in _batches(texts, batch):
+        for part in _batches(texts, batch, embedder):
             matrix = embedder.embed_documents([texts[h] for h in part])
             store.write_vectors(dict(zip(part, matrix, strict=True)))
             done += len(part)
@@ -144,9 +144,12 @@ def _embed_all(
     return done
 
 
-def _batches(texts: dict[str, str], size: int) -> Iterator[list[str]]:
-    """The hashes of ``texts`` in batches of similar length (less padding to embed)."""
-    order = sorted(texts, key=lambda h: len(texts[h]))
+def _batches(texts: dict[str, str], size: int, embedder: Embedder) -> Iterator[list[str]]:
+    """The hashes of ``texts`` in batches of similar length in the model's tokens: each
+    pads less when ``embed_documents`` cuts it into the model's own batches."""
+    hashes = list(texts)
+    cost = dict(zip(hashes, embedder.lengths([texts[h] for h in hashes]), strict=True))
+    order = sorted(hashes, key=cost.__getitem__)
     for i in range(0, len(order), size):
         yield order[i : i + size]
 
@@ -170,7 +173,7 @@ def embed_everything(
     if progress:
         progress.stage("re-embedding", len(texts), unit="chunks")
     vectors: dict[str, np.ndarray] = {}
-    for part in _batches(texts, BATCH):
+    for part in _batches(texts, BATCH, embedder):
         vectors.update(zip(part, embedder.embed_documents([texts[h] for h in part]), strict=True))
         if progress:
             progress.advance(len(part), len(part))
