@@ -294,7 +294,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         self.runtime = runtime
         self.precision = precision
         self.query_precision = query_precision
-        self._tokenizer: Any = None
+        self._tokenizers: dict[str, Any] = {}
         self._sessions: dict[str, Any] = {}
         # int8 is an ONNX graph: nothing to calibrate against torch
         fixed = "onnx" if precision == "int8" else runtime
@@ -317,15 +317,22 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         return str(self.model_dir())
 
-    def _tok(self) -> Any:
-        if self._tokenizer is None:
+    def _tok(self, truncated: bool = True) -> Any:
+        """The tokenizer cut at ``max_tokens`` (what is embedded), or an uncut twin (what
+        the chunker counts): two objects, so a count in one thread never uncuts a batch
+        being embedded in another."""
+        key = "cut" if truncated else "whole"
+        if key not in self._tokenizers:
             from tokenizers import Tokenizer
 
             tok = Tokenizer.from_file(str(self.model_dir() / "tokenizer.json"))
-            tok.enable_truncation(max_length=self.max_tokens)
+            if truncated:  # (the file brings a truncation setting of its own)
+                tok.enable_truncation(max_length=self.max_tokens)
+            else:
+                tok.no_truncation()
             tok.no_padding()
-            self._tokenizer = tok
-        return self._tokenizer
+            self._tokenizers[key] = tok
+        return self._tokenizers[key]
 
     def lengths(self, texts: list[str]) -> list[int]:
         """Tokens as embedded (cut at ``max_tokens``). Sorting SciFact's chunks by characters
@@ -334,12 +341,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         return [len(e.ids) for e in self._tok().encode_batch(texts)]
 
     def count_tokens(self, text: str) -> int:
-        tok = self._tok()
-        tok.no_truncation()
-        try:
-            return len(tok.encode(text, add_special_tokens=False).ids) + 2
-        finally:
-            tok.enable_truncation(max_length=self.max_tokens)
+        return len(self._tok(truncated=False).encode(text, add_special_tokens=False).ids) + 2
 
     @property
     def query_runtime(self) -> str:
