@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +64,21 @@ class Embedder(ABC):
         little. ``count_tokens`` here; a model with a tokenizer counts its real tokens."""
         return [self.count_tokens(t) for t in texts]
 
+    def batched(self, texts: list[str], size: int) -> Iterator[list[int]]:
+        """The positions of ``texts`` in batches of ``size``, fewest tokens (``lengths``)
+        first, so each batch pads little."""
+        cost = self.lengths(texts)
+        order = sorted(range(len(texts)), key=cost.__getitem__)
+        for start in range(0, len(order), size):
+            yield order[start : start + size]
+
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         """Embed passages in batches, fewest tokens first so batches pad little."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         prefixed = [self.document_prefix + t for t in texts]
-        cost = self.lengths(prefixed)
-        order = sorted(range(len(texts)), key=cost.__getitem__)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in self.batched(prefixed, self.batch_size):
             vecs = self.embed_batch([prefixed[i] for i in idx])
             out[idx] = self._check(vecs, len(idx))
         return _normalise(out)

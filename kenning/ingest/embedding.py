@@ -148,10 +148,8 @@ def _batches(texts: dict[str, str], size: int, embedder: Embedder) -> Iterator[l
     """The hashes of ``texts`` in batches of similar length in the model's tokens: each
     pads less when ``embed_documents`` cuts it into the model's own batches."""
     hashes = list(texts)
-    cost = dict(zip(hashes, embedder.lengths([texts[h] for h in hashes]), strict=True))
-    order = sorted(hashes, key=cost.__getitem__)
-    for i in range(0, len(order), size):
-        yield order[i : i + size]
+    for idx in embedder.batched([texts[h] for h in hashes], size):
+        yield [hashes[i] for i in idx]
 
 
 def every_chunk(store: Store) -> Iterator[tuple[int, str, str]]:
