@@ -28,8 +28,9 @@ options), ``onnx-plain`` (the plain export, kenning's batch session: one thread 
 core, spinning on, all graph optimisations), ``onnx`` (kenning's batch session on the fused
 graph: attention, layer norms and GELU as onnxruntime's fused kernels), ``onnx-nospin``,
 ``onnx-basic`` and ``onnx-extended`` (``onnx`` with spinning off, or a lower graph
-optimisation level), ``torch`` (sentence-transformers), ``auto`` (what ``MiniLMEmbedder()``
-picks here; its calibration is printed), ``int8`` (dynamic int8 quantisation of the fused
+optimisation level), ``torch`` (sentence-transformers on the CPU), ``cuda`` (the same on
+the GPU), ``auto`` (what ``MiniLMEmbedder()`` picks here: its calibration is printed, or the
+GPU where there is one), ``int8`` (dynamic int8 quantisation of the fused
 graph, one scale per weight matrix, the word-embedding table included, for documents and
 queries alike: other vectors, so it needs nDCG@10 within 0.005 of fp32; see DEPENDENCIES.md),
 ``int8-pc`` (the same with one scale per output channel), ``int8-docs`` (what
@@ -158,7 +159,8 @@ OPTIONS: dict[str, Callable[[], MiniLMEmbedder]] = {
     "onnx-basic": _variant(graph_level="ORT_ENABLE_BASIC"),
     "onnx-extended": _variant(graph_level="ORT_ENABLE_EXTENDED"),
     "onnx": lambda: MiniLMEmbedder(runtime="onnx"),
-    "torch": lambda: MiniLMEmbedder(runtime="torch"),
+    "torch": lambda: MiniLMEmbedder(runtime="torch", device="cpu"),
+    "cuda": lambda: MiniLMEmbedder(runtime="torch", device="cuda"),
     "auto": lambda: MiniLMEmbedder(),
     "int8": Int8MiniLM,
     "int8-pc": lambda: type("PerChannel", (Int8MiniLM,), {"per_channel": True})(),
@@ -224,7 +226,11 @@ def throughput(args: argparse.Namespace) -> None:
     auto = next((e for k, e in embs.items() if k.partition("/")[0] == "auto"), None)
     if isinstance(auto, MiniLMEmbedder):
         runtime = auto.batch_runtime
-        known = json.loads(calibration.read_text())["calibrations"].get(machine_key(), {})
+        known = (
+            json.loads(calibration.read_text())["calibrations"].get(machine_key(), {})
+            if calibration.exists()
+            else "none (a GPU takes batches uncalibrated)"
+        )
         print(f"# auto: batches through {runtime}; calibration {known}", flush=True)
     best = dict.fromkeys(embs, float("inf"))
     vectors: dict[str, np.ndarray] = {}

@@ -7,6 +7,7 @@ backend behaves the same. The default, ``minilm``, is all-MiniLM-L6-v2 shipped i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -146,7 +147,7 @@ class SentenceTransformerEmbedder(Embedder):
 
     model_name: str = ""
 
-    def __init__(self, model: str | None = None, device: str = "cpu") -> None:
+    def __init__(self, model: str | None = None, device: str = "auto") -> None:
         self.model_name = model or self.model_name
         if not self.model_name:
             raise ConfigError("the st embedder needs a model: a hub name or a local folder")
@@ -178,7 +179,9 @@ class SentenceTransformerEmbedder(Embedder):
 
                 hf_logging.disable_progress_bar()
                 try:
-                    self._model = SentenceTransformer(self._model_path(), device=self.device)
+                    self._model = SentenceTransformer(
+                        self._model_path(), device=torch_device(self.device)
+                    )
                 except OSError as e:
                     raise ModelUnavailable(self.model_name, str(e).splitlines()[0]) from None
                 self.max_tokens = int(self._model.max_seq_length or self.max_tokens)
@@ -197,6 +200,12 @@ class SentenceTransformerEmbedder(Embedder):
 
 #: what ``MiniLMEmbedder(runtime=...)`` accepts; ``auto`` measures which is faster for batches
 MINILM_RUNTIMES = ("auto", "onnx", "torch")
+#: chunks per batch when torch embeds on a GPU: the CPU's 16 leave an H200 idle between
+#: launches (benchmarks/embed.py throughput --batch-sizes, on the GPU machine)
+GPU_BATCH = 128
+#: chunks per batch on the CPU: with batches sorted by tokens, 16 beat 32 by 3-8% on both
+#: runtimes (SciFact chunks, 2 cores; benchmarks/embed.py throughput --batch-sizes)
+CPU_BATCH = 16
 #: batches up to this size are latency-bound like a query, so they take the query runtime
 SMALL_BATCH = 4
 #: ``auto`` picks torch for batches only when it is this much faster than ONNX: ONNX is
@@ -252,6 +261,12 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     embedded and cached in ``<cache>/runtimes.json`` per CPU model, core count, library
     versions and ONNX graph (delete the file to measure again); after that, torch is not
     even imported where ONNX won. ``runtime="onnx"`` or ``"torch"`` runs everything through one.
+
+    Where torch sees an NVIDIA GPU (``device="auto"``, the default, or ``"cuda"``), batches
+    run there instead, ``GPU_BATCH`` chunks at a time, with no calibration: the same fp32
+    weights give the same vectors (cosine >= 0.9999) many times faster. Queries stay on
+    ONNX and the CPU, where one takes a few milliseconds. ``device="cpu"`` keeps torch off
+    the GPU. Only machines whose NVIDIA driver is loaded ever import torch to ask.
     The ONNX file is exported once from the packaged weights into the kenning cache folder.
 
     ``precision="int8"`` embeds document batches on an int8 graph quantised once from that
@@ -271,15 +286,12 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     id = "minilm"
     dim = 384
     max_tokens = 256
-    #: with batches sorted by tokens, 16 chunks a batch beat 32 by 3-8% on both runtimes
-    #: (SciFact chunks, 2 cores; benchmarks/embed.py throughput --batch-sizes)
-    batch_size = 16
     model_name = "sentence-transformers/all-MiniLM-L6-v2"
 
     def __init__(
         self,
         runtime: str = "auto",
-        device: str = "cpu",
+        device: str = "auto",
         precision: str = "fp32",
         query_precision: str = "int8",
     ) -> None:
@@ -302,10 +314,20 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         self.query_precision = query_precision
         self._tokenizers: dict[str, Any] = {}
         self._sessions: dict[str, Any] = {}
-        # int8 is an ONNX graph: nothing to calibrate against torch
-        fixed = "onnx" if precision == "int8" else runtime
-        self._batch_runtime: str | None = None if fixed == "auto" else fixed
+        self._batch_runtime: str | None = None
         self._calibrating = threading.Lock()
+        self._batch_size: int | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """Chunks per batch: ``GPU_BATCH`` on a GPU, the class's CPU size otherwise."""
+        if self._batch_size is not None:
+            return self._batch_size
+        return GPU_BATCH if self.batch_runtime == "cuda" else CPU_BATCH
+
+    @batch_size.setter
+    def batch_size(self, size: int) -> None:
+        self._batch_size = size
 
     def config(self) -> dict[str, Any]:
         cfg = super().config()
@@ -359,11 +381,21 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
 
     @property
     def batch_runtime(self) -> str:
-        """The runtime for batches; under ``auto`` the calibrated one (measured on first use)."""
+        """The runtime for batches: ``cuda`` (torch on the GPU) where there is one, else
+        under ``auto`` the calibrated one (measured on first use)."""
         with self._calibrating:
             if self._batch_runtime is None:
-                self._batch_runtime = self._calibrated_runtime() if _has_onnxruntime() else "torch"
+                self._batch_runtime = self._pick_batch_runtime()
         return self._batch_runtime
+
+    def _pick_batch_runtime(self) -> str:
+        # int8 is an ONNX graph: nothing to calibrate against torch, and no GPU to run on
+        fixed = "onnx" if self.precision == "int8" else self.runtime
+        if fixed != "onnx" and torch_device(self.device) != "cpu":
+            return "cuda"
+        if fixed != "auto":
+            return fixed
+        return self._calibrated_runtime() if _has_onnxruntime() else "torch"
 
     def embed_query(self, text: str) -> np.ndarray:
         if self.query_precision == "int8" and self.query_runtime == "onnx":
@@ -374,7 +406,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         small = len(texts) <= SMALL_BATCH
         runtime = self.query_runtime if small else self.batch_runtime
-        if runtime == "torch":
+        if runtime in ("torch", "cuda"):
             return super().embed_batch(texts)
         return self._embed_onnx(texts, "query" if small else "batch")
 
@@ -540,6 +572,30 @@ def machine_key() -> str:
             libs.append(f"{name} -")
     # The graph's name too: a better export must be measured again.
     return f"{cpu}; {usable_cores()} cores; " + "; ".join(libs) + f"; graph {ONNX_GRAPH}"
+
+
+def torch_device(device: str) -> str:
+    """The device torch should load a model on: ``auto`` is ``cuda`` where torch sees an
+    NVIDIA GPU, else ``cpu``. torch is imported to ask only where the NVIDIA driver is
+    loaded, so on every other machine ``auto`` costs nothing."""
+    if device != "auto":
+        return device
+    return "cuda" if _cuda_available() else "cpu"
+
+
+#: files that exist only where the NVIDIA driver is loaded
+NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl")
+
+
+@functools.cache
+def _cuda_available() -> bool:
+    if not any(Path(p).exists() for p in NVIDIA_DRIVER_FILES):
+        return False
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def _has_onnxruntime() -> bool:

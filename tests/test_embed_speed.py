@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from kenning import ConfigError, MissingExtra
+from kenning import embedders as embedding
 from kenning.config import cache_dir
 from kenning.embedders import (
     CALIBRATION_FILE,
@@ -36,6 +37,13 @@ TEXTS = [
     "The softmax function turns scores into probabilities that sum to one.",
 ]
 assert len(TEXTS) > SMALL_BATCH  # a real batch, not the query path
+
+
+@pytest.fixture(autouse=True)
+def _cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about choosing between the CPU's runtimes, so a GPU (which takes
+    batches uncalibrated; tests/test_gpu.py) is hidden from them."""
+    monkeypatch.setattr(embedding, "_cuda_available", lambda: False)
 
 
 @pytest.fixture

@@ -50,8 +50,8 @@ def test_int8_batches_run_on_onnx_without_calibrating(
     monkeypatch.setattr(MiniLMEmbedder, "calibrate", calibrate)
     emb = MiniLMEmbedder(precision="int8")
     assert (emb.query_runtime, emb.batch_runtime) == ("onnx", "onnx")
-    assert emb.id == "minilm" and emb.config() == {"device": "cpu", "precision": "int8"}
-    assert MiniLMEmbedder().config() == {"device": "cpu"}  # fp32 indexes record what they did
+    assert emb.id == "minilm" and emb.config() == {"device": "auto", "precision": "int8"}
+    assert MiniLMEmbedder().config() == {"device": "auto"}  # fp32 indexes record what they did
 
 
 @pytest.fixture(scope="module")

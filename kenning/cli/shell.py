@@ -151,7 +151,8 @@ def main_options(
             "-e",
             help="Embedder id for a new index (minilm, hash, st, bge-small, e5-small), with "
             "options as NAME:KEY=VALUE,... (minilm:precision=int8 embeds documents in int8, "
-            "st:model=DIR any sentence-transformers model). An existing index remembers its own.",
+            "minilm:device=cpu keeps them off a GPU, st:model=DIR any sentence-transformers "
+            "model). An existing index remembers its own.",
         ),
     ] = None,
     quiet: Annotated[
