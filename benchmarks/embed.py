@@ -28,9 +28,10 @@ options), ``onnx-plain`` (the plain export, kenning's batch session: one thread 
 core, spinning on, all graph optimisations), ``onnx`` (kenning's batch session on the fused
 graph: attention, layer norms and GELU as onnxruntime's fused kernels), ``onnx-nospin``,
 ``onnx-basic`` and ``onnx-extended`` (``onnx`` with spinning off, or a lower graph
-optimisation level), ``torch`` (sentence-transformers on the CPU), ``cuda`` (the same on
-the GPU), ``auto`` (what ``MiniLMEmbedder()`` picks here: its calibration is printed, or the
-GPU where there is one), ``int8`` (dynamic int8 quantisation of the fused
+optimisation level), ``torch`` (sentence-transformers on the CPU), ``torch-bf16`` (the same
+with bfloat16 matrix products under autocast), ``cuda`` (torch on the GPU), ``auto`` (what
+``MiniLMEmbedder()`` picks here: its calibration is printed, or the GPU where there is one),
+``int8`` (dynamic int8 quantisation of the fused
 graph, one scale per weight matrix, the word-embedding table included, for documents and
 queries alike: other vectors, so it needs nDCG@10 within 0.005 of fp32; see DEPENDENCIES.md),
 ``int8-pc`` (the same with one scale per output channel), ``int8-docs`` (what
@@ -161,6 +162,7 @@ OPTIONS: dict[str, Callable[[], MiniLMEmbedder]] = {
     "onnx": lambda: MiniLMEmbedder(runtime="onnx"),
     "torch": lambda: MiniLMEmbedder(runtime="torch", device="cpu"),
     "cuda": lambda: MiniLMEmbedder(runtime="torch", device="cuda"),
+    "torch-bf16": lambda: MiniLMEmbedder(runtime="torch-bf16", device="cpu"),
     "auto": lambda: MiniLMEmbedder(),
     "int8": Int8MiniLM,
     "int8-pc": lambda: type("PerChannel", (Int8MiniLM,), {"per_channel": True})(),

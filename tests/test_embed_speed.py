@@ -69,7 +69,7 @@ def _measured(monkeypatch: pytest.MonkeyPatch, rates: dict[str, float]) -> list[
 
 
 def test_an_unknown_runtime_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="runtime must be one of auto, onnx, torch"):
+    with pytest.raises(ConfigError, match="runtime must be one of auto, onnx, torch, torch-bf16"):
         MiniLMEmbedder(runtime="tensorflow")
 
 
@@ -79,6 +79,9 @@ def test_an_unknown_runtime_is_a_config_error() -> None:
         ({"onnx": 10.0, "torch": 20.0}, "torch"),
         ({"onnx": 10.0, "torch": 10.5}, "onnx"),  # within the margin: ONNX is loaded anyway
         ({"onnx": 20.0, "torch": 10.0}, "onnx"),
+        ({"onnx": 10.0, "torch": 12.0, "torch-bf16": 17.0}, "torch-bf16"),
+        ({"onnx": 10.0, "torch": 20.0, "torch-bf16": 15.0}, "torch"),
+        ({"onnx": 10.0, "torch": 8.0, "torch-bf16": 10.5}, "onnx"),
     ],
 )
 def test_auto_measures_once_and_every_later_embedder_reuses_it(
@@ -169,6 +172,8 @@ def test_forced_runtimes_never_measure(cache: Path, monkeypatch: pytest.MonkeyPa
     assert MiniLMEmbedder(runtime="onnx").batch_runtime == "onnx"
     assert MiniLMEmbedder(runtime="torch").batch_runtime == "torch"
     assert MiniLMEmbedder(runtime="torch").query_runtime == "torch"
+    bf16 = MiniLMEmbedder(runtime="torch-bf16")
+    assert (bf16.batch_runtime, bf16.query_runtime) == ("torch-bf16", "onnx")
     assert calls == [] and not (cache / CALIBRATION_FILE).exists()
 
 
@@ -231,6 +236,29 @@ def test_both_runtimes_give_the_same_vectors_for_batches_and_queries() -> None:
 
 
 @pytest.mark.real_model
-def test_calibration_measures_both_runtimes() -> None:
+def test_bfloat16_batches_keep_the_fp32_vectors() -> None:
+    """torch-bf16 may serve an fp32 index only because its vectors are fp32's within the
+    same bar as the other runtimes (it runs, slowly emulated, on any CPU)."""
+    bf16 = MiniLMEmbedder(runtime="torch-bf16")
+    vectors = bf16.embed_documents(TEXTS)
+    assert bf16.id == "minilm" and vectors.dtype == np.float32
+    fp32 = MiniLMEmbedder(runtime="onnx").embed_documents(TEXTS)
+    assert (vectors * fp32).sum(axis=1).min() >= 0.9999
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("bf16", [True, False])
+def test_calibration_measures_every_runtime_this_cpu_runs_well(
+    monkeypatch: pytest.MonkeyPatch, bf16: bool
+) -> None:
+    monkeypatch.setattr(embedding, "native_bf16", lambda: bf16)
     rates = MiniLMEmbedder().calibrate(rounds=1, batch=SMALL_BATCH + 1)
-    assert set(rates) == {"onnx", "torch"} and min(rates.values()) > 0
+    expected = {"onnx", "torch", "torch-bf16"} if bf16 else {"onnx", "torch"}
+    assert set(rates) == expected and min(rates.values()) > 0
+
+
+def test_calibrations_made_before_bfloat16_was_measured_are_made_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedding, "native_bf16", lambda: False)
+    without = machine_key()
+    monkeypatch.setattr(embedding, "native_bf16", lambda: True)
+    assert machine_key() != without
