@@ -261,9 +261,11 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     ``runtime="auto"`` (the default) therefore embeds queries and batches of up to
     ``SMALL_BATCH`` texts through ONNX, and real batches through whichever runtime measured
     faster on this machine: a calibration of a few seconds, run the first time a batch is
-    embedded and cached in ``<cache>/runtimes.json`` per CPU model, core count, library
-    versions and ONNX graph (delete the file to measure again); after that, torch is not
+    embedded and cached in ``<cache>/runtimes.json`` per CPU model and vector features, core
+    count, library versions, ONNX graph and runtimes measured (delete the file to measure
+    again); after that, torch is not
     even imported where ONNX won. ``runtime="onnx"`` or ``"torch"`` runs everything through one.
+    The ONNX file is exported once from the packaged weights into the kenning cache folder.
 
     On a CPU with native bfloat16 (``BF16_FLAGS``), the calibration also measures
     ``torch-bf16``: torch with its matrix products in bfloat16 under autocast, accumulating
@@ -277,7 +279,6 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     weights give the same vectors (cosine >= 0.9999) many times faster. Queries stay on
     ONNX and the CPU, where one takes a few milliseconds. ``device="cpu"`` keeps torch off
     the GPU. Only machines whose NVIDIA driver is loaded ever import torch to ask.
-    The ONNX file is exported once from the packaged weights into the kenning cache folder.
 
     ``precision="int8"`` embeds document batches on an int8 graph quantised once from that
     export (``quantize_minilm``) and keeps queries, and batches small enough to take the
@@ -330,7 +331,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
 
     @property
     def batch_size(self) -> int:
-        """Chunks per batch: ``GPU_BATCH`` on a GPU, the class's CPU size otherwise."""
+        """Chunks per batch: ``GPU_BATCH`` on a GPU, else ``CPU_BATCH`` (set it to override)."""
         if self._batch_size is not None:
             return self._batch_size
         return GPU_BATCH if self.batch_runtime == "cuda" else CPU_BATCH

@@ -257,7 +257,9 @@ def test_calibration_measures_every_runtime_this_cpu_runs_well(
     assert set(rates) == expected and min(rates.values()) > 0
 
 
-def test_calibrations_made_before_bfloat16_was_measured_are_made_again(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_calibrations_made_before_bfloat16_was_measured_are_made_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(embedding, "native_bf16", lambda: False)
     without = machine_key()
     monkeypatch.setattr(embedding, "native_bf16", lambda: True)
