@@ -3,6 +3,7 @@ the same rankings as SQLite, syncs from several processes at once, and ``kenning
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -187,6 +188,27 @@ def test_background_worker_embeds_a_postgres_index(notes: Path) -> None:
         assert idx.search("sourdough starter", k=3, mode="dense")
 
 
+def test_migration_4_moves_the_recorded_cpu_default_to_auto(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As SQLite's migration 3: the "cpu" every index recorded before embedders could use a
+    GPU becomes "auto"; the other settings stay."""
+    from kenning.store import postgres
+
+    url = postgres_url()
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 3)
+    old = open_store(url)
+    record = {"id": "minilm", "dim": 384, "args": {"device": "cpu", "precision": "int8"}}
+    old.set_meta("embedder", json.dumps(record))
+    old.close()
+    monkeypatch.undo()
+    new = open_store(url)
+    assert new._version() == postgres.SCHEMA_VERSION == 4  # type: ignore[attr-defined]
+    args = json.loads(new.get_meta("embedder") or "")["args"]
+    assert args == {"device": "auto", "precision": "int8"}
+    new.close()
+
+
 def test_a_version_1_database_is_migrated_in_place(
     notes: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,7 +224,7 @@ def test_a_version_1_database_is_migrated_in_place(
     monkeypatch.undo()
     with Index.open(url) as new:
         store = new.store
-        assert store._version() == postgres.SCHEMA_VERSION == 3  # type: ignore[attr-defined]
+        assert store._version() == postgres.SCHEMA_VERSION == 4  # type: ignore[attr-defined]
         assert store.get_meta("store_id")  # migration 3 names the database
         key = store.db.execute(  # type: ignore[attr-defined]
             "SELECT pg_get_indexdef('kenning.postings_pkey'::regclass)"

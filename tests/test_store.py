@@ -7,6 +7,7 @@ fails when a registered backend has no way to be made here.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -299,6 +300,25 @@ def test_migrates_an_old_file(tmp_path: Path) -> None:
     s = SQLiteStore(db)
     assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert s.roots() == ["/old"]
+    s.close()
+
+
+@pytest.mark.parametrize(("recorded", "migrated"), [("cpu", "auto"), ("cuda:1", "cuda:1")])
+def test_migration_3_moves_the_recorded_cpu_default_to_auto(
+    tmp_path: Path, recorded: str, migrated: str
+) -> None:
+    """Before embedders could use a GPU, every index recorded the default device "cpu";
+    migration 3 turns that into "auto", so an old index embeds on a GPU where there is one.
+    Any other device was a choice, and stays."""
+    db = tmp_path / "v2.db"
+    con = sqlite3.connect(db)
+    con.executescript(MIGRATIONS[1] + ";" + MIGRATIONS[2] + "\nPRAGMA user_version = 2;")
+    record = {"id": "minilm", "name": "minilm", "dim": 384, "args": {"device": recorded}}
+    con.execute("INSERT INTO meta VALUES ('embedder', ?)", (json.dumps(record),))
+    con.commit()
+    con.close()
+    s = SQLiteStore(db)
+    assert json.loads(s.get_meta("embedder") or "") == {**record, "args": {"device": migrated}}
     s.close()
 
 

@@ -43,7 +43,7 @@ from .base import UNEMBEDDED, ChunkRow, Lock, SourceRow, Store, StoredChunk, sto
 from .pgfilters import COMPARE, filter_sql
 
 SCHEMA = "kenning"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: HNSW search breadth: pgvector's default of 40 misses neighbours at depth 100
 EF_SEARCH = 200
 
@@ -111,6 +111,12 @@ MIGRATIONS: dict[int, str] = {
     3: """
     INSERT INTO meta VALUES ('store_id', md5(random()::text || clock_timestamp()::text))
         ON CONFLICT (key) DO NOTHING;
+    """,
+    # Embedders took device="cpu" by default before they could use a GPU; an index recorded
+    # that default, not a choice, so it moves to "auto" like a new index (as in SQLite's 3).
+    4: """
+    UPDATE meta SET value = jsonb_set(value::jsonb, '{args,device}', '"auto"')::text
+    WHERE key = 'embedder' AND value::jsonb #>> '{args,device}' = 'cpu';
     """,
 }
 

@@ -25,7 +25,7 @@ from kenning.vectors import read_matrix, write_matrix
 from .base import UNEMBEDDED, ChunkRow, SourceRow, Store, StoredChunk, stores
 from .sqlfilters import filter_sql, register_functions
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -67,6 +67,12 @@ MIGRATIONS: dict[int, str] = {
     # 2 created the evaluation tables; they now belong to ``kenning.eval.history``, which
     # creates them itself (with the same columns), so files of every age agree.
     2: "",
+    # Embedders took device="cpu" by default before they could use a GPU; an index recorded
+    # that default, not a choice, so it moves to "auto" like a new index (CPU where no GPU).
+    3: """
+    UPDATE meta SET value = json_set(value, '$.args.device', 'auto')
+    WHERE key = 'embedder' AND json_extract(value, '$.args.device') = 'cpu'
+    """,
 }
 
 
