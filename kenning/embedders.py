@@ -56,6 +56,11 @@ class Embedder(ABC):
         that its queries and new vectors belong beside the stored ones."""
         return (record.get("id"), record.get("dim")) == (self.id, self.dim)
 
+    def runs_on(self) -> str | None:
+        """What embeds document batches (``torch-bf16``, ``cuda``, ...), once known: shown
+        beside the embedding rate, which it explains. None where there is nothing to say."""
+        return None
+
     def count_tokens(self, text: str) -> int:
         """Estimate of the model's token count. Word pieces run ~1.3 per word in English."""
         return int(len(_WORD.findall(text)) * 1.3) + 1
@@ -120,6 +125,9 @@ class HashEmbedder(Embedder):
 
     def config(self) -> dict[str, Any]:
         return {"dim": self.dim, "delay": self.delay} if self.delay else {"dim": self.dim}
+
+    def runs_on(self) -> str | None:
+        return "numpy"
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         if self.delay:
@@ -398,6 +406,9 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
             if self._batch_runtime is None:
                 self._batch_runtime = self._pick_batch_runtime()
         return self._batch_runtime
+
+    def runs_on(self) -> str | None:
+        return self._batch_runtime  # (None until the first batch picks it)
 
     def _pick_batch_runtime(self) -> str:
         # int8 is an ONNX graph: nothing to calibrate against torch, and no GPU to run on

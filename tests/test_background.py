@@ -153,6 +153,12 @@ def test_a_second_worker_leaves_while_the_first_embeds(tmp_path: Path) -> None:
             assert time.monotonic() - t < 5.0 and first.poll() is None
             info = index.status()["embedding"]
             assert info["pid"] == first.pid and info["pending"] > 0
+            assert info["runs_on"] == "numpy"  # what the worker's embedder runs on
+            shown = subprocess.run(
+                cli("--index", str(db), "status"), capture_output=True, text=True
+            ).stdout
+            line = " ".join(shown.split())  # (the table wraps it)
+            assert f"worker pid {first.pid}" in line and "chunks/s on numpy" in line
         finally:
             first.kill()
             first.wait()

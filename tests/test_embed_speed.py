@@ -197,8 +197,9 @@ def _calibrated(cache: Path, runtime: str) -> None:
 def test_queries_take_onnx_and_batches_the_calibrated_runtime(cache: Path) -> None:
     _calibrated(cache, "torch")
     emb = get_embedder("minilm")
-    assert isinstance(emb, MiniLMEmbedder)
+    assert isinstance(emb, MiniLMEmbedder) and emb.runs_on() is None  # not known yet
     docs = emb.embed_documents(TEXTS)
+    assert emb.runs_on() == "torch"
     query = emb.embed_query("what replaces recurrence?")
     assert (emb.query_runtime, emb.batch_runtime) == ("onnx", "torch")
     assert emb._model is not None  # torch embedded the batch ...

@@ -410,7 +410,8 @@ def _embedding_line(e: dict[str, Any]) -> str:
         return line + " (no worker running: `kenning embed` finishes them)"
     eta = e.get("eta_seconds")
     when = f", about {eta // 60} min {eta % 60} s left" if eta is not None else ""
-    return f"{line}; worker pid {e['pid']} at {e['rate']} chunks/s{when}"
+    on = f" on {e['runs_on']}" if e.get("runs_on") else ""
+    return f"{line}; worker pid {e['pid']} at {e['rate']} chunks/s{on}{when}"
 
 
 @app.command()

@@ -125,7 +125,7 @@ def _embed_all(
     if progress:
         progress.stage("embedding", total, unit="chunks")
     started, done, after = time.time(), 0, 0
-    _publish(store, started, done)
+    _publish(store, started, done, embedder)
     seen: set[str] = set()
     while (limit is None or done < limit) and (rows := store.pending(after, window)):
         after = rows[-1][0]
@@ -138,7 +138,7 @@ def _embed_all(
             matrix = embedder.embed_documents([texts[h] for h in part])
             store.write_vectors(dict(zip(part, matrix, strict=True)))
             done += len(part)
-            _publish(store, started, done)
+            _publish(store, started, done, embedder)
             if progress:
                 progress.advance(len(part), len(part))
     return done
@@ -178,11 +178,12 @@ def embed_everything(
     return vectors
 
 
-def _publish(store: Store, started: float, done: int) -> None:
+def _publish(store: Store, started: float, done: int, embedder: Embedder) -> None:
     """Progress for ``kenning status`` in other processes (rate since this run started)."""
     elapsed = time.time() - started
     state = {
         "pid": os.getpid(),
+        "runs_on": embedder.runs_on(),
         "started": started,
         "done": done,
         "rate": done / elapsed if done and elapsed > 0 else 0.0,
@@ -203,6 +204,7 @@ def embedding_status(store: Store) -> dict[str, Any]:
             pid=state.get("pid"),
             done=state.get("done", 0),
             rate=round(rate, 1),
+            runs_on=state.get("runs_on"),
             eta_seconds=round(left / rate) if rate > 0 else None,
         )
     return info
