@@ -315,10 +315,12 @@ def test_migration_3_moves_the_recorded_cpu_default_to_auto(
     con.executescript(MIGRATIONS[1] + ";" + MIGRATIONS[2] + "\nPRAGMA user_version = 2;")
     record = {"id": "minilm", "name": "minilm", "dim": 384, "args": {"device": recorded}}
     con.execute("INSERT INTO meta VALUES ('embedder', ?)", (json.dumps(record),))
+    con.execute("INSERT INTO meta VALUES ('note', 'not json')")  # other keys stay unread
     con.commit()
     con.close()
     s = SQLiteStore(db)
     assert json.loads(s.get_meta("embedder") or "") == {**record, "args": {"device": migrated}}
+    assert s.get_meta("note") == "not json"
     s.close()
 
 

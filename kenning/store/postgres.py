@@ -114,9 +114,10 @@ MIGRATIONS: dict[int, str] = {
     """,
     # Embedders took device="cpu" by default before they could use a GPU; an index recorded
     # that default, not a choice, so it moves to "auto" like a new index (as in SQLite's 3).
+    # (CASE: only the embedder's value is JSON; other keys must never be cast.)
     4: """
     UPDATE meta SET value = jsonb_set(value::jsonb, '{args,device}', '"auto"')::text
-    WHERE key = 'embedder' AND value::jsonb #>> '{args,device}' = 'cpu';
+    WHERE CASE WHEN key = 'embedder' THEN value::jsonb #>> '{args,device}' END = 'cpu';
     """,
 }
 

@@ -69,9 +69,10 @@ MIGRATIONS: dict[int, str] = {
     2: "",
     # Embedders took device="cpu" by default before they could use a GPU; an index recorded
     # that default, not a choice, so it moves to "auto" like a new index (CPU where no GPU).
+    # (CASE: only the embedder's value is JSON; other keys must never be parsed.)
     3: """
     UPDATE meta SET value = json_set(value, '$.args.device', 'auto')
-    WHERE key = 'embedder' AND json_extract(value, '$.args.device') = 'cpu'
+    WHERE CASE WHEN key = 'embedder' THEN json_extract(value, '$.args.device') END = 'cpu'
     """,
 }
 
