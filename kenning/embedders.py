@@ -461,14 +461,30 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         )
         return hidden, mask
 
+    def _hidden_torch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``_hidden`` through torch, on the model's device; the same tokens, cut at
+        ``max_tokens``."""
+        import torch
+
+        model = self._load()
+        features = model.preprocess(texts)
+        features = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in features.items()}
+        with torch.inference_mode():
+            hidden = model[0](features)["token_embeddings"]
+        return hidden.float().cpu().numpy(), features["attention_mask"].cpu().numpy()
+
     def token_vectors(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Unit vectors of every token of each text, (texts, tokens, dim), with the mask of
-        real tokens: what late interaction (``rerank.LateReranker``) compares. Always
-        through ONNX (the graph that embeds queries or documents), whatever runtime embeds
-        batches."""
+        real tokens: what late interaction (``rerank.LateReranker``) compares. On the GPU
+        where batches run there (``--rerank``'s 20 passages, and tune's training lists, take
+        most of a second each on 2 CPU cores), else through ONNX in fp32, whatever runtime
+        embeds batches: the same fp32 vectors either way."""
         if not texts:
             return np.zeros((0, 0, self.dim), np.float32), np.zeros((0, 0), np.int64)
-        hidden, mask = self._hidden(texts, "query" if len(texts) <= SMALL_BATCH else "batch")
+        if self.runtime != "onnx" and torch_device(self.device) != "cpu":
+            hidden, mask = self._hidden_torch(texts)
+        else:
+            hidden, mask = self._hidden(texts, "query" if len(texts) <= SMALL_BATCH else "batch")
         norms = np.linalg.norm(hidden, axis=-1, keepdims=True)
         return hidden / np.clip(norms, 1e-9, None), mask
 

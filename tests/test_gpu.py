@@ -81,6 +81,32 @@ def test_minilm_batches_on_the_gpu_give_the_cpu_vectors() -> None:
     assert int(np.argmax(on_gpu @ query)) % 3 == 0
 
 
+def _per_token_cosines(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]):
+    (va, ma), (vb, mb) = a, b
+    assert va.shape == vb.shape and (ma == mb).all()  # the same tokens, cut at 256
+    return (va * vb).sum(axis=-1)[ma > 0]
+
+
+@pytest.mark.real_model
+def test_token_vectors_through_torch_are_onnxs() -> None:
+    """Late interaction embeds its candidates' tokens through torch where batches run on a
+    GPU; the torch path, run here on the CPU, gives ONNX's token vectors."""
+    emb = MiniLMEmbedder(runtime="onnx", device="cpu")
+    texts = TEXTS[:8]
+    hidden, mask = emb._hidden_torch(texts)
+    norms = np.linalg.norm(hidden, axis=-1, keepdims=True)
+    via_torch = (hidden / np.clip(norms, 1e-9, None), mask)
+    assert _per_token_cosines(via_torch, emb.token_vectors(texts)).min() > 0.9999
+
+
+@needs_gpu
+def test_token_vectors_on_the_gpu_are_the_cpus() -> None:
+    gpu, cpu = MiniLMEmbedder(), MiniLMEmbedder(runtime="onnx", device="cpu")
+    got = gpu.token_vectors(TEXTS[:40])
+    assert str(gpu._load().device).startswith("cuda")
+    assert _per_token_cosines(got, cpu.token_vectors(TEXTS[:40])).min() > 0.999
+
+
 @needs_gpu
 def test_an_index_built_on_the_gpu_searches_like_one_built_on_the_cpu(
     notes: Path, tmp_path: Path
