@@ -410,11 +410,17 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     def runs_on(self) -> str | None:
         return self._batch_runtime  # (None until the first batch picks it)
 
+    def _on_gpu(self) -> bool:
+        """Whether batches run on the GPU: not where ONNX is asked for, nor under int8 (an
+        ONNX graph), nor where torch sees none."""
+        onnx = self.runtime == "onnx" or self.precision == "int8"
+        return not onnx and torch_device(self.device) != "cpu"
+
     def _pick_batch_runtime(self) -> str:
-        # int8 is an ONNX graph: nothing to calibrate against torch, and no GPU to run on
-        fixed = "onnx" if self.precision == "int8" else self.runtime
-        if fixed != "onnx" and torch_device(self.device) != "cpu":
+        if self._on_gpu():
             return "cuda"
+        # int8 is an ONNX graph: nothing to calibrate against torch
+        fixed = "onnx" if self.precision == "int8" else self.runtime
         if fixed != "auto":
             return fixed
         return self._calibrated_runtime() if _has_onnxruntime() else "torch"
@@ -481,7 +487,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         embeds batches: the same fp32 vectors either way."""
         if not texts:
             return np.zeros((0, 0, self.dim), np.float32), np.zeros((0, 0), np.int64)
-        if self.runtime != "onnx" and torch_device(self.device) != "cpu":
+        if self._on_gpu():
             hidden, mask = self._hidden_torch(texts)
         else:
             hidden, mask = self._hidden(texts, "query" if len(texts) <= SMALL_BATCH else "batch")
