@@ -410,19 +410,20 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     def runs_on(self) -> str | None:
         return self._batch_runtime  # (None until the first batch picks it)
 
+    def _asked_runtime(self) -> str:
+        """The runtime asked for batches: int8 is an ONNX graph, so nothing to calibrate
+        against torch and no GPU to run on."""
+        return "onnx" if self.precision == "int8" else self.runtime
+
     def _on_gpu(self) -> bool:
-        """Whether batches run on the GPU: not where ONNX is asked for, nor under int8 (an
-        ONNX graph), nor where torch sees none."""
-        onnx = self.runtime == "onnx" or self.precision == "int8"
-        return not onnx and torch_device(self.device) != "cpu"
+        """Whether batches run on the GPU: unless ONNX is asked for, wherever torch sees one."""
+        return self._asked_runtime() != "onnx" and torch_device(self.device) != "cpu"
 
     def _pick_batch_runtime(self) -> str:
         if self._on_gpu():
             return "cuda"
-        # int8 is an ONNX graph: nothing to calibrate against torch
-        fixed = "onnx" if self.precision == "int8" else self.runtime
-        if fixed != "auto":
-            return fixed
+        if (asked := self._asked_runtime()) != "auto":
+            return asked
         return self._calibrated_runtime() if _has_onnxruntime() else "torch"
 
     def embed_query(self, text: str) -> np.ndarray:
