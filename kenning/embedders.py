@@ -336,6 +336,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         self._batch_runtime: str | None = None
         self._calibrating = threading.Lock()
         self._batch_size: int | None = None
+        self._encoded: dict[str, Any] = {}  # text -> encoding, from the last ``lengths``
 
     @property
     def batch_size(self) -> int:
@@ -384,8 +385,28 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     def lengths(self, texts: list[str]) -> list[int]:
         """Tokens as embedded (cut at ``max_tokens``). Sorting SciFact's chunks by characters
         left 22% of each batch padding, by tokens 2%, and padding costs what tokens cost:
-        1.25x the chunks/s (benchmarks/embed.py), for one more tokenizer pass (~1%)."""
-        return [len(e.ids) for e in self._tok().encode_batch(texts)]
+        1.25x the chunks/s (benchmarks/embed.py). The encodings are kept for the batches
+        that follow (``_encode``), so sorting costs no tokenizer pass of its own."""
+        encodings = self._tok().encode_batch(texts)
+        self._encoded = dict(zip(texts, encodings, strict=True))
+        return [len(e.ids) for e in encodings]
+
+    def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of ``texts`` cut at ``max_tokens`` and padded to the longest, with the
+        0/1 mask of real tokens; taken from the last ``lengths`` call where it counted them."""
+        known = self._encoded
+        encs = [known.pop(t, None) for t in texts]
+        if missing := [i for i, e in enumerate(encs) if e is None]:
+            fresh = self._tok().encode_batch([texts[i] for i in missing])
+            for i, e in zip(missing, fresh, strict=True):
+                encs[i] = e
+        width = max(len(e.ids) for e in encs)
+        ids = np.zeros((len(encs), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for i, e in enumerate(encs):
+            ids[i, : len(e.ids)] = e.ids
+            mask[i, : len(e.ids)] = 1
+        return ids, mask
 
     def count_tokens(self, text: str) -> int:
         return len(self._tok(truncated=False).encode(text, add_special_tokens=False).ids) + 2
@@ -438,14 +459,14 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         if runtime == "torch-bf16":
             return self._embed_bf16(texts)
         if runtime in ("torch", "cuda"):
-            return super().embed_batch(texts)
+            return self._embed_torch(texts)
         return self._embed_onnx(texts, "query" if small else "batch")
 
     def _embed_bf16(self, texts: list[str]) -> np.ndarray:
         import torch
 
         with torch.autocast("cpu", dtype=torch.bfloat16):  # (thread-local, as it must be)
-            return np.asarray(super().embed_batch(texts), dtype=np.float32)
+            return self._embed_torch(texts)
 
     def _embed_onnx(self, texts: list[str], workload: str) -> np.ndarray:
         hidden, mask = self._hidden(texts, workload)
@@ -456,13 +477,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         """The last layer's vector of every token, (texts, tokens, dim), and the 0/1 mask
         of the tokens that are not padding."""
         session = self._session(workload)
-        encs = self._tok().encode_batch(texts)
-        width = max(len(e.ids) for e in encs)
-        ids = np.zeros((len(encs), width), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for i, e in enumerate(encs):
-            ids[i, : len(e.ids)] = e.ids
-            mask[i, : len(e.ids)] = 1
+        ids, mask = self._encode(texts)
         (hidden,) = session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )
@@ -473,12 +488,32 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         ``max_tokens``."""
         import torch
 
-        model = self._load()
-        features = model.preprocess(texts)
-        features = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in features.items()}
+        model, features = self._features(texts)
         with torch.inference_mode():
             hidden = model[0](features)["token_embeddings"]
         return hidden.float().cpu().numpy(), features["attention_mask"].cpu().numpy()
+
+    def _embed_torch(self, texts: list[str]) -> np.ndarray:
+        """The sentence vectors through torch, from ``_encode``'s tokens: what
+        ``SentenceTransformer.encode`` computes, without tokenizing a second time."""
+        import torch
+
+        model, features = self._features(texts)
+        with torch.inference_mode():
+            vectors = model(features)["sentence_embedding"]
+        return vectors.float().cpu().numpy()
+
+    def _features(self, texts: list[str]) -> tuple[Any, dict[str, Any]]:
+        import torch
+
+        model = self._load()
+        ids, mask = self._encode(texts)
+        features = {
+            "input_ids": torch.from_numpy(ids),
+            "attention_mask": torch.from_numpy(mask),
+            "token_type_ids": torch.zeros_like(torch.from_numpy(ids)),
+        }
+        return model, {k: v.to(model.device) for k, v in features.items()}
 
     def token_vectors(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Unit vectors of every token of each text, (texts, tokens, dim), with the mask of
@@ -557,7 +592,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         texts = [" ".join(words[i:] + words[:i]) for i in range(batch)]
         runs = {
             "onnx": lambda: self._embed_onnx(texts, "batch"),
-            "torch": lambda: SentenceTransformerEmbedder.embed_batch(self, texts),
+            "torch": lambda: self._embed_torch(texts),
         }
         if native_bf16():
             runs["torch-bf16"] = lambda: self._embed_bf16(texts)

@@ -242,6 +242,20 @@ def _common(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
     return first[:n]
 
 
+def embedding_text(indexed: str) -> str:
+    """What the model embeds of a chunk's ``indexed_text``: the same, less a context part
+    that the body's opening heading repeats. A note's first chunk opens with its title,
+    which the context names too; the keyword index keeps the repeat (a note's own chunks
+    must say its title more often than a note that links to it), but to the model it is
+    only cost: 5% of SciFact's tokens, with no loss of nDCG@10 (README, "Big vaults")."""
+    context, sep, body = indexed.partition("\n")
+    opening = _HEADING.match(body.split("\n", 1)[0]) if sep else None
+    if opening is None or opening[2] not in (parts := context.split(" > ")):
+        return indexed
+    rest = " > ".join(p for p in parts if p != opening[2])
+    return f"{rest}\n{body}" if rest else body
+
+
 def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.casefold()))
 

@@ -26,6 +26,7 @@ from kenning.embedders import Embedder
 from kenning.errors import EmbedderChanged
 from kenning.store.base import Lock, Store
 
+from .chunking import embedding_text
 from .sync import Progress
 
 #: chunks committed per transaction (about 10 s of work for MiniLM on 2 cores)
@@ -132,9 +133,9 @@ def _embed_all(
         texts: dict[str, str] = {}
         for _, digest, text in rows:
             if digest not in seen:
-                texts.setdefault(digest, text)
+                texts.setdefault(digest, embedding_text(text))
         seen.update(texts)
-        for part in _batches(texts, batch, embedder):
+        for part in _batches(texts, batch):
             matrix = embedder.embed_documents([texts[h] for h in part])
             store.write_vectors(dict(zip(part, matrix, strict=True)))
             done += len(part)
@@ -144,12 +145,14 @@ def _embed_all(
     return done
 
 
-def _batches(texts: dict[str, str], size: int, embedder: Embedder) -> Iterator[list[str]]:
-    """The hashes of ``texts`` in batches of similar length in the model's tokens: each
-    pads less when ``embed_documents`` cuts it into the model's own batches."""
-    hashes = list(texts)
-    for idx in embedder.batched([texts[h] for h in hashes], size):
-        yield [hashes[i] for i in idx]
+def _batches(texts: dict[str, str], size: int) -> Iterator[list[str]]:
+    """The hashes of ``texts`` in batches of similar length: each pads less when
+    ``embed_documents`` cuts it into the model's own batches. Characters are close enough
+    here; ``embed_documents`` then orders each batch by the model's tokens, counting each
+    text once (the tokens it counts are the ones it embeds)."""
+    hashes = sorted(texts, key=lambda h: len(texts[h]))
+    for start in range(0, len(hashes), size):
+        yield hashes[start : start + size]
 
 
 def every_chunk(store: Store) -> Iterator[tuple[int, str, str]]:
@@ -157,7 +160,7 @@ def every_chunk(store: Store) -> Iterator[tuple[int, str, str]]:
     after = 0
     while rows := store.pending(after, 4 * BATCH, everything=True):
         after = rows[-1][0]
-        yield from rows
+        yield from ((cid, digest, embedding_text(text)) for cid, digest, text in rows)
 
 
 def embed_everything(
@@ -171,7 +174,7 @@ def embed_everything(
     if progress:
         progress.stage("re-embedding", len(texts), unit="chunks")
     vectors: dict[str, np.ndarray] = {}
-    for part in _batches(texts, BATCH, embedder):
+    for part in _batches(texts, BATCH):
         vectors.update(zip(part, embedder.embed_documents([texts[h] for h in part]), strict=True))
         if progress:
             progress.advance(len(part), len(part))
