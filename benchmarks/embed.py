@@ -71,7 +71,7 @@ from kenning.embedders import (
 )
 from kenning.eval.datasets import BeirDataset, load_beir, write_corpus
 from kenning.eval.evaluate import RunConfig, run_queries, score_configs
-from kenning.ingest.chunking import ChunkSpec, chunk_document
+from kenning.ingest.chunking import ChunkSpec, chunk_document, embedding_text
 from kenning.ingest.loaders import load
 from kenning.onnxgraph import export_minilm_onnx, minilm_dir, quantize_minilm
 from kenning.search import Hit
@@ -177,7 +177,8 @@ QUERIES = [
 
 
 def sample_chunks(data: BeirDataset, n_docs: int, spec: ChunkSpec, work: Path) -> list[str]:
-    """The indexed texts of ``n_docs`` random documents, chunked as kenning indexes them."""
+    """What the model embeds of ``n_docs`` random documents, chunked as kenning indexes
+    them."""
     ids = sorted(data.corpus)
     random.Random(0).shuffle(ids)
     sample = BeirDataset({i: data.corpus[i] for i in ids[:n_docs]}, {}, {})
@@ -187,7 +188,7 @@ def sample_chunks(data: BeirDataset, n_docs: int, spec: ChunkSpec, work: Path) -
     texts = []
     for path in sorted(folder.glob("*.md")):
         doc = load(path, path.read_bytes())
-        texts += [c.indexed_text for c in chunk_document(doc, spec, counter)]
+        texts += [embedding_text(c.indexed_text) for c in chunk_document(doc, spec, counter)]
     return texts
 
 

@@ -219,6 +219,9 @@ SMALL_BATCH = 4
 #: ``auto`` picks torch for batches only when it is this much faster than ONNX: ONNX is
 #: loaded for queries anyway, and torch costs seconds to import and ~300 MB of memory
 TORCH_MARGIN = 1.10
+#: ``lengths`` keeps the token ids of up to this many texts for the batches that follow
+#: (``embed_documents`` counts a batch's texts to sort them, then embeds them): a few MB
+KEEP_ENCODED = 4096
 #: CPU features that run bfloat16 matrix products natively; elsewhere torch emulates them
 #: slowly, so ``torch-bf16`` is not even measured there
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -336,7 +339,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         self._batch_runtime: str | None = None
         self._calibrating = threading.Lock()
         self._batch_size: int | None = None
-        self._encoded: dict[str, Any] = {}  # text -> encoding, from the last ``lengths``
+        self._encoded: dict[str, list[int]] = {}  # text -> token ids, from the last ``lengths``
 
     @property
     def batch_size(self) -> int:
@@ -387,25 +390,22 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         left 22% of each batch padding, by tokens 2%, and padding costs what tokens cost:
         1.25x the chunks/s (benchmarks/embed.py). The encodings are kept for the batches
         that follow (``_encode``), so sorting costs no tokenizer pass of its own."""
-        encodings = self._tok().encode_batch(texts)
-        self._encoded = dict(zip(texts, encodings, strict=True))
-        return [len(e.ids) for e in encodings]
+        ids = [e.ids for e in self._tok().encode_batch(texts)]
+        self._encoded = dict(zip(texts, ids, strict=True)) if len(texts) <= KEEP_ENCODED else {}
+        return [len(x) for x in ids]
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids of ``texts`` cut at ``max_tokens`` and padded to the longest, with the
         0/1 mask of real tokens; taken from the last ``lengths`` call where it counted them."""
-        known = self._encoded
-        encs = [known.pop(t, None) for t in texts]
-        if missing := [i for i, e in enumerate(encs) if e is None]:
-            fresh = self._tok().encode_batch([texts[i] for i in missing])
-            for i, e in zip(missing, fresh, strict=True):
-                encs[i] = e
-        width = max(len(e.ids) for e in encs)
-        ids = np.zeros((len(encs), width), dtype=np.int64)
+        cached = [self._encoded.pop(t, None) for t in texts]
+        missing = [t for t, row in zip(texts, cached, strict=True) if row is None]
+        fresh = iter([e.ids for e in self._tok().encode_batch(missing)] if missing else [])
+        rows = [row if row is not None else next(fresh) for row in cached]
+        ids = np.zeros((len(rows), max(map(len, rows))), dtype=np.int64)
         mask = np.zeros_like(ids)
-        for i, e in enumerate(encs):
-            ids[i, : len(e.ids)] = e.ids
-            mask[i, : len(e.ids)] = 1
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
         return ids, mask
 
     def count_tokens(self, text: str) -> int:

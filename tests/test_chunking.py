@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from kenning.embedders import HashEmbedder
 from kenning.ingest import boilerplate
-from kenning.ingest.chunking import ChunkSpec, chunk_document
+from kenning.ingest.chunking import ChunkSpec, chunk_document, embedding_text
 from kenning.ingest.loaders import Document, load
 
 count = HashEmbedder().count_tokens
@@ -259,3 +259,28 @@ def test_a_note_of_nothing_but_markup_keeps_its_stored_text_bounded() -> None:
     chunks = chunk_document(doc, ChunkSpec(16, 0), count)
     assert all(len(c.text) <= 16 * 32 for c in chunks)
     assert chunks[-1].body == "The end."
+
+
+def test_the_model_reads_a_title_once_where_the_keyword_index_reads_it_twice() -> None:
+    """A note's first chunk opens with its title, which its context names too: BM25 keeps
+    both (the note's own chunks say its title more often than a note that links to it),
+    the embedding drops the context's copy, and a file name that is only a number
+    (together 7.5% of SciFact's tokens; nDCG@10 no lower)."""
+    intro = " ".join(["Vitamin D supplements were given to older adults."] * 4)
+    md = f"# Vitamin D and bone density\n\n{intro}\n\n## Trials\n\nTwo trials.\n".encode()
+    doc = load(Path("4423327.md"), md)
+    first, second = chunk_document(doc, ChunkSpec(48, 0), count)
+    assert first.indexed_text.startswith(
+        "4423327 > Vitamin D and bone density\n# Vitamin D and bone density\n"
+    )
+    # The model reads the title once, and not the file name, which is only a number.
+    assert embedding_text(first.indexed_text) == first.body
+    assert second.indexed_text.startswith("4423327 > Vitamin D and bone density\n")
+    assert embedding_text(second.indexed_text) == second.indexed_text.removeprefix("4423327 > ")
+    # A file name with letters stays: in Obsidian it is the note's name.
+    named = load(Path("bone notes.md"), md)
+    first, second = chunk_document(named, ChunkSpec(48, 0), count)
+    assert embedding_text(first.indexed_text) == "bone notes\n" + first.body
+    assert embedding_text(second.indexed_text) == second.indexed_text
+    for same in ("a > b\nbody", "no context", "x > Nanog\n## Other\nbody", "t\n# t > u\n"):
+        assert embedding_text(same) == same

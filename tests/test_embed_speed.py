@@ -150,6 +150,32 @@ def test_minilm_sorts_by_its_own_tokens_cut_at_its_limit() -> None:
     assert max(emb.lengths(TEXTS)) == emb.max_tokens == 256  # the long text, cut as embedded
 
 
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_each_text_is_tokenized_once_and_embeds_as_sentence_transformers_does(
+    runtime: str,
+) -> None:
+    """Sorting a batch counts its tokens; the batches then embed those very encodings
+    instead of tokenizing again (three passes cost ~4% of a SciFact build)."""
+    from sentence_transformers import SentenceTransformer
+
+    emb = MiniLMEmbedder(runtime=runtime)
+    texts = [*TEXTS, "x"]
+    vectors = emb.embed_documents(texts)
+    assert emb._encoded == {}  # every counted encoding was embedded
+    emb.lengths(texts)
+    assert set(emb._encoded) == set(texts)
+    ids, mask = emb._encode(texts[:2])
+    assert set(emb._encoded) == set(texts) - set(texts[:2])
+    assert ids.shape == mask.shape and mask.sum(axis=1).tolist() == emb.lengths(texts[:2])
+    # The same vectors as the library's own encode, which tokenizes for itself.
+    reference = SentenceTransformer(emb._model_path(), device="cpu").encode(
+        texts, normalize_embeddings=True
+    )
+    assert (vectors * reference).sum(axis=1).min() >= 0.9999
+
+
 @pytest.mark.parametrize(
     "content",
     [
