@@ -150,7 +150,6 @@ def test_minilm_sorts_by_its_own_tokens_cut_at_its_limit() -> None:
     assert max(emb.lengths(TEXTS)) == emb.max_tokens == 256  # the long text, cut as embedded
 
 
-
 @pytest.mark.real_model
 @pytest.mark.parametrize("runtime", ["onnx", "torch"])
 def test_each_text_is_tokenized_once_and_embeds_as_sentence_transformers_does(
