@@ -156,7 +156,7 @@ def test_each_text_is_tokenized_once_and_embeds_as_sentence_transformers_does(
     runtime: str,
 ) -> None:
     """Sorting a batch counts its tokens; the batches then embed those very encodings
-    instead of tokenizing again (three passes cost ~4% of a SciFact build)."""
+    instead of tokenizing again (the three passes cost ~3% of a SciFact build)."""
     from sentence_transformers import SentenceTransformer
 
     emb = MiniLMEmbedder(runtime=runtime)

@@ -128,12 +128,12 @@ def _embed_all(
     started, done, after = time.time(), 0, 0
     _publish(store, started, done, embedder)
     seen: set[str] = set()
-    while (limit is None or done < limit) and (rows := store.pending(after, window)):
+    while (limit is None or done < limit) and (rows := _pending(store, after, window)):
         after = rows[-1][0]
         texts: dict[str, str] = {}
         for _, digest, text in rows:
             if digest not in seen:
-                texts.setdefault(digest, embedding_text(text))
+                texts.setdefault(digest, text)
         seen.update(texts)
         for part in _batches(texts, batch):
             matrix = embedder.embed_documents([texts[h] for h in part])
@@ -158,9 +158,18 @@ def _batches(texts: dict[str, str], size: int) -> Iterator[list[str]]:
 def every_chunk(store: Store) -> Iterator[tuple[int, str, str]]:
     """Every chunk's (id, hash, embedded text), read from the store a window at a time."""
     after = 0
-    while rows := store.pending(after, 4 * BATCH, everything=True):
+    while rows := _pending(store, after, 4 * BATCH, everything=True):
         after = rows[-1][0]
-        yield from ((cid, digest, embedding_text(text)) for cid, digest, text in rows)
+        yield from rows
+
+
+def _pending(
+    store: Store, after: int, limit: int, everything: bool = False
+) -> list[tuple[int, str, str]]:
+    """``Store.pending``'s (id, hash, text) rows with each text as the model embeds it
+    (``chunking.embedding_text``): the one place both embedding paths read chunks."""
+    rows = store.pending(after, limit, everything=everything)
+    return [(cid, digest, embedding_text(text)) for cid, digest, text in rows]
 
 
 def embed_everything(
