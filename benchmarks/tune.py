@@ -40,6 +40,7 @@ from kenning.eval.metrics import evaluate, to_run
 from kenning.index import Index
 from kenning.ingest.chunking import ChunkSpec
 from kenning.rerank import DEPTH as RERANK_DEPTH
+from kenning.tuning.finetune import EPOCHS
 from kenning.tuning.record import META_KEY, Tuning
 from kenning.tuning.tune import tune
 
@@ -98,6 +99,7 @@ def main() -> None:
     )
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--finetune", action="store_true", help="fine-tune MiniLM too")
+    ap.add_argument("--epochs", type=float, default=EPOCHS, help="fine-tuning passes")
     ap.add_argument("--rerankers", default="features,late", help="reranker backends to train")
     args = ap.parse_args()
     if args.train_queries and args.split == "train":
@@ -136,6 +138,7 @@ def main() -> None:
                 extra=extra,
                 finetune_model=args.finetune,
                 reranker_backends=args.rerankers.split(","),
+                epochs=args.epochs,
                 log=lambda m: print(f"  .. {m}"),
             )
             took = time.perf_counter() - t0
@@ -156,7 +159,8 @@ def main() -> None:
             f = report.finetuned
             if f:
                 print(
-                    f"  fine-tuned {f['model']}: {f['steps']} steps on {f['pairs']} pairs in "
+                    f"  fine-tuned {f['model']}: {f['steps']} steps ({f['epochs']} epochs) on "
+                    f"{f['pairs']} pairs in "
                     f"{f['train_seconds']}s; re-embedding {f['chunks']} chunks "
                     f"{f['reembed_seconds']}s"
                 )

@@ -3,11 +3,13 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kenning import ChunkSpec, Index
+from kenning.answer.llms import LLM, Prompt
 from kenning.embedders import HashEmbedder
 from kenning.store.pglocal import LocalPostgres
 
@@ -119,3 +121,26 @@ def til_notes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")
     return dest / "til"
+
+
+class TitleAsker(LLM):
+    """A writer for unit tests that turns each passage's title into a question, and gives an
+    unusable reply (a fragment) for every third passage. The real model writes questions in
+    tests/test_local_llm.py."""
+
+    id = "title-asker"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prompts: list[Prompt] = []
+        self.closed = 0
+
+    def stream(self, prompt: Prompt) -> Iterator[str]:
+        self.prompts.append(prompt)
+        user = prompt.messages[-1].content
+        title = user.split("\n", 1)[0].removeprefix("Title: ")
+        reply = "notes." if len(self.prompts) % 3 == 0 else f"Why would I {title.lower()}?"
+        try:
+            yield from (reply[:5], reply[5:], "\nAnd a second line that is never read.")
+        finally:
+            self.closed += 1

@@ -6,13 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pytrec_eval
+from conftest import TitleAsker
 from typer.testing import CliRunner
 
 from kenning import ConfigError, Index
+from kenning.answer.llms import get_llm, llms
 from kenning.cli import app
 from kenning.embedders import HashEmbedder
 from kenning.eval.evaluate import RunConfig, evaluate_beir, evaluate_questions, paired_bootstrap
-from kenning.eval.questions import generate
+from kenning.eval.questions import clean_question, generate
 
 DOCS = {
     "d1": ("Sourdough", "Sourdough bread rises slowly with a wild yeast starter."),
@@ -139,6 +141,65 @@ def test_generated_questions_score_on_own_notes(notes: Path, tmp_path: Path) -> 
         assert results[1].mean["recall@10"] > 0.5
         with pytest.raises(ConfigError, match="only mode, fusion"):
             evaluate_questions(index, questions, [RunConfig("x", chunk_size=64)], ks=(10,))
+
+
+@pytest.mark.parametrize(
+    ("reply", "question"),
+    [
+        ("What causes myelodysplasia?", "What causes myelodysplasia?"),
+        ("Question: How does A20 affect stem cells? Because it", "How does A20 affect stem cells?"),
+        ("1. Why do T cells die?\nAlso this.", "Why do T cells die?"),
+        ('**Question:** "Can BC1 RNA be self-primed?"', "Can BC1 RNA be self-primed?"),
+        ("What is the aim of this study?", None),  # points at the passage, not its subject
+        ("What does the passage say about rebase?", None),
+        ("Yes.", None),
+        ("", None),
+        ("? ? ? ?", None),
+    ],
+)
+def test_a_written_question_is_cut_from_the_reply_or_refused(reply: str, question: str) -> None:
+    assert clean_question(reply) == question
+
+
+def test_a_writer_writes_the_questions_and_structure_fills_its_gaps(
+    notes: Path, tmp_path: Path
+) -> None:
+    with Index.open(tmp_path / "i.db", embedder=HashEmbedder()) as index:
+        index.add([notes])
+        writer = TitleAsker()
+        questions = generate(index, n=10, seed=1, writer=writer)
+        kinds = [q["kind"] for q in questions]
+        # as many as without a writer: a passage whose reply is unusable gets a structural one
+        assert len(questions) == len(generate(index, n=10, seed=1)) >= 3
+        assert kinds.count("llm") == len(writer.prompts) - len(writer.prompts) // 3 >= 2
+        assert set(kinds) - {"llm"}
+        assert writer.closed == len(writer.prompts)  # every stream closed, none left open
+        usable = [p for i, p in enumerate(writer.prompts, 1) if i % 3]
+        for q, prompt in zip((q for q in questions if q["kind"] == "llm"), usable, strict=True):
+            assert q["question"].startswith("Why would I ") and q["question"].endswith("?")
+            gold = Path(q["path"]).read_text()[q["start"] : q["end"]]
+            assert " ".join(gold.split()[:20]) in prompt.messages[-1].content
+        with pytest.raises(ConfigError, match="cannot write questions"):
+            generate(index, n=2, writer=get_llm("extractive"))
+
+
+def test_cli_eval_generate_asks_the_named_llm_to_write(
+    notes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(llms._classes, "title-asker", TitleAsker)  # a plugin, registered
+    db = str(tmp_path / "i.db")
+    with Index.open(db, embedder=HashEmbedder()) as index:
+        index.add([notes])
+    runner = CliRunner()
+    args = ["--index", db, "eval", "generate", "--name", "w", "-n", "3"]
+    result = runner.invoke(app, [*args, "--llm", "title-asker", "--json"])
+    assert result.exit_code == 0, result.output
+    kinds = [q["kind"] for q in json.loads(result.output)]
+    assert kinds[:2] == ["llm", "llm"] and kinds[2] != "llm"
+    result = runner.invoke(app, [*args, "--model", "x"])
+    assert result.exit_code != 0 and "--llm" in result.output
+    result = runner.invoke(app, [*args, "--llm", "extractive"])
+    assert result.exit_code != 0 and "cannot write questions" in result.output
 
 
 def test_cli_eval_generate_retrieval_and_history(notes: Path, tmp_path: Path, beir: Path) -> None:

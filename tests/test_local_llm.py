@@ -18,11 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from kenning import Index
 from kenning.answer import models
 from kenning.answer.llms import LLM, Message, Passage, Prompt, completion_text, get_llm
 from kenning.answer.local import LocalLLM
 from kenning.answer.models import KNOWN_MODELS, KnownModel, join_parts, verify_file
+from kenning.embedders import HashEmbedder
 from kenning.errors import ConfigError, KenningError, MissingExtra, ModelCorrupt
+from kenning.eval.questions import clean_question, generate
 
 pytestmark = pytest.mark.real_model
 
@@ -90,6 +93,24 @@ def test_threads_take_turns_on_the_one_context(llm: LocalLLM) -> None:
         next(llm.stream(prompt))
     first.close()
     assert llm.complete(prompt) == answers[0]
+
+
+def test_the_model_writes_search_questions_about_passages(
+    llm: LocalLLM, notes: Path, tmp_path: Path
+) -> None:
+    """``kenning eval generate --llm local`` / ``kenning tune --llm local``: the real model
+    reads each passage and writes a question; generation stops at its question mark."""
+    with Index.open(tmp_path / "i.db", embedder=HashEmbedder()) as index:
+        index.add([notes])
+        questions = generate(index, n=3, seed=0, writer=llm)
+    written = [q for q in questions if q["kind"] == "llm"]
+    assert len(questions) == 3 and len(written) >= 2, questions
+    for q in written:
+        assert q["question"].endswith("?") and clean_question(q["question"]) == q["question"]
+        assert q["question"] not in q["text"]  # a question, not a sentence lifted from the note
+    assert llm.usage.completion_tokens < llm.max_new_tokens  # stopped at the "?"
+    # each stream was closed when its question was complete: the model answers again
+    assert "20" in "".join(llm.stream(make_prompt("How often does the ferry leave?")))
 
 
 def test_count_tokens_is_the_models_tokenizer(llm: LocalLLM) -> None:

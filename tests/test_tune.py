@@ -10,15 +10,17 @@ import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from conftest import copy_folders
+from conftest import TitleAsker, copy_folders
 from serving import make_index
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from kenning import ConfigError, EmbedderMismatch, Index
+from kenning.answer.llms import llms
 from kenning.cli import app
 from kenning.embedders import HashEmbedder
 from kenning.errors import EmbedderChanged
@@ -295,6 +297,31 @@ def test_the_tune_command_reports_and_undoes(til_index: Index) -> None:
     assert result.exit_code == 0 and "undone" in result.output
     result = runner.invoke(app, ["--index", db, "tune", "--undo"])
     assert result.exit_code == 0 and "nothing to undo" in result.output
+
+
+def test_tune_trains_on_questions_an_llm_writes(
+    til_index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kenning tune --llm NAME``: the backend writes the pairs' questions (here a plugin
+    that asks about each passage's title; the real model writes them in test_local_llm)."""
+    monkeypatch.setitem(llms._classes, "title-asker", TitleAsker)
+    asked: list[TitleAsker] = []
+    monkeypatch.setattr(TitleAsker, "__init__", _recording(TitleAsker.__init__, asked))
+    db = til_index.location
+    til_index.close()
+    result = runner.invoke(app, ["--index", db, "tune", "-n", "60", "--llm", "title-asker"])
+    assert result.exit_code == 0, result.output
+    assert "title-asker write up to 60 questions" in result.output
+    assert "written 40/60 questions" in result.output and "held-out nDCG@10" in result.output
+    assert len(asked) == 1 and len(asked[0].prompts) >= 40
+
+
+def _recording(init: Any, into: list[Any]) -> Any:
+    def record(self: Any) -> None:
+        init(self)
+        into.append(self)
+
+    return record
 
 
 def _title_questions(index: Index, limit: int) -> list[dict[str, str]]:

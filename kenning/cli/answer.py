@@ -10,6 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from kenning.errors import ConfigError
+
 from .shell import app, err, open_index, out, short_path, state
 
 LlmOpt = Annotated[
@@ -50,6 +52,18 @@ def Answering(llm: str | None, model: str | None, strategy: str | None, k: int |
     from kenning.answer.answering import Answering as Configured
 
     return Configured(state.index, llm, model, strategy, k)
+
+
+def writer(llm: str | None, model: str | None) -> Any:
+    """The LLM that writes generated questions (``--llm``), or None: structural questions.
+
+    Unlike ``ask``, no backend is taken from kenning.toml unless named: writing questions
+    takes seconds each, so it is asked for, never a surprise."""
+    if llm is None:
+        if model is not None:
+            raise ConfigError("--model chooses the model for --llm; name the backend too")
+        return None
+    return Answering(llm, model, None, None).llm
 
 
 def _filters(where: list[str] | None, path: list[str] | None, type_: list[str] | None) -> Any:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from kenning.errors import ConfigError
 
+from .answer import Answering, ModelOpt, writer
 from .shell import Progress, err, open_history, open_index, out
 
 eval_app = typer.Typer(
@@ -155,22 +156,38 @@ def generate(
     name: Annotated[str, typer.Option(help="Name of the question set.")] = "default",
     n: Annotated[int, typer.Option("-n", help="How many questions.")] = 100,
     seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same set).")] = 0,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm",
+            help="Have this LLM backend write the questions (local, openai, anthropic; its "
+            "settings from kenning.toml). Seconds each on a local model.",
+        ),
+    ] = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Build a question set from your indexed notes; each question keeps its gold passage.
 
-    Without an LLM, questions come from headings, titles and key sentences.
+    Without --llm, questions come from headings, titles and key sentences, in the notes' own
+    words. With --llm, the model reads each sampled passage and writes a question about it
+    without copying its phrases, closer to what you would ask (and harder for keyword search).
 
     Example:
 
         kenning eval generate --name mine -n 200 && kenning eval retrieval --generated mine
+
+        kenning eval generate --name written --llm local -n 50
     """
     from kenning.eval.questions import generate as make
 
-    with open_index() as index:
-        questions = make(index, n, seed)
+    author = writer(llm, model)
+    with open_index() as index, Progress(hidden=as_json or author is None) as progress:
+        tick = progress.ticker("writing questions", n, "questions") if author else None
+        questions = make(index, n, seed, author, tick)
+    method = "structure" if author is None else f"llm:{author.id}:{model or 'default'}"
     with open_history() as h:
-        h.save_questions(name, {"n": n, "seed": seed, "method": "structure"}, questions)
+        h.save_questions(name, {"n": n, "seed": seed, "method": method}, questions)
     if as_json:
         out.print_json(json.dumps(questions))
         return
@@ -230,8 +247,6 @@ def qa(
         kind = "answers"
     elif answerer:
         from kenning.eval.qa import answer_eval
-
-        from .answer import Answering
 
         answering = Answering(answerer, model, strategy, None)
         llm = answering.llm

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from .answer import writer
 from .shell import app, err, open_index, out, state
 
 
@@ -43,6 +44,27 @@ def tune_command(
             "vectors replace the index's.",
         ),
     ] = False,
+    epochs: Annotated[
+        float,
+        typer.Option(
+            help="Passes over the training pairs when fine-tuning (--finetune). One suits a "
+            "few hundred generated pairs; more overfits them, but can help with many real "
+            "questions.",
+            min=0.1,
+        ),
+    ] = 1.0,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm",
+            help="Have this LLM backend write the questions (local, openai, anthropic; its "
+            "settings from kenning.toml): closer to a person's questions than headings and "
+            "sentences, but seconds each on a local model. Use -n to set how many.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model for --llm (a GGUF path or known name).")
+    ] = None,
     rerankers: Annotated[
         str | None,
         typer.Option(
@@ -112,6 +134,8 @@ def tune_command(
             extra=extra,
             finetune_model=finetune,
             reranker_backends=backends or None,
+            epochs=epochs,
+            writer=writer(llm, model),
         )
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
