@@ -3,7 +3,8 @@
     python benchmarks/tune.py ../shared/data/scifact                  # corpus alone
     python benchmarks/tune.py ../shared/data/scifact --train-queries  # + the train queries
     python benchmarks/tune.py ../shared/data/scifact --queries 100 -n 300
-    python benchmarks/tune.py ../shared/data/scifact --train-queries --finetune
+    python benchmarks/tune.py ../shared/data/scifact --train-queries --finetune --epochs 4
+    python benchmarks/tune.py ../shared/data/scifact --llm local --model qwen2.5-coder-0.5b
 
 The index is the one `kenning eval retrieval` caches under ``$KENNING_CACHE/eval`` (built
 first if missing), copied with SQLite's backup API so the tuning never touches the cache
@@ -16,9 +17,11 @@ default hybrid, the fitted fusion weight, the query adapter, both, the reranker 
 hybrid, and tune's own choice (chosen on its held-out pairs, never on the test queries) with
 and without its reranker. ``--finetune`` adds the fine-tuned MiniLM (``kenning tune
 --finetune``), with the tuned and with the packaged fusion weight, scored on the index
-re-embedded by it whether tune kept it or not; the other settings are scored on an untouched
-copy with the packaged vectors. Prints nDCG@10 and Recall@100, a paired bootstrap p-value against
-the default and against the step before, tuning time and p50 query latency.
+re-embedded by it whether tune kept it or not, also under each trained reranker (trained on
+the packaged model's lists: a pairing tune itself never makes); the other settings are scored
+on an untouched copy with the packaged vectors. Prints nDCG@10 and Recall@100, a paired
+bootstrap p-value against the default and against the step before, tuning time and p50 query
+latency.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from kenning.answer.llms import get_llm
 from kenning.config import cache_dir
 from kenning.eval.datasets import load_beir, safe_name, write_corpus
 from kenning.eval.evaluate import RunConfig, corpus_digest, corpus_index, paired_bootstrap
@@ -40,7 +44,7 @@ from kenning.eval.metrics import evaluate, to_run
 from kenning.index import Index
 from kenning.ingest.chunking import ChunkSpec
 from kenning.rerank import DEPTH as RERANK_DEPTH
-from kenning.tuning.finetune import EPOCHS
+from kenning.tuning.finetune import EPOCHS, MIX
 from kenning.tuning.record import META_KEY, Tuning
 from kenning.tuning.tune import tune
 
@@ -100,6 +104,9 @@ def main() -> None:
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--finetune", action="store_true", help="fine-tune MiniLM too")
     ap.add_argument("--epochs", type=float, default=EPOCHS, help="fine-tuning passes")
+    ap.add_argument("--mix", type=float, default=MIX, help="fine-tuned weights' share (WiSE-FT)")
+    ap.add_argument("--llm", help="an LLM backend writes the generated questions (local, ...)")
+    ap.add_argument("--model", help="the model for --llm (e.g. qwen2.5-coder-0.5b)")
     ap.add_argument("--rerankers", default="features,late", help="reranker backends to train")
     args = ap.parse_args()
     if args.train_queries and args.split == "train":
@@ -139,6 +146,10 @@ def main() -> None:
                 finetune_model=args.finetune,
                 reranker_backends=args.rerankers.split(","),
                 epochs=args.epochs,
+                mix=args.mix,
+                writer=get_llm(args.llm, **({"model": args.model} if args.model else {}))
+                if args.llm
+                else None,
                 log=lambda m: print(f"  .. {m}"),
             )
             took = time.perf_counter() - t0
@@ -159,7 +170,8 @@ def main() -> None:
             f = report.finetuned
             if f:
                 print(
-                    f"  fine-tuned {f['model']}: {f['steps']} steps ({f['epochs']} epochs) on "
+                    f"  fine-tuned {f['model']}: {f['steps']} steps ({f['epochs']} epochs, mix "
+                    f"{f['mix']}) on "
                     f"{f['pairs']} pairs in "
                     f"{f['train_seconds']}s; re-embedding {f['chunks']} chunks "
                     f"{f['reembed_seconds']}s"
@@ -202,11 +214,18 @@ def main() -> None:
                     index.switch_embedder(model, vectors)
                 for s in report.settings:
                     if "fine-tuned" in s["setting"]:
-                        setting(s["setting"], Tuning(model.id, alpha=s["alpha"]), None, on=index)
+                        tuned = Tuning(model.id, alpha=s["alpha"])
+                        setting(s["setting"], tuned, None, on=index)
+                        for name, spec in trained.items():  # trained on the packaged lists
+                            tuned.reranker = spec
+                            label = f"{s['setting']} + reranker ({name})"
+                            setting(label, tuned, s["setting"], rerank=True, on=index)
     _, base_q = evaluate(rows[0][1], qrels, (10, 100))
     qids = sorted(base_q)
     per = {}
     mode = "corpus + train queries" if extra else "corpus alone"
+    if args.llm:
+        mode += f", questions written by {args.llm} {args.model or ''}".rstrip()
     print(f"\n## {args.dataset.name} {args.split}: {len(qids)} queries, tuned from the {mode}")
     print(f"tuning: {took:.0f}s on {report.pairs} pairs ({report.held_out} held out)")
     print(

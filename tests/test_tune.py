@@ -454,3 +454,32 @@ def test_tune_names_a_reranker_it_cannot_train(
     monkeypatch.setitem(rerankers._classes, "fixed", Fixed)
     with pytest.raises(ConfigError, match="'fixed' cannot be trained by kenning tune"):
         tuning.tune(til_index, n=60, seed=0, reranker_backends=("fixed",))
+
+
+@pytest.mark.real_model
+def test_a_mixed_fine_tune_lands_between_the_packaged_and_the_trained_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mix`` (WiSE-FT): the saved weights are the packaged ones moved ``mix`` of the way to
+    the trained ones, under a name of their own."""
+    from safetensors.numpy import load_file
+
+    from kenning.embedders import MiniLMEmbedder
+
+    monkeypatch.setattr(finetune, "cache_dir", lambda: tmp_path)
+    base = MiniLMEmbedder()
+    triplets = [("how do I squash commits", "git rebase -i squashes commits", "tmux panes")] * 4
+    full = finetune.finetune(base, triplets, mix=1.0)
+    half = finetune.finetune(base, triplets, mix=0.5)
+    assert full.embedder.id != half.embedder.id and not half.reused
+
+    def weights(folder: Path) -> dict[str, np.ndarray]:
+        return load_file(str(folder / "model.safetensors"))
+
+    packaged, trained = weights(base.model_dir()), weights(full.embedder.model_dir())
+    mixed = weights(half.embedder.model_dir())
+    name = "encoder.layer.0.attention.self.query.weight"
+    assert not np.allclose(packaged[name], trained[name])
+    np.testing.assert_allclose(mixed[name], (packaged[name] + trained[name]) / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="mix"):
+        finetune.finetune(base, triplets, mix=0.0)
