@@ -189,6 +189,7 @@ def test_tune_measures_on_held_out_pairs_and_search_uses_what_it_keeps(til_index
     before = [h.chunk_id for h in til_index.searcher.search(query)]
     report = tuning.tune(til_index, n=120, seed=0)
     assert report.pairs == 120 and report.train + report.held_out == 120
+    assert sum(report.kinds.values()) == 120 and set(report.kinds) == {"heading", "sentence"}
     assert report.held_out >= 30
     names = [s["setting"] for s in report.settings]
     # generated pairs alone never move the fusion weight (they favour keywords)
@@ -314,6 +315,7 @@ def test_tune_trains_on_questions_an_llm_writes(
     assert "title-asker write up to 60 questions" in result.output
     assert "written 40/60 questions" in result.output and "held-out nDCG@10" in result.output
     assert len(asked) == 1 and len(asked[0].prompts) >= 40
+    assert "written by the LLM" in " ".join(result.output.split())
 
 
 def _recording(init: Any, into: list[Any]) -> Any:

@@ -147,8 +147,9 @@ def tune_command(
             highlight=False,
         )
     table = Table(
-        title=f"{report.pairs} pairs from your notes: {report.train} for training, "
-        f"{report.held_out} held out; p: paired bootstrap vs the first row"
+        title=f"{report.pairs} pairs from your notes ({sources(report.kinds)}): "
+        f"{report.train} for training, {report.held_out} held out; p: paired bootstrap vs "
+        "the first row"
     )
     for col in ("setting", "alpha", "adapter", "train nDCG@10", "held-out nDCG@10", "recall@10"):
         table.add_column(col, justify="left" if col == "setting" else "right")
@@ -189,3 +190,10 @@ def tune_command(
         )
     out.print(escape(report.message), highlight=False)
     err.print(f"[dim]{report.seconds:.1f}s[/]")
+
+
+def sources(kinds: dict[str, int]) -> str:
+    """'212 written by the LLM, 60 from headings, 28 from sentences' (largest first)."""
+    said = {"llm": "written by the LLM", "heading": "from headings", "sentence": "from sentences"}
+    parts = sorted(kinds.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{n} {said.get(kind, kind + ' questions')}" for kind, n in parts)

@@ -30,6 +30,7 @@ import json
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -132,6 +133,8 @@ class TuneReport:
     fitted_fusion: bool = False
     #: the fine-tuned model, when one was trained: id, steps, train and re-embed seconds
     finetuned: dict[str, Any] | None = None
+    #: how many pairs each source gave: "heading", "sentence", "llm" (generated), "real"
+    kinds: dict[str, int] = field(default_factory=dict)
     #: the adapter of each setting that has one, by setting name (not serialised)
     adapters: dict[str, QueryAdapter] = field(default_factory=dict, repr=False)
     #: the fine-tuned model and its vectors of the index, kept or not (not serialised)
@@ -415,6 +418,7 @@ def tune(
         ignored=ignored,
         fitted_fusion=fit_fusion,
         finetuned=finetuned,
+        kinds=dict(Counter(q.get("kind", "real") for q in questions)),
         adapters={c.name: c.adapter for c in candidates if c.adapter is not None},
         model=next(((c.embedder, c.vectors) for c in candidates if c.embedder and c.vectors), None),
     )
