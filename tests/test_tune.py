@@ -483,5 +483,5 @@ def test_a_mixed_fine_tune_lands_between_the_packaged_and_the_trained_weights(
     name = "encoder.layer.0.attention.self.query.weight"
     assert not np.allclose(packaged[name], trained[name])
     np.testing.assert_allclose(mixed[name], (packaged[name] + trained[name]) / 2, atol=1e-6)
-    with pytest.raises(ValueError, match="mix"):
+    with pytest.raises(ConfigError, match="mix"):
         finetune.finetune(base, triplets, mix=0.0)

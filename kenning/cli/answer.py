@@ -30,6 +30,15 @@ ModelOpt = Annotated[
         "(qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), a model id for openai/anthropic.",
     ),
 ]
+WriterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="Have this LLM backend write the questions (local, openai, anthropic; its "
+        "settings from kenning.toml): closer to a person's questions than headings and "
+        "sentences, but seconds each on a local model.",
+    ),
+]
 StrategyOpt = Annotated[
     str | None, typer.Option(help="Prompting: zero-shot (default), few-shot or cot.")
 ]

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from kenning.errors import ConfigError
 
-from .answer import Answering, ModelOpt, writer
+from .answer import Answering, ModelOpt, WriterOpt, writer
 from .shell import Progress, err, open_history, open_index, out
 
 eval_app = typer.Typer(
@@ -156,14 +156,7 @@ def generate(
     name: Annotated[str, typer.Option(help="Name of the question set.")] = "default",
     n: Annotated[int, typer.Option("-n", help="How many questions.")] = 100,
     seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same set).")] = 0,
-    llm: Annotated[
-        str | None,
-        typer.Option(
-            "--llm",
-            help="Have this LLM backend write the questions (local, openai, anthropic; its "
-            "settings from kenning.toml). Seconds each on a local model.",
-        ),
-    ] = None,
+    llm: WriterOpt = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

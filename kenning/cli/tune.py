@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .answer import writer
+from .answer import ModelOpt, WriterOpt, writer
 from .shell import app, err, open_index, out, state
 
 
@@ -53,18 +53,8 @@ def tune_command(
             min=0.1,
         ),
     ] = 1.0,
-    llm: Annotated[
-        str | None,
-        typer.Option(
-            "--llm",
-            help="Have this LLM backend write the questions (local, openai, anthropic; its "
-            "settings from kenning.toml): closer to a person's questions than headings and "
-            "sentences, but seconds each on a local model. Use -n to set how many.",
-        ),
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Model for --llm (a GGUF path or known name).")
-    ] = None,
+    llm: WriterOpt = None,
+    model: ModelOpt = None,
     rerankers: Annotated[
         str | None,
         typer.Option(

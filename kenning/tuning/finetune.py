@@ -30,7 +30,7 @@ from pathlib import Path
 
 from kenning.config import cache_dir, usable_cores
 from kenning.embedders import MiniLMEmbedder, TunedMiniLMEmbedder
-from kenning.errors import MissingExtra
+from kenning.errors import ConfigError, MissingExtra
 
 #: passes over the triplets; more overfits a few hundred generated pairs
 EPOCHS = 1
@@ -70,7 +70,7 @@ def finetune(
     """Train a copy of ``base`` on ``triplets`` (CPU, or the GPU torch finds) and save it,
     its weights ``mix`` of the way from the packaged ones to the trained ones."""
     if not 0.0 < mix <= 1.0:
-        raise ValueError(f"mix must be in (0, 1], not {mix}")
+        raise ConfigError(f"mix must be in (0, 1], not {mix}")
     say = log or (lambda _m: None)
     folder = _folder(base, triplets, epochs, seed, mix)
     if (folder / "model.safetensors").is_file():
@@ -107,7 +107,7 @@ def finetune(
         features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
         return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
 
-    packaged = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    packaged = {k: v.detach().clone() for k, v in model.state_dict().items()} if mix < 1 else {}
     model.train()
     for step in range(steps):
         part = [triplets[i] for i in order[step * batch : (step + 1) * batch]]
