@@ -196,6 +196,8 @@ def test_cli_eval_generate_asks_the_named_llm_to_write(
     assert result.exit_code == 0, result.output
     kinds = [q["kind"] for q in json.loads(result.output)]
     assert kinds[:2] == ["llm", "llm"] and kinds[2] != "llm"
+    result = runner.invoke(app, [*args, "--llm", "title-asker"])
+    assert "2 written by title-asker, the rest from structure" in " ".join(result.output.split())
     result = runner.invoke(app, [*args, "--model", "x"])
     assert result.exit_code != 0 and "--llm" in result.output
     result = runner.invoke(app, [*args, "--llm", "extractive"])

@@ -186,8 +186,10 @@ def generate(
         return
     for q in questions[:5]:
         out.print(f"[bold]{escape(q['question'])}[/]  [dim]{escape(q['path'])}[/]", highlight=False)
+    written = sum(q["kind"] == "llm" for q in questions)
+    by = f" ({written} written by {author.id}, the rest from structure)" if author else ""
     err.print(
-        f"saved {len(questions)} questions as set {name!r}; score them with "
+        f"saved {len(questions)} questions as set {name!r}{by}; score them with "
         f"`kenning eval retrieval --generated {name}`"
     )
 
