@@ -69,9 +69,9 @@ def tune_command(
     """Adapt search to your own notes, and keep the result only if it measures better.
 
     Pairs of (question, passage) are generated from your notes (headings, titles, key
-    sentences) and split by note into training and held-out pairs. On the training pairs,
-    tune fits the fusion weight, a query adapter (query vectors only: nothing is
-    re-embedded), a reranker (used with `kenning search --rerank`) and, with --finetune, a
+    sentences; or written by an LLM with --llm) and split by note into training and held-out
+    pairs. On the training pairs, tune fits the fusion weight, a query adapter (query vectors
+    only: nothing is re-embedded), a reranker (used with `kenning search --rerank`) and, with --finetune, a
     fine-tuned copy of the embedding model (which re-embeds the index), then shows each
     setting's nDCG@10 on the held-out pairs. The best is kept only when it beats the current
     setting by a significant margin; otherwise the current one stays, and tune says so.
@@ -90,6 +90,8 @@ def tune_command(
         kenning tune --questions my-questions.jsonl
 
         kenning tune --finetune --questions my-questions.jsonl
+
+        kenning tune --llm local -n 100       # a local LLM writes the questions
 
         kenning tune --undo
     """
