@@ -170,11 +170,9 @@ def main() -> None:
             f = report.finetuned
             if f:
                 print(
-                    f"  fine-tuned {f['model']}: {f['steps']} steps ({f['epochs']} epochs, mix "
-                    f"{f['mix']}) on "
-                    f"{f['pairs']} pairs in "
-                    f"{f['train_seconds']}s; re-embedding {f['chunks']} chunks "
-                    f"{f['reembed_seconds']}s"
+                    f"  fine-tuned {f['model']}: {f['steps']} steps ({f['epochs']} epochs, "
+                    f"mix {f['mix']}) on {f['pairs']} pairs in {f['train_seconds']}s; "
+                    f"re-embedding {f['chunks']} chunks {f['reembed_seconds']}s"
                 )
             emb = plain.embedder.id
             trained = {
