@@ -163,8 +163,9 @@ def generate(
     """Build a question set from your indexed notes; each question keeps its gold passage.
 
     Without --llm, questions come from headings, titles and key sentences, in the notes' own
-    words. With --llm, the model reads each sampled passage and writes a question about it
-    without copying its phrases, closer to what you would ask (and harder for keyword search).
+    words. With --llm, the model reads each sampled passage and writes a question about it,
+    told not to copy its phrases: on the til notes such questions no longer favour keyword
+    search.
 
     Example:
 
