@@ -10,6 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from kenning.tuning.finetune import EPOCHS
+
 from .answer import ModelOpt, WriterOpt, writer
 from .shell import app, err, open_index, out, state
 
@@ -52,7 +54,7 @@ def tune_command(
             "questions.",
             min=0.1,
         ),
-    ] = 1.0,
+    ] = EPOCHS,
     llm: WriterOpt = None,
     model: ModelOpt = None,
     rerankers: Annotated[
