@@ -43,7 +43,6 @@ from kenning.eval.evaluate import RunConfig, corpus_digest, corpus_index, paired
 from kenning.eval.metrics import evaluate, to_run
 from kenning.index import Index
 from kenning.ingest.chunking import ChunkSpec
-from kenning.rerank import DEPTH as RERANK_DEPTH
 from kenning.tuning.finetune import EPOCHS, MIX
 from kenning.tuning.record import META_KEY, Tuning
 from kenning.tuning.tune import tune
@@ -57,13 +56,15 @@ def score(
     """A run over the queries (a document ranks where its best chunk ranks), the p50 query
     latency and, with ``rerank``, the p50 time spent reranking, in milliseconds.
 
-    Reranking asks for k = ``rerank.DEPTH`` (the top 20 re-ordered, as `kenning search
-    --rerank` does for k <= 20); ranks 21 to 100 follow from the plain search."""
+    Reranking asks for k = the depth tune chose (the top 10, 20 or 30 re-ordered, as
+    `kenning search --rerank` does for smaller k); the ranks below follow from the plain
+    search."""
     run: Run = {}
     times, reranking = [], []
+    depth = index.searcher.rerank_depth(index.searcher.tuning())
     for qid, text in queries.items():
         start = time.perf_counter()
-        hits = index.search(text, k=RERANK_DEPTH if rerank else 100, rerank=rerank)
+        hits = index.search(text, k=depth if rerank else 100, rerank=rerank)
         times.append(time.perf_counter() - start)
         if rerank:
             reranking.append(index.searcher.rerank_seconds or 0.0)
@@ -164,7 +165,8 @@ def main() -> None:
             for name, t in r.get("tried", {}).items():
                 print(
                     f"  held-out reranker {name}: {r['ndcg@10']:.4f} -> "
-                    f"{t['reranked_ndcg@10']:.4f} (trained in {t['train_seconds']}s on "
+                    f"{t['reranked_ndcg@10']:.4f} at top {t['depth']} {t['by_depth']} "
+                    f"(trained in {t['train_seconds']}s on "
                     f"{t['trained_on']} lists; kept: {r['kept'] and name == r['backend']})"
                 )
             f = report.finetuned
@@ -176,7 +178,11 @@ def main() -> None:
                 )
             emb = plain.embedder.id
             trained = {
-                name: {"name": name, "args": {"weights": list(t["weights"].values())}}
+                name: {
+                    "name": name,
+                    "args": {"weights": list(t["weights"].values())},
+                    "depth": t["depth"],
+                }
                 for name, t in r.get("tried", {}).items()
             }
 

@@ -16,9 +16,12 @@ interaction over the packaged MiniLM's token vectors.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
 import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +35,8 @@ from .tokens import TOKEN, fold
 
 #: first-stage candidates a reranker sees when asked for k results (at least k)
 DEPTH = 20
+#: the depths ``kenning tune`` tries, keeping the one that measures best on held-out pairs
+DEPTHS = (10, 20, 30)
 
 
 @dataclass(frozen=True)
@@ -228,16 +233,40 @@ class LateReranker(FeatureReranker):
 
 def maxsim(query: str, texts: list[str]) -> np.ndarray:
     """Per text: the mean over the query's tokens (but [CLS] and [SEP]) of the highest
-    cosine between that token and any token of the text."""
+    cosine between that token and any token of the text.
+
+    Each (query, text) pair is computed once per process (the last ``MAXSIM_CACHE`` kept):
+    tune scores the same candidates at several depths, and a user repeats queries."""
+    keys = [hashlib.blake2b(f"{query}\0{t}".encode(), digest_size=16).digest() for t in texts]
+    with _maxsims_lock:
+        known = {k: _maxsims[k] for k in keys if k in _maxsims}
+    todo = list(dict.fromkeys(k for k in keys if k not in known))
+    if todo:
+        text_of = dict(zip(keys, texts, strict=True))
+        fresh = dict(zip(todo, _maxsim(query, [text_of[k] for k in todo]), strict=True))
+        known.update(fresh)
+        with _maxsims_lock:
+            _maxsims.update(fresh)
+            while len(_maxsims) > MAXSIM_CACHE:
+                _maxsims.popitem(last=False)
+    return np.array([known[k] for k in keys], dtype=np.float64)
+
+
+MAXSIM_CACHE = 100_000
+_maxsims: OrderedDict[bytes, float] = OrderedDict()
+_maxsims_lock = threading.Lock()
+
+
+def _maxsim(query: str, texts: list[str]) -> list[float]:
     model = _token_model()
     q, q_mask = model.token_vectors([query])
     q = q[0, 1 : int(q_mask[0].sum()) - 1]
     if len(q) == 0:  # an empty query: nothing tells the passages apart
-        return np.zeros(len(texts))
+        return [0.0] * len(texts)
     t, t_mask = model.token_vectors(texts)
     sims = np.einsum("qd,pld->pql", q, t)
     sims = np.where(t_mask[:, None, :] > 0, sims, -1.0)
-    return sims.max(axis=2).mean(axis=1).astype(np.float64)
+    return [float(v) for v in sims.max(axis=2).mean(axis=1)]
 
 
 @lru_cache(maxsize=1)

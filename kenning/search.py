@@ -239,6 +239,8 @@ class Searcher:
         self._reranker: tuple[Tuning, Reranker] | None = None
         #: seconds the last search spent reranking (None when it did not rerank)
         self.rerank_seconds: float | None = None
+        #: candidates the last reranking search re-ordered
+        self.reranked = 0
 
     def tuning(self) -> Tuning | None:
         """The tuning ``kenning tune`` recorded for this embedder, if any."""
@@ -249,6 +251,13 @@ class Searcher:
         """The fusion weight a search without one uses: ``tuning``'s (``self.tuning()``),
         else the packaged ``ALPHA``."""
         return tuning.alpha if tuning is not None and tuning.alpha is not None else ALPHA
+
+    @staticmethod
+    def rerank_depth(tuning: Tuning | None) -> int:
+        """Candidates the trained reranker re-orders: the depth ``kenning tune`` chose on
+        its held-out pairs, else the packaged ``rerank.DEPTH``."""
+        spec = tuning.reranker if tuning is not None else None
+        return int(spec.get("depth", RERANK_DEPTH)) if spec else RERANK_DEPTH
 
     def reranker(self) -> Reranker:
         """The reranker trained for this index by ``kenning tune``."""
@@ -327,7 +336,8 @@ class Searcher:
         """Top-``k`` chunks for ``query``, fusing keyword and meaning (``mode='hybrid'``).
 
         ``alpha`` defaults to the tuned weight, else ``ALPHA``; ``rerank`` re-orders the top
-        ``max(k, rerank.DEPTH)`` with the trained reranker (its time in ``rerank_seconds``).
+        ``max(k, depth tune chose)`` with the trained reranker (its time in
+        ``rerank_seconds``, how many it re-ordered in ``reranked``).
         The rankings and the chunk texts come from one snapshot of the store."""
         with self.store.snapshot():
             return self._search(query, k, filters, mode, fusion, alpha, depth, rerank)
@@ -381,7 +391,8 @@ class Searcher:
         fused = fuse(bm25, dense, fusion, alpha) if mode == "hybrid" else (bm25 or dense)
         if reranker is None:
             return self._hits(fused[:k], bm25, dense, terms)
-        hits = self._hits(fused[: max(k, RERANK_DEPTH)], bm25, dense, terms)
+        hits = self._hits(fused[: max(k, self.rerank_depth(tuning))], bm25, dense, terms)
+        self.reranked = len(hits)
         passages = [Passage(h.text, h.title, h.heading, h.score) for h in hits]
         order, scores, self.rerank_seconds = reranker.rerank(query, passages)
         for i in order:

@@ -3,6 +3,7 @@ and ``search(rerank=True)``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -148,8 +149,29 @@ def test_search_reranks_only_with_a_trained_reranker(index: Index, notes: Path) 
     assert index.searcher.rerank_seconds is not None and index.searcher.rerank_seconds >= 0
     assert [h.chunk_id for h in hits] == [h.chunk_id for h in reversed(full)][:3]
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert index.searcher.reranked == len(full)
     index.searcher.search(query)
     assert index.searcher.rerank_seconds is None
+
+
+def test_search_reranks_as_deep_as_tune_chose(index: Index, tmp_path: Path) -> None:
+    notes = tmp_path / "many"
+    notes.mkdir()
+    for i in range(40):
+        (notes / f"n{i}.md").write_text(f"# Note {i}\n\nThe dot product of vectors, take {i}.\n")
+    index.add([notes])
+    spec = {"name": "features", "args": {"weights": [0.0, -1.0, 0.0, 0.0, 0.0, 0.0]}}
+    query = "scaled dot product"
+    full = index.searcher.search(query, k=30)
+    for depth in (10, 30):
+        index.store.set_meta(META_KEY, Tuning("hash", reranker={**spec, "depth": depth}).to_json())
+        hits = index.searcher.search(query, k=3, rerank=True)
+        assert [h.chunk_id for h in hits] == [h.chunk_id for h in reversed(full[:depth])][:3]
+        assert index.searcher.reranked == depth
+    # asked for more than the depth, it re-orders them all
+    index.store.set_meta(META_KEY, Tuning("hash", reranker={**spec, "depth": 10}).to_json())
+    assert len(index.searcher.search(query, k=12, rerank=True)) == 12
+    assert index.searcher.reranked == 12
 
 
 def test_the_search_command_reranks_and_explains_the_time(index: Index, notes: Path) -> None:
@@ -168,7 +190,7 @@ def test_the_search_command_reranks_and_explains_the_time(index: Index, notes: P
     index.store.set_meta(META_KEY, Tuning("hash", reranker=spec).to_json())
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "reranked the top candidates in" in result.output
+    assert re.search(r"reranked the top \d+ candidates in", result.output)
 
 
 def test_a_stored_late_reranker_orders_search_by_token_matches(index: Index, notes: Path) -> None:
@@ -186,3 +208,24 @@ def test_a_stored_late_reranker_orders_search_by_token_matches(index: Index, not
     best = [candidates[i].chunk_id for i in np.argsort(-late, kind="stable")[:3]]
     assert [h.chunk_id for h in hits] == best
     assert index.searcher.rerank_seconds is not None and index.searcher.rerank_seconds > 0
+
+
+def test_maxsim_computes_each_pair_once_and_matches_a_fresh_computation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tune scores the same candidates at several depths: the cache makes that free."""
+    from kenning import rerank
+
+    texts = [p.text for p in PASSAGES] + ["Interactive rebase squashes commits."]
+    rerank._maxsims.clear()
+    first = rerank.maxsim("squash commits", texts)
+    model = rerank._token_model()
+    batches: list[int] = []
+    real = model.token_vectors
+    monkeypatch.setattr(model, "token_vectors", lambda t: batches.append(len(t)) or real(t))
+    assert np.array_equal(rerank.maxsim("squash commits", texts[1:3]), first[1:3])
+    assert batches == []
+    fresh = rerank.maxsim("squash commits rebase", texts[:2])  # a new query: computed
+    assert batches == [1, 2] and fresh.shape == (2,)
+    rerank._maxsims.clear()
+    assert np.allclose(rerank.maxsim("squash commits", texts), first, atol=1e-5)

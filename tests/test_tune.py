@@ -24,6 +24,7 @@ from kenning.answer.llms import llms
 from kenning.cli import app
 from kenning.embedders import HashEmbedder
 from kenning.errors import EmbedderChanged
+from kenning.rerank import DEPTHS
 from kenning.search import ALPHA, DEPTH
 from kenning.serve.app import create_app
 from kenning.tuning import finetune
@@ -206,8 +207,16 @@ def test_tune_measures_on_held_out_pairs_and_search_uses_what_it_keeps(til_index
         assert (stored.adapter is not None) == kept["adapter"]
     else:
         assert "kept the current setting" in report.message
-    assert report.reranker is not None and report.reranker["backend"] == "features"
-    assert (stored is not None and stored.reranker is not None) == report.reranker["kept"]
+    r = report.reranker
+    assert r is not None and r["backend"] == "features"
+    assert (stored is not None and stored.reranker is not None) == r["kept"]
+    # a model per depth, measured on the same held-out pairs; the best depth is the one used
+    assert [int(d) for d in r["by_depth"]] == sorted(DEPTHS)
+    assert r["reranked_ndcg@10"] == max(r["by_depth"].values()) == r["by_depth"][str(r["depth"])]
+    if r["kept"]:
+        assert stored is not None and stored.reranker["depth"] == r["depth"]
+        til_index.searcher.search(query, k=3, rerank=True)
+        assert til_index.searcher.reranked == r["depth"]
     assert tuning.undo(til_index)["undone"] == (stored is not None)
     assert til_index.searcher.tuning() is None
     assert [h.chunk_id for h in til_index.searcher.search(query)] == before

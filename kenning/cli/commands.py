@@ -315,7 +315,7 @@ def search(
     filters = Filters.parse(where, path, type_)
     with open_index() as index:
         hits = index.search(query, k=k, filters=filters, mode=mode, fusion=fusion, rerank=rerank)
-        rerank_seconds = index.searcher.rerank_seconds
+        rerank_seconds, reranked = index.searcher.rerank_seconds, index.searcher.reranked
         roots = index.store.roots()
         waiting = index.pending() if mode != "bm25" else 0
     if waiting and not as_json and not state.quiet:
@@ -359,7 +359,7 @@ def search(
         table.add_row(*row)
     out.print(table)
     if explain and rerank_seconds is not None:
-        err.print(f"reranked the top candidates in {rerank_seconds * 1000:.1f} ms")
+        err.print(f"reranked the top {reranked} candidates in {rerank_seconds * 1000:.1f} ms")
 
 
 @app.command()

@@ -167,11 +167,13 @@ def tune_command(
             f"-> {r['reranked_ndcg@10']:.4f}, {r['ms_per_query']:.1f} ms a query; {verdict}",
             highlight=False,
         )
+        depths = ", ".join(f"top {d} {v:.4f}" for d, v in r["by_depth"].items())
+        out.print(f"  the depth it re-orders, chosen on the held-out pairs: {depths}")
         for name, t in r.get("tried", {}).items():
             if name != r["backend"]:
                 out.print(
-                    f"  also trained: {name}, held-out nDCG@10 {t['reranked_ndcg@10']:.4f}, "
-                    f"{t['ms_per_query']:.1f} ms a query",
+                    f"  also trained: {name} (top {t['depth']}), held-out nDCG@10 "
+                    f"{t['reranked_ndcg@10']:.4f}, {t['ms_per_query']:.1f} ms a query",
                     highlight=False,
                 )
     f = report.finetuned

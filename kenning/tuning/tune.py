@@ -46,6 +46,7 @@ from kenning.eval.questions import generate
 from kenning.index import Index
 from kenning.ingest.embedding import embed_everything, every_chunk
 from kenning.rerank import DEPTH as RERANK_DEPTH
+from kenning.rerank import DEPTHS as RERANK_DEPTHS
 from kenning.rerank import FeatureReranker, Passage, get_reranker, rerankers
 from kenning.search import ALPHA, DEPTH, fuse, query_terms
 
@@ -532,10 +533,11 @@ def _rerank(
     the best one's held-out figures (every backend's under ``tried``) and the reranker to
     keep (None when none beats not reranking)."""
     rows: dict[int, Any] = {}
+    deepest = max(RERANK_DEPTHS)
 
     def lists(which: list[int]) -> list[tuple[list[int], list[Passage]]]:
         fused = pairs.fused(which, pairs.dense(which, chosen.adapter, chosen.space), chosen.alpha)
-        top = [f[:RERANK_DEPTH] for f in fused]
+        top = [f[:deepest] for f in fused]
         missing = sorted({c for t in top for c, _ in t} - rows.keys())
         for start in range(0, len(missing), 500):
             rows.update(index.store.chunks(missing[start : start + 500]))
@@ -550,8 +552,11 @@ def _rerank(
             )
         return out
 
+    def cut(of: list[Any], depth: int) -> list[Any]:
+        return [(ids[:depth], passages[:depth]) for ids, passages in of]
+
     train_lists, held_lists = lists(train), lists(held)
-    held_features: dict[str, tuple[list[np.ndarray], float]] = {}
+    held_features: dict[tuple[str, int], tuple[list[np.ndarray], float]] = {}
 
     def features(cls: type[FeatureReranker], which: list[int], of: list[Any]) -> list[np.ndarray]:
         return [
@@ -559,24 +564,29 @@ def _rerank(
             for i, (_, p) in zip(which, of, strict=True)
         ]
 
-    def score(reranker: FeatureReranker) -> tuple[np.ndarray, float]:
-        """Held-out nDCG@10 per pair, and the milliseconds a query's features took."""
-        if reranker.id not in held_features:  # each backend's features, computed once
+    def score(reranker: FeatureReranker, depth: int) -> tuple[np.ndarray, float]:
+        """Held-out nDCG@10 per pair with the top ``depth`` re-ordered, and the milliseconds
+        a query's features took."""
+        key = (reranker.id, depth)
+        if key not in held_features:  # each backend's features at each depth, computed once
             begin = time.perf_counter()
-            xs = features(type(reranker), held, held_lists)
+            xs = features(type(reranker), held, cut(held_lists, depth))
             ms = (time.perf_counter() - begin) * 1000 / max(1, len(held))
-            held_features[reranker.id] = (xs, ms)
-        xs, ms = held_features[reranker.id]
+            held_features[key] = (xs, ms)
+        xs, ms = held_features[key]
         rankings = []
         for (ids, _), x in zip(held_lists, xs, strict=True):
             scores = x @ np.array(reranker.weights)
-            rankings.append([ids[o] for o in sorted(range(len(ids)), key=lambda j: -scores[j])])
+            order = sorted(range(len(x)), key=lambda j: -scores[j])
+            rankings.append([ids[o] for o in order] + ids[len(x) :])
         return pairs.ndcg(held, rankings), ms
 
     plain_scores = pairs.ndcg(held, [ids for ids, _ in held_lists])
     plain = float(plain_scores.mean())
     tried: dict[str, dict[str, Any]] = {}
-    best: tuple[np.ndarray, FeatureReranker] | None = None
+    best: tuple[np.ndarray, FeatureReranker, int] | None = None
+    # the packaged depth first, so that a tie keeps it
+    depths = sorted(RERANK_DEPTHS, key=lambda d: d != RERANK_DEPTH)
     for name in backends:
         cls = rerankers.get(name)
         if not issubclass(cls, FeatureReranker):  # a plugin tune cannot fit
@@ -590,34 +600,45 @@ def _rerank(
         if cls.TRAIN_LISTS is not None and len(fit_on) > cls.TRAIN_LISTS:
             fit_on = random.Random(seed).sample(fit_on, cls.TRAIN_LISTS)
         started = time.perf_counter()
-        xs = features(cls, [i for i, _ in fit_on], [t for _, t in fit_on])
-        golds = [np.array([c in pairs.gold[i] for c in ids]) for i, (ids, _) in fit_on]
-        new = cls.fit(xs, golds)
+        by_depth: dict[int, tuple[np.ndarray, float, FeatureReranker]] = {}
+        for depth in depths:  # a model per depth: the features are listwise
+            lists_at = cut([t for _, t in fit_on], depth)
+            xs = features(cls, [i for i, _ in fit_on], lists_at)
+            golds = [
+                np.array([c in pairs.gold[i] for c in ids])
+                for (i, _), (ids, _) in zip(fit_on, lists_at, strict=True)
+            ]
+            model = cls.fit(xs, golds)
+            held_scores, ms = score(model, depth)
+            by_depth[depth] = (held_scores, ms, model)
         seconds = time.perf_counter() - started
-        new_scores, ms = score(new)
+        depth = max(depths, key=lambda d: (by_depth[d][0].mean(), -depths.index(d)))
+        new_scores, ms, new = by_depth[depth]
         tried[new.id] = {
             "reranked_ndcg@10": round(float(new_scores.mean()), 4),
+            "depth": depth,
+            "by_depth": {str(d): round(float(by_depth[d][0].mean()), 4) for d in sorted(by_depth)},
             "train_seconds": round(seconds, 3),
             "trained_on": len(fit_on),
             "ms_per_query": round(ms, 3),
             "weights": dict(zip(new.FEATURES, (round(w, 4) for w in new.weights), strict=True)),
         }
         if best is None or new_scores.mean() > best[0].mean():
-            best = (new_scores, new)
+            best = (new_scores, new, depth)
     assert best is not None, "no reranker to train"
-    new_scores, new = best
+    new_scores, new, depth = best
     report: dict[str, Any] = {
         "backend": new.id,
-        "depth": RERANK_DEPTH,
         "ndcg@10": round(plain, 4),
         **tried[new.id],
         "tried": tried,
     }
-    best_scores, kept_spec = new_scores, {"name": new.id, "args": new.config()}
+    best_scores = new_scores
+    kept_spec: dict[str, Any] = {"name": new.id, "args": new.config(), "depth": depth}
     if stored is not None and stored.reranker is not None:
         old = get_reranker(stored.reranker["name"], **stored.reranker.get("args", {}))
         if isinstance(old, FeatureReranker):
-            old_scores, _ = score(old)
+            old_scores, _ = score(old, stored.reranker.get("depth", RERANK_DEPTH))
             report["current_reranked_ndcg@10"] = round(float(old_scores.mean()), 4)
             if old_scores.mean() + MIN_GAIN >= new_scores.mean():  # stays unless beaten
                 best_scores, kept_spec = old_scores, stored.reranker
