@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--finetune", action="store_true", help="fine-tune MiniLM too")
     ap.add_argument("--epochs", type=float, default=EPOCHS, help="fine-tuning passes")
     ap.add_argument("--mix", type=float, default=MIX, help="fine-tuned weights' share (WiSE-FT)")
+    ap.add_argument("--lora", type=int, default=0, help="fine-tune LoRA updates of this rank")
     ap.add_argument("--llm", help="an LLM backend writes the generated questions (local, ...)")
     ap.add_argument("--model", help="the model for --llm (e.g. qwen2.5-coder-0.5b)")
     ap.add_argument("--rerankers", default="features,late", help="reranker backends to train")
@@ -144,7 +145,8 @@ def main() -> None:
                 n=args.n,
                 seed=args.seed,
                 extra=extra,
-                finetune_model=args.finetune,
+                finetune_model=args.finetune or args.lora > 0,
+                lora=args.lora,
                 reranker_backends=args.rerankers.split(","),
                 epochs=args.epochs,
                 mix=args.mix,
@@ -173,7 +175,8 @@ def main() -> None:
             if f:
                 print(
                     f"  fine-tuned {f['model']}: {f['steps']} steps ({f['epochs']} epochs, "
-                    f"mix {f['mix']}) on {f['pairs']} pairs in {f['train_seconds']}s; "
+                    f"mix {f['mix']}, LoRA rank {f['lora']}) on {f['pairs']} pairs in "
+                    f"{f['train_seconds']}s; "
                     f"re-embedding {f['chunks']} chunks {f['reembed_seconds']}s"
                 )
             emb = plain.embedder.id

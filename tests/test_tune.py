@@ -285,6 +285,10 @@ def test_switching_the_model_is_one_step_and_stops_processes_left_on_the_old_one
 def test_fine_tuning_needs_the_packaged_model(til_index: Index) -> None:
     with pytest.raises(ConfigError, match="starts from the packaged MiniLM"):
         tuning.tune(til_index, n=60, seed=0, finetune_model=True)
+    db = til_index.location
+    til_index.close()
+    result = runner.invoke(app, ["--index", db, "tune", "-n", "60", "--lora"])  # fine-tunes
+    assert result.exit_code == 2 and "starts from the packaged MiniLM" in result.output
 
 
 def test_tune_needs_enough_notes(index: Index, notes: Path) -> None:
@@ -404,8 +408,9 @@ def test_tune_on_the_real_model(til_notes: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.real_model
+@pytest.mark.parametrize("lora", [0, 8], ids=["all-weights", "lora"])
 def test_tune_fine_tunes_the_real_model_and_undo_re_embeds(
-    til_notes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    til_notes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lora: int
 ) -> None:
     """``--finetune`` on real notes: a fine-tuned MiniLM is trained, measured on the held-out
     pairs beside the other settings, and kept only by the same rule. Then the swap itself:
@@ -418,9 +423,12 @@ def test_tune_fine_tunes_the_real_model_and_undo_re_embeds(
         index.add([root])
         query = "split the window into panes"
         before = [(h.chunk_id, round(h.score, 5)) for h in index.search(query)]
-        report = tuning.tune(index, n=80, seed=0, finetune_model=True)
+        report = tuning.tune(
+            index, n=80, seed=0, finetune_model=True, lora=lora, reranker_backends=("features",)
+        )
         tuned = report.finetuned
         assert tuned is not None and tuned["model"].startswith("minilm-tuned-")
+        assert tuned["lora"] == lora
         assert tuned["steps"] >= 1 and tuned["chunks"] == len(index.store.vectors()[0])
         row = next(s for s in report.settings if s["setting"] == "fine-tuned")
         assert row["p_value"] is not None and 0.0 <= row["ndcg@10"] <= 1.0
@@ -494,3 +502,39 @@ def test_a_mixed_fine_tune_lands_between_the_packaged_and_the_trained_weights(
     np.testing.assert_allclose(mixed[name], (packaged[name] + trained[name]) / 2, atol=1e-6)
     with pytest.raises(ConfigError, match="mix"):
         finetune.finetune(base, triplets, mix=0.0)
+
+
+@pytest.mark.real_model
+def test_a_lora_fine_tune_changes_only_attention_by_a_low_rank_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lora``: only the attention's query, key and value weights move, each by an update of
+    at most the LoRA rank, merged into a model that loads and embeds like any other."""
+    from safetensors.numpy import load_file
+
+    from kenning.embedders import MiniLMEmbedder
+
+    monkeypatch.setattr(finetune, "cache_dir", lambda: tmp_path)
+    base = MiniLMEmbedder()
+    triplets = [("how do I squash commits", "git rebase -i squashes commits", "tmux panes")] * 4
+    tuned = finetune.finetune(base, triplets, lora=4)
+    assert tuned.steps == 1 and not tuned.reused
+    assert tuned.embedder.id != finetune.finetune(base, triplets).embedder.id
+    packaged = load_file(str(base.model_dir() / "model.safetensors"))
+    merged = load_file(str(tuned.embedder.model_dir() / "model.safetensors"))
+    assert merged.keys() <= packaged.keys()  # the packaged file also has a position buffer
+    moved = {k for k in merged if not np.array_equal(packaged[k], merged[k])}
+    targets = {
+        f"encoder.layer.{i}.attention.self.{t}.weight"
+        for i in range(6)
+        for t in finetune.LORA_TARGETS
+    }
+    assert moved == targets
+    for name in moved:
+        delta = (merged[name] - packaged[name]).astype(np.float64)
+        sv = np.linalg.svd(delta, compute_uv=False)  # past rank 4, float32 rounding only
+        assert sv[0] > 0 and sv[4] < 1e-2 * sv[0], (name, sv[:6])
+    vectors = tuned.embedder.embed_documents(["git rebase -i squashes commits"])
+    assert vectors.shape == (1, base.dim) and np.isfinite(vectors).all()
+    with pytest.raises(ConfigError, match="LoRA rank"):
+        finetune.finetune(base, triplets, lora=-1)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kenning.tuning.finetune import EPOCHS
+from kenning.tuning.finetune import EPOCHS, LORA_RANK
 
 from .answer import ModelOpt, WriterOpt, writer
 from .shell import app, err, open_index, out, state
@@ -55,6 +55,15 @@ def tune_command(
             min=0.1,
         ),
     ] = EPOCHS,
+    lora: Annotated[
+        bool,
+        typer.Option(
+            "--lora",
+            help=f"Fine-tune (implies --finetune) with LoRA: rank-{LORA_RANK} updates of the "
+            "attention weights instead of every weight, which keeps the model closer to what "
+            "it knew; merged into the saved model, so search costs the same.",
+        ),
+    ] = False,
     llm: WriterOpt = None,
     model: ModelOpt = None,
     rerankers: Annotated[
@@ -93,6 +102,8 @@ def tune_command(
 
         kenning tune --finetune --questions my-questions.jsonl
 
+        kenning tune --lora                   # fine-tune low-rank updates only
+
         kenning tune --llm local -n 100       # a local LLM writes the questions
 
         kenning tune --undo
@@ -126,10 +137,11 @@ def tune_command(
             seed=seed,
             log=log,
             extra=extra,
-            finetune_model=finetune,
+            finetune_model=finetune or lora,
             reranker_backends=backends or None,
             epochs=epochs,
             writer=writer(llm, model),
+            lora=LORA_RANK if lora else 0,
         )
     if as_json:
         out.print_json(json.dumps(report.to_dict()))

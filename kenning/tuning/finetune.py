@@ -5,7 +5,8 @@ question is pulled towards its gold passage and pushed from every other passage 
 the other questions' gold passages and one hard negative per question (a passage the current
 search ranks high that does not answer it). The loop is written here in plain torch rather
 than through sentence-transformers' trainer, which would add ``datasets`` and ``accelerate``
-to the install for a few dozen lines.
+to the install for a few dozen lines; LoRA (``lora=``) likewise, rather than through ``peft``:
+a low-rank update beside each attention weight, merged in before saving.
 
 The weights land in ``<cache>/models/minilm-tuned-<digest>``, where the digest covers the
 base model, the training triplets and the settings: the same tuning run twice reuses the
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kenning.config import cache_dir, usable_cores
 from kenning.embedders import MiniLMEmbedder, TunedMiniLMEmbedder
@@ -44,6 +46,16 @@ WARMUP = 0.1
 #: the trained weights, 0.5 their average with the packaged (WiSE-FT's weight interpolation,
 #: which keeps more of what the model knew before a few hundred pairs)
 MIX = 1.0
+#: LoRA: the rank of the low-rank updates trained in place of the attention's query, key and
+#: value weights (0: train every weight), their scale (alpha / rank) and learning rate. The
+#: updates are merged into the weights before saving, so a LoRA-tuned model loads, exports
+#: and embeds exactly as a fully fine-tuned one.
+LORA = 0
+#: the rank ``kenning tune --lora`` trains
+LORA_RANK = 8
+LORA_ALPHA = 16.0
+LORA_LEARNING_RATE = 5e-4
+LORA_TARGETS = ("query", "key", "value")
 
 #: (question, gold passage, hard negative), each as the embedder sees it
 Triplet = tuple[str, str, str]
@@ -66,13 +78,20 @@ def finetune(
     seed: int = 0,
     log: Callable[[str], None] | None = None,
     mix: float = MIX,
+    lora: int = LORA,
 ) -> Finetuned:
     """Train a copy of ``base`` on ``triplets`` (CPU, or the GPU torch finds) and save it,
-    its weights ``mix`` of the way from the packaged ones to the trained ones."""
+    its weights ``mix`` of the way from the packaged ones to the trained ones.
+
+    With ``lora`` > 0 only rank-``lora`` updates of the attention weights train (LoRA: some
+    70k parameters at rank 8 instead of 22M), which moves the model less far from what it
+    knew; the updates are merged into the saved weights."""
     if not 0.0 < mix <= 1.0:
         raise ConfigError(f"mix must be in (0, 1], not {mix}")
+    if lora < 0:
+        raise ConfigError(f"the LoRA rank must be 0 (off) or positive, not {lora}")
     say = log or (lambda _m: None)
-    folder = _folder(base, triplets, epochs, seed, mix)
+    folder = _folder(base, triplets, epochs, seed, mix, lora)
     if (folder / "model.safetensors").is_file():
         return Finetuned(TunedMiniLMEmbedder(str(folder)), 0, 0.0, reused=True)
     try:
@@ -97,7 +116,10 @@ def finetune(
         rng.shuffle(shuffled)
         order += shuffled
     warm = max(1.0, WARMUP * steps)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
+    packaged = {k: v.detach().clone() for k, v in model.state_dict().items()} if mix < 1 else {}
+    adapters = _add_lora(model, lora) if lora else []
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(trained, lr=LORA_LEARNING_RATE if lora else LEARNING_RATE)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps)
     )
@@ -107,7 +129,6 @@ def finetune(
         features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
         return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
 
-    packaged = {k: v.detach().clone() for k, v in model.state_dict().items()} if mix < 1 else {}
     model.train()
     for step in range(steps):
         part = [triplets[i] for i in order[step * batch : (step + 1) * batch]]
@@ -121,6 +142,7 @@ def finetune(
         schedule.step()
         say(f"fine-tuning: step {step + 1}/{steps}, loss {loss.item():.3f}")
     model.eval()
+    _merge_lora(adapters)
     if mix < 1.0:
         with torch.no_grad():
             for name, value in model.state_dict().items():
@@ -135,13 +157,63 @@ def finetune(
     )
 
 
+def _add_lora(model: Any, rank: int) -> list[tuple[Any, str, Any]]:
+    """Freeze ``model`` and put a trainable low-rank update beside each attention query, key
+    and value weight; returns (parent module, attribute, wrapper) for ``_merge_lora``."""
+    import torch
+
+    class LoRALinear(torch.nn.Module):
+        """``base(x) + scale * x A^T B^T``; B starts at zero, so training starts from the
+        packaged model exactly."""
+
+        def __init__(self, base: torch.nn.Linear) -> None:
+            super().__init__()
+            self.base = base
+            self.scale = LORA_ALPHA / rank
+            self.a = torch.nn.Parameter(torch.empty(rank, base.in_features))
+            self.b = torch.nn.Parameter(torch.zeros(base.out_features, rank))
+            torch.nn.init.kaiming_uniform_(self.a, a=math.sqrt(5))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.base(x) + (x @ self.a.T @ self.b.T) * self.scale
+
+    model.requires_grad_(False)
+    wrapped = []
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if name in LORA_TARGETS and isinstance(child, torch.nn.Linear):
+                adapter = LoRALinear(child).to(child.weight.device)
+                setattr(parent, name, adapter)
+                wrapped.append((parent, name, adapter))
+    if not wrapped:
+        raise ConfigError(f"LoRA found no attention layers named {LORA_TARGETS} to adapt")
+    return wrapped
+
+
+def _merge_lora(wrapped: list[tuple[Any, str, Any]]) -> None:
+    """Fold each update into its weight and put the plain layer back."""
+    import torch
+
+    with torch.no_grad():
+        for parent, name, adapter in wrapped:
+            adapter.base.weight += adapter.scale * adapter.b @ adapter.a
+            setattr(parent, name, adapter.base)
+
+
 def _folder(
-    base: MiniLMEmbedder, triplets: list[Triplet], epochs: float, seed: int, mix: float
+    base: MiniLMEmbedder,
+    triplets: list[Triplet],
+    epochs: float,
+    seed: int,
+    mix: float,
+    lora: int = 0,
 ) -> Path:
     digest = hashlib.sha256()
     settings = [base.id, str(base.model_dir()), epochs, seed, LEARNING_RATE, BATCH, SCALE, WARMUP]
     if mix != 1.0:  # folders trained before mixing existed keep their names
         settings.append(mix)
+    if lora:
+        settings += ["lora", lora, LORA_ALPHA, LORA_LEARNING_RATE, *LORA_TARGETS]
     digest.update(json.dumps(settings).encode())
     for triplet in triplets:
         digest.update(json.dumps(triplet).encode())
