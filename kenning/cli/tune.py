@@ -82,8 +82,9 @@ def tune_command(
     Pairs of (question, passage) are generated from your notes (headings, titles, key sentences;
     or written by an LLM with --llm) and split by note into training and held-out pairs. On the
     training pairs, tune fits the fusion weight, a query adapter (query vectors only: nothing is
-    re-embedded), a reranker (used with `kenning search --rerank`) and, with --finetune, a
-    fine-tuned copy of the embedding model (which re-embeds the index), then shows each
+    re-embedded), a reranker (used with `kenning search --rerank`; it re-orders the top 10, 20
+    or 30, whichever measures best) and, with --finetune or --lora, a fine-tuned copy of the
+    embedding model (which re-embeds the index), then shows each
     setting's nDCG@10 on the held-out pairs. The best is kept only when it beats the current
     setting by a significant margin; otherwise the current one stays, and tune says so.
     Generated questions share words with their notes, so the fusion weight (keywords against

@@ -83,8 +83,8 @@ def finetune(
     """Train a copy of ``base`` on ``triplets`` (CPU, or the GPU torch finds) and save it,
     its weights ``mix`` of the way from the packaged ones to the trained ones.
 
-    With ``lora`` > 0 only rank-``lora`` updates of the attention weights train (LoRA: some
-    70k parameters at rank 8 instead of 22M), which moves the model less far from what it
+    With ``lora`` > 0 only rank-``lora`` updates of the attention weights train (LoRA: about
+    110k parameters at rank 8 instead of 22M), which moves the model less far from what it
     knew; the updates are merged into the saved weights."""
     if not 0.0 < mix <= 1.0:
         raise ConfigError(f"mix must be in (0, 1], not {mix}")
