@@ -358,7 +358,7 @@ class Searcher:
         if alpha is None:
             alpha = self.alpha(tuning)
         reranker = self.reranker() if rerank else None
-        self.rerank_seconds = None
+        self.rerank_seconds, self.reranked = None, 0
         if mode != "hybrid":  # one ranking alone must be deep enough for k results
             depth = max(depth, k)
         scope = Scope(self.store, filters) if filters else None

@@ -227,5 +227,8 @@ def test_maxsim_computes_each_pair_once_and_matches_a_fresh_computation(
     assert batches == []
     fresh = rerank.maxsim("squash commits rebase", texts[:2])  # a new query: computed
     assert batches == [1, 2] and fresh.shape == (2,)
+    with rerank.uncached():  # as tune times a new query: computed again, nothing kept
+        again = rerank.maxsim("squash commits rebase", texts[:2])
+    assert batches == [1, 2, 1, 2] and np.allclose(again, fresh, atol=1e-5)
     rerank._maxsims.clear()
     assert np.allclose(rerank.maxsim("squash commits", texts), first, atol=1e-5)

@@ -47,7 +47,7 @@ from kenning.index import Index
 from kenning.ingest.embedding import embed_everything, every_chunk
 from kenning.rerank import DEPTH as RERANK_DEPTH
 from kenning.rerank import DEPTHS as RERANK_DEPTHS
-from kenning.rerank import FeatureReranker, Passage, get_reranker, rerankers
+from kenning.rerank import FeatureReranker, Passage, get_reranker, rerankers, uncached
 from kenning.search import ALPHA, DEPTH, fuse, query_terms
 
 from .adapter import QueryAdapter, fit_adapter
@@ -66,6 +66,8 @@ SIGNIFICANCE = 0.05
 #: the rerankers tune trains, each kept only if it wins on the held-out pairs
 RERANKERS = ("features", "late")
 ALPHAS = tuple(round(i / 20, 2) for i in range(21))
+#: held-out lists a reranker's per-query latency is timed on
+LATENCY_LISTS = 20
 #: mined hard negatives per training pair
 HARD = 10
 #: the fine-tuned model's hard negative is drawn from these ranks of the current search's
@@ -560,7 +562,7 @@ def _rerank(
         return [(ids[:depth], passages[:depth]) for ids, passages in of]
 
     train_lists, held_lists = lists(train), lists(held)
-    held_features: dict[tuple[str, int], tuple[list[np.ndarray], float]] = {}
+    held_features: dict[tuple[str, int], list[np.ndarray]] = {}
 
     def features(cls: type[FeatureReranker], which: list[int], of: list[Any]) -> list[np.ndarray]:
         return [
@@ -568,22 +570,25 @@ def _rerank(
             for i, (_, p) in zip(which, of, strict=True)
         ]
 
-    def score(reranker: FeatureReranker, depth: int) -> tuple[np.ndarray, float]:
-        """Held-out nDCG@10 per pair with the top ``depth`` re-ordered, and the milliseconds
-        a query's features took."""
+    def score(reranker: FeatureReranker, depth: int) -> np.ndarray:
+        """Held-out nDCG@10 per pair with the top ``depth`` re-ordered."""
         key = (reranker.id, depth)
         if key not in held_features:  # each backend's features at each depth, computed once
-            begin = time.perf_counter()
-            xs = features(type(reranker), held, cut(held_lists, depth))
-            ms = (time.perf_counter() - begin) * 1000 / max(1, len(held))
-            held_features[key] = (xs, ms)
-        xs, ms = held_features[key]
+            held_features[key] = features(type(reranker), held, cut(held_lists, depth))
         rankings = []
-        for (ids, _), x in zip(held_lists, xs, strict=True):
+        for (ids, _), x in zip(held_lists, held_features[key], strict=True):
             scores = x @ np.array(reranker.weights)
             order = sorted(range(len(x)), key=lambda j: -scores[j])
             rankings.append([ids[o] for o in order] + ids[len(x) :])
-        return pairs.ndcg(held, rankings), ms
+        return pairs.ndcg(held, rankings)
+
+    def latency(cls: type[FeatureReranker], depth: int) -> float:
+        """Milliseconds a new query's features take at ``depth`` (no cached scores)."""
+        sample = cut(held_lists[:LATENCY_LISTS], depth)
+        begin = time.perf_counter()
+        with uncached():
+            features(cls, held[: len(sample)], sample)
+        return (time.perf_counter() - begin) * 1000 / max(1, len(sample))
 
     plain_scores = pairs.ndcg(held, [ids for ids, _ in held_lists])
     plain = float(plain_scores.mean())
@@ -604,7 +609,7 @@ def _rerank(
         if cls.TRAIN_LISTS is not None and len(fit_on) > cls.TRAIN_LISTS:
             fit_on = random.Random(seed).sample(fit_on, cls.TRAIN_LISTS)
         started = time.perf_counter()
-        by_depth: dict[int, tuple[np.ndarray, float, FeatureReranker]] = {}
+        by_depth: dict[int, tuple[np.ndarray, FeatureReranker]] = {}
         for depth in depths:  # a model per depth: the features are listwise
             lists_at = cut([t for _, t in fit_on], depth)
             xs = features(cls, [i for i, _ in fit_on], lists_at)
@@ -613,11 +618,11 @@ def _rerank(
                 for (i, _), (ids, _) in zip(fit_on, lists_at, strict=True)
             ]
             model = cls.fit(xs, golds)
-            held_scores, ms = score(model, depth)
-            by_depth[depth] = (held_scores, ms, model)
+            by_depth[depth] = (score(model, depth), model)
         seconds = time.perf_counter() - started
         depth = max(depths, key=lambda d: (by_depth[d][0].mean(), -depths.index(d)))
-        new_scores, ms, new = by_depth[depth]
+        new_scores, new = by_depth[depth]
+        ms = latency(cls, depth)
         tried[new.id] = {
             "reranked_ndcg@10": round(float(new_scores.mean()), 4),
             "depth": depth,
@@ -642,7 +647,7 @@ def _rerank(
     if stored is not None and stored.reranker is not None:
         old = get_reranker(stored.reranker["name"], **stored.reranker.get("args", {}))
         if isinstance(old, FeatureReranker):
-            old_scores, _ = score(old, stored.reranker.get("depth", RERANK_DEPTH))
+            old_scores = score(old, stored.reranker.get("depth", RERANK_DEPTH))
             report["current_reranked_ndcg@10"] = round(float(old_scores.mean()), 4)
             if old_scores.mean() + MIN_GAIN >= new_scores.mean():  # stays unless beaten
                 best_scores, kept_spec = old_scores, stored.reranker
