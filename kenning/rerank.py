@@ -16,12 +16,10 @@ interaction over the packaged MiniLM's token vectors.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -236,41 +234,29 @@ def maxsim(query: str, texts: list[str]) -> np.ndarray:
     """Per text: the mean over the query's tokens (but [CLS] and [SEP]) of the highest
     cosine between that token and any token of the text.
 
-    Each (query, text) pair is computed once per process (the last ``MAXSIM_CACHE`` kept):
-    tune scores the same candidates at several depths, and a user repeats queries."""
-    if getattr(_fresh, "on", False):
+    Inside ``remembered()`` each (query, text) pair is computed once."""
+    kept: dict[tuple[str, str], float] | None = getattr(_scope, "kept", None)
+    if kept is None:
         return np.array(_maxsim(query, texts), dtype=np.float64)
-    keys = [hashlib.blake2b(f"{query}\0{t}".encode(), digest_size=16).digest() for t in texts]
-    with _maxsims_lock:
-        known = {k: _maxsims[k] for k in keys if k in _maxsims}
-    todo = list(dict.fromkeys(k for k in keys if k not in known))
+    todo = list(dict.fromkeys(t for t in texts if (query, t) not in kept))
     if todo:
-        text_of = dict(zip(keys, texts, strict=True))
-        fresh = dict(zip(todo, _maxsim(query, [text_of[k] for k in todo]), strict=True))
-        known.update(fresh)
-        with _maxsims_lock:
-            _maxsims.update(fresh)
-            while len(_maxsims) > MAXSIM_CACHE:
-                _maxsims.popitem(last=False)
-    return np.array([known[k] for k in keys], dtype=np.float64)
+        kept.update(zip(((query, t) for t in todo), _maxsim(query, todo), strict=True))
+    return np.array([kept[query, t] for t in texts], dtype=np.float64)
 
 
-MAXSIM_CACHE = 100_000
-_maxsims: OrderedDict[bytes, float] = OrderedDict()
-_maxsims_lock = threading.Lock()
-_fresh = threading.local()
+_scope = threading.local()
 
 
 @contextmanager
-def uncached() -> Iterator[None]:
-    """Inside, ``maxsim`` neither reads nor fills its cache (in this thread): for timing
-    what a new query costs."""
-    before = getattr(_fresh, "on", False)
-    _fresh.on = True
+def remembered() -> Iterator[None]:
+    """Inside (in this thread), ``maxsim`` computes each (query, text) pair once: ``kenning
+    tune`` scores the same candidates at several depths. Forgotten on leaving."""
+    before = getattr(_scope, "kept", None)
+    _scope.kept = {} if before is None else before
     try:
         yield
     finally:
-        _fresh.on = before
+        _scope.kept = before
 
 
 def _maxsim(query: str, texts: list[str]) -> list[float]:

@@ -210,25 +210,30 @@ def test_a_stored_late_reranker_orders_search_by_token_matches(index: Index, not
     assert index.searcher.rerank_seconds is not None and index.searcher.rerank_seconds > 0
 
 
-def test_maxsim_computes_each_pair_once_and_matches_a_fresh_computation(
+def test_maxsim_computes_each_pair_once_while_remembered_and_matches_a_fresh_computation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """tune scores the same candidates at several depths: the cache makes that free."""
+    """tune scores the same candidates at several depths: ``remembered`` makes that free,
+    and outside it (a user's query, tune timing one) every pair is computed."""
     from kenning import rerank
 
     texts = [p.text for p in PASSAGES] + ["Interactive rebase squashes commits."]
-    rerank._maxsims.clear()
-    first = rerank.maxsim("squash commits", texts)
     model = rerank._token_model()
     batches: list[int] = []
     real = model.token_vectors
     monkeypatch.setattr(model, "token_vectors", lambda t: batches.append(len(t)) or real(t))
-    assert np.array_equal(rerank.maxsim("squash commits", texts[1:3]), first[1:3])
-    assert batches == []
-    fresh = rerank.maxsim("squash commits rebase", texts[:2])  # a new query: computed
-    assert batches == [1, 2] and fresh.shape == (2,)
-    with rerank.uncached():  # as tune times a new query: computed again, nothing kept
-        again = rerank.maxsim("squash commits rebase", texts[:2])
-    assert batches == [1, 2, 1, 2] and np.allclose(again, fresh, atol=1e-5)
-    rerank._maxsims.clear()
+    with rerank.remembered():
+        first = rerank.maxsim("squash commits", texts)
+        assert batches == [1, len(texts)]
+        assert np.array_equal(rerank.maxsim("squash commits", texts[1:3]), first[1:3])
+        assert batches == [1, len(texts)]  # nothing computed again
+        fresh = rerank.maxsim("squash commits rebase", texts[:2])  # a new query: computed
+        assert batches == [1, len(texts), 1, 2] and fresh.shape == (2,)
+    batches.clear()
+    again = rerank.maxsim("squash commits rebase", texts[:2])  # outside: computed afresh
+    assert batches == [1, 2] and np.allclose(again, fresh, atol=1e-5)
     assert np.allclose(rerank.maxsim("squash commits", texts), first, atol=1e-5)
+    assert batches == [1, 2, 1, len(texts)]
+    with rerank.remembered():  # forgotten on leaving the last scope
+        rerank.maxsim("squash commits", texts[:1])
+    assert batches == [1, 2, 1, len(texts), 1, 1]

@@ -47,7 +47,7 @@ from kenning.index import Index
 from kenning.ingest.embedding import embed_everything, every_chunk
 from kenning.rerank import DEPTH as RERANK_DEPTH
 from kenning.rerank import DEPTHS as RERANK_DEPTHS
-from kenning.rerank import FeatureReranker, Passage, get_reranker, rerankers, uncached
+from kenning.rerank import FeatureReranker, Passage, get_reranker, remembered, rerankers
 from kenning.search import ALPHA, DEPTH, fuse, query_terms
 
 from .adapter import QueryAdapter, fit_adapter
@@ -583,11 +583,10 @@ def _rerank(
         return pairs.ndcg(held, rankings)
 
     def latency(cls: type[FeatureReranker], depth: int) -> float:
-        """Milliseconds a new query's features take at ``depth`` (no cached scores)."""
+        """Milliseconds a new query's features take at ``depth`` (outside ``remembered``)."""
         sample = cut(held_lists[:LATENCY_LISTS], depth)
         begin = time.perf_counter()
-        with uncached():
-            features(cls, held[: len(sample)], sample)
+        features(cls, held[: len(sample)], sample)
         return (time.perf_counter() - begin) * 1000 / max(1, len(sample))
 
     plain_scores = pairs.ndcg(held, [ids for ids, _ in held_lists])
@@ -610,17 +609,18 @@ def _rerank(
             fit_on = random.Random(seed).sample(fit_on, cls.TRAIN_LISTS)
         started = time.perf_counter()
         by_depth: dict[int, tuple[np.ndarray, FeatureReranker]] = {}
-        for depth in depths:  # a model per depth: the features are listwise
-            lists_at = cut([t for _, t in fit_on], depth)
-            xs = features(cls, [i for i, _ in fit_on], lists_at)
-            golds = [
-                np.array([c in pairs.gold[i] for c in ids])
-                for (i, _), (ids, _) in zip(fit_on, lists_at, strict=True)
-            ]
-            model = cls.fit(xs, golds)
-            by_depth[depth] = (score(model, depth), model)
+        with remembered():  # the deeper lists hold the shallower: their scores are reused
+            for depth in depths:  # a model per depth: the features are listwise
+                lists_at = cut([t for _, t in fit_on], depth)
+                xs = features(cls, [i for i, _ in fit_on], lists_at)
+                golds = [
+                    np.array([c in pairs.gold[i] for c in ids])
+                    for (i, _), (ids, _) in zip(fit_on, lists_at, strict=True)
+                ]
+                model = cls.fit(xs, golds)
+                by_depth[depth] = (score(model, depth), model)
         seconds = time.perf_counter() - started
-        depth = max(depths, key=lambda d: (by_depth[d][0].mean(), -depths.index(d)))
+        depth = max(depths, key=lambda d: by_depth[d][0].mean())  # the first best: a tie keeps 20
         new_scores, new = by_depth[depth]
         ms = latency(cls, depth)
         tried[new.id] = {
