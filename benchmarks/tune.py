@@ -184,7 +184,7 @@ def main() -> None:
             trained = {
                 name: {
                     "name": name,
-                    "args": {"weights": list(t["weights"].values())},
+                    "args": t["args"],
                     "depth": t["depth"],
                 }
                 for name, t in r.get("tried", {}).items()

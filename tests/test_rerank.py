@@ -12,13 +12,23 @@ import numpy as np
 import pytest
 
 from kenning import ConfigError, Index, UnknownBackend
-from kenning.rerank import DEPTH, FeatureReranker, Passage, Reranker, get_reranker, rerankers
+from kenning.rerank import (
+    DEPTH,
+    CrossReranker,
+    FeatureReranker,
+    Passage,
+    Reranker,
+    get_reranker,
+    rerankers,
+)
 from kenning.tuning.record import META_KEY, Tuning
 
-#: how each registered reranker is built here; a new reranker must be added
+#: how each registered reranker is built here; a new reranker must be added (``cross`` also
+#: gets the model the ``cross_model`` fixture trains)
 ARGS: dict[str, dict[str, Any]] = {
     "features": {"weights": [1.0, 0.2, 2.0, 1.0, 0.5, -0.1]},
     "late": {"weights": [0.5, 0.1, 1.0]},
+    "cross": {"weights": [0.5, 0.1, 1.0]},
 }
 
 PASSAGES = [
@@ -33,9 +43,36 @@ def test_every_registered_reranker_is_in_the_suite() -> None:
     assert sorted(rerankers.names()) == sorted(ARGS)
 
 
+#: (question, candidates, gold mask): what ``kenning tune`` hands a reranker's ``prepare``
+LISTS = [
+    ("how do I squash commits", PASSAGES, np.array([False, False, True, False])),
+    ("sourdough rising overnight", PASSAGES, np.array([True, False, False, False])),
+    ("what does a rebase rewrite", PASSAGES, np.array([False, True, False, False])),
+]
+
+
+@pytest.fixture(scope="session")
+def cross_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A cross-encoder trained for one step on three lists (the real MiniLM, a few seconds):
+    enough to check the plumbing, not to rank well."""
+    from kenning.tuning import crossencoder
+
+    cache = tmp_path_factory.mktemp("cross-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KENNING_CACHE", str(cache))
+        reranker = CrossReranker.prepare(LISTS)
+    assert isinstance(reranker, CrossReranker)
+    assert Path(reranker.model).parent == cache / "models"
+    assert crossencoder.EPOCHS >= 1
+    return reranker.model
+
+
 @pytest.fixture(params=sorted(ARGS))
 def reranker(request: pytest.FixtureRequest) -> Reranker:
-    return get_reranker(request.param, **ARGS[request.param])
+    args = dict(ARGS[request.param])
+    if request.param == "cross":
+        args["model"] = request.getfixturevalue("cross_model")
+    return get_reranker(request.param, **args)
 
 
 def test_one_finite_score_per_passage(reranker: Reranker) -> None:
@@ -98,7 +135,7 @@ def test_untrained_features_keep_the_first_stage_order() -> None:
 
 def test_query_words_found_in_every_candidate_weigh_little() -> None:
     passages = [Passage("the rebase")] + [Passage(f"the cat {i}") for i in range(19)]
-    x = FeatureReranker.features("the rebase", passages)
+    x = FeatureReranker().features("the rebase", passages)
     text = FeatureReranker.FEATURES.index("text_match")
     assert x[0, text] == pytest.approx(1.0)
     assert 0 < x[1, text] < 0.02  # "the" is in every candidate, so it counts for little
@@ -124,9 +161,8 @@ def test_fitting_learns_what_marks_the_gold_passage() -> None:
         return topic, passages, np.arange(10) == gold
 
     train = [make(s) for s in range(100)]
-    model = FeatureReranker.fit(
-        [FeatureReranker.features(q, p) for q, p, _ in train], [g for _, _, g in train]
-    )
+    untrained = FeatureReranker()
+    model = untrained.fit([untrained.features(q, p) for q, p, _ in train], [g for _, _, g in train])
     test = [make(s) for s in range(1000, 1050)]
     first = [int(np.argmax(g)) == model.rerank(q, p)[0][0] for q, p, g in test]
     assert np.mean(first) > 0.9
@@ -237,3 +273,43 @@ def test_maxsim_computes_each_pair_once_while_remembered_and_matches_a_fresh_com
     with rerank.remembered():  # forgotten on leaving the last scope
         rerank.maxsim("squash commits", texts[:1])
     assert batches == [1, 2, 1, len(texts), 1, 1]
+
+
+# -- the cross backend -------------------------------------------------------------------
+
+
+def test_the_cross_encoder_learns_its_lists_and_reuses_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trained long enough on three lists, the real MiniLM cross-encoder puts each gold
+    passage first; the same training again reuses the saved folder instead of training."""
+    from kenning.tuning import crossencoder
+
+    monkeypatch.setenv("KENNING_CACHE", str(tmp_path))
+    groups = [
+        (
+            q,
+            [f"{x.title}\n{x.text}" for x, gold in zip(p, g, strict=True) if gold],
+            [f"{x.title}\n{x.text}" for x, gold in zip(p, g, strict=True) if not gold],
+        )
+        for q, p, g in LISTS
+    ]
+    steps: list[str] = []
+    folder = crossencoder.train(groups, epochs=12, max_tokens=64, log=steps.append)
+    assert (folder / "head.json").is_file() and (folder / "model.safetensors").is_file()
+    assert not folder.with_name(folder.name + ".part").exists()
+    after = [crossencoder.score(str(folder), q, [*g, *n]) for q, g, n in groups]
+    assert all(int(np.argmax(s)) == 0 for s in after)  # the gold passage first, each list
+    losses = [float(m.split("loss ")[1].split(",")[0]) for m in steps]
+    assert losses[-1] < losses[0] - 0.3  # it learnt them (a group of 4 starts near log 4)
+    steps.clear()
+    assert crossencoder.train(groups, epochs=12, max_tokens=64, log=steps.append) == folder
+    assert steps == []  # reused: not trained again
+
+
+def test_a_cross_reranker_names_what_it_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="kenning tune"):
+        get_reranker("cross", weights=[1.0, 0.0, 1.0])
+    gone = get_reranker("cross", weights=[1.0, 0.0, 1.0], model=str(tmp_path / "deleted"))
+    with pytest.raises(ConfigError, match="deleted"):
+        gone.rank("squash commits", PASSAGES)

@@ -476,6 +476,34 @@ def test_tune_names_a_reranker_it_cannot_train(
 
 
 @pytest.mark.real_model
+def test_tune_trains_a_cross_encoder_apart_from_the_lists_its_weights_fit(
+    til_index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cross`` trains the real MiniLM cross-encoder on three quarters of the training lists
+    and fits its weights on the other quarter (a model is sure of the pairs it learnt, so
+    weights fitted there would trust it too much); search re-orders with it once stored."""
+    from kenning.tuning import crossencoder
+
+    monkeypatch.setenv("KENNING_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(crossencoder, "MAX_TOKENS", 64)  # a quick run: the plumbing, not
+    monkeypatch.setattr(crossencoder, "EPOCHS", 1)  # the quality (benchmarks/tune.py)
+    said: list[str] = []
+    report = tuning.tune(til_index, n=40, seed=0, reranker_backends=("cross",), log=said.append)
+    r = report.reranker
+    assert r is not None and r["backend"] == "cross" and set(r["tried"]) == {"cross"}
+    folder = Path(r["args"]["model"])
+    assert folder.parent == tmp_path / "cache" / "models" and (folder / "head.json").is_file()
+    assert r["trained_on"] == report.train // 4 > 0
+    assert any(m.startswith("cross-encoder step") for m in said)
+    assert [int(d) for d in r["by_depth"]] == sorted(DEPTHS) and r["ms_per_query"] > 0
+    spec = {"name": "cross", "args": r["args"], "depth": r["depth"]}
+    til_index.store.set_meta(META_KEY, Tuning(til_index.embedder.id, reranker=spec).to_json())
+    hits = til_index.searcher.search("squash the last few commits", k=5, rerank=True)
+    assert len(hits) == 5 and til_index.searcher.reranked == r["depth"]
+    assert til_index.searcher.rerank_seconds is not None and til_index.searcher.rerank_seconds > 0
+
+
+@pytest.mark.real_model
 def test_a_mixed_fine_tune_lands_between_the_packaged_and_the_trained_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

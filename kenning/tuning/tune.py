@@ -8,8 +8,9 @@ On the training pairs ``tune`` fits
 - the fusion weight ``alpha`` (a grid, as the packaged 0.45 was fitted on SciFact train),
   only when real questions are given too (generated ones favour keywords),
 - a query-side adapter (``adapter.py``), with hard negatives mined by the current search,
-- rerankers (``kenning.rerank``, the ``features`` and ``late`` backends) over the top
-  candidates, the better one on the held-out pairs offered,
+- rerankers (``kenning.rerank``, the ``features`` and ``late`` backends, and on request
+  ``cross``, which trains a cross-encoder first) over the top candidates, the best one on
+  the held-out pairs offered,
 - with ``finetune_model=True``, a fine-tuned copy of the packaged MiniLM (``finetune.py``), whose
   vectors for the whole index are computed to measure it and, if it is kept, swapped in
   (``Index.switch_embedder``): the re-embed, whose time the report gives,
@@ -47,7 +48,14 @@ from kenning.index import Index
 from kenning.ingest.embedding import embed_everything, every_chunk
 from kenning.rerank import DEPTH as RERANK_DEPTH
 from kenning.rerank import DEPTHS as RERANK_DEPTHS
-from kenning.rerank import FeatureReranker, Passage, get_reranker, remembered, rerankers
+from kenning.rerank import (
+    FeatureReranker,
+    Passage,
+    Reranker,
+    get_reranker,
+    remembered,
+    rerankers,
+)
 from kenning.search import ALPHA, DEPTH, fuse, query_terms
 
 from .adapter import QueryAdapter, fit_adapter
@@ -63,7 +71,8 @@ HELD_OUT = 0.3
 MIN_GAIN = 0.005
 #: the paired-bootstrap p-value below which that gain counts as real
 SIGNIFICANCE = 0.05
-#: the rerankers tune trains, each kept only if it wins on the held-out pairs
+#: the rerankers tune trains unless told otherwise, each kept only if it wins on the held-out
+#: pairs (``cross`` trains a cross-encoder first: minutes to tens of minutes on a CPU)
 RERANKERS = ("features", "late")
 ALPHAS = tuple(round(i / 20, 2) for i in range(21))
 #: held-out lists a reranker's per-query latency is timed on
@@ -373,7 +382,9 @@ def tune(
 
     backends = tuple(reranker_backends or RERANKERS)
     say(f"training the rerankers ({', '.join(backends)})")
-    rerank_report, reranker = _rerank(index, pairs, train, held, chosen, stored, backends, seed)
+    rerank_report, reranker = _rerank(
+        index, pairs, train, held, chosen, stored, backends, seed, say
+    )
 
     if chosen.embedder is not None:
         say("swapping the index's vectors for the fine-tuned model's")
@@ -534,6 +545,7 @@ def _rerank(
     stored: Tuning | None,
     backends: Sequence[str] = RERANKERS,
     seed: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Train each reranker in ``backends`` on the chosen setting's top candidates; returns
     the best one's held-out figures (every backend's under ``tried``) and the reranker to
@@ -562,19 +574,20 @@ def _rerank(
         return [(ids[:depth], passages[:depth]) for ids, passages in of]
 
     train_lists, held_lists = lists(train), lists(held)
-    held_features: dict[tuple[str, int], list[np.ndarray]] = {}
+    held_features: dict[tuple[str, str, int], list[np.ndarray]] = {}
 
-    def features(cls: type[FeatureReranker], which: list[int], of: list[Any]) -> list[np.ndarray]:
+    def features(model: FeatureReranker, which: list[int], of: list[Any]) -> list[np.ndarray]:
         return [
-            cls.features(pairs.questions[i]["question"], p)
+            model.features(pairs.questions[i]["question"], p)
             for i, (_, p) in zip(which, of, strict=True)
         ]
 
     def score(reranker: FeatureReranker, depth: int) -> np.ndarray:
         """Held-out nDCG@10 per pair with the top ``depth`` re-ordered."""
-        key = (reranker.id, depth)
-        if key not in held_features:  # each backend's features at each depth, computed once
-            held_features[key] = features(type(reranker), held, cut(held_lists, depth))
+        model = {k: v for k, v in reranker.config().items() if k != "weights"}
+        key = (reranker.id, json.dumps(model, sort_keys=True), depth)
+        if key not in held_features:  # each model's features at each depth, computed once
+            held_features[key] = features(reranker, held, cut(held_lists, depth))
         rankings = []
         for (ids, _), x in zip(held_lists, held_features[key], strict=True):
             scores = x @ np.array(reranker.weights)
@@ -582,11 +595,11 @@ def _rerank(
             rankings.append([ids[o] for o in order] + ids[len(x) :])
         return pairs.ndcg(held, rankings)
 
-    def latency(cls: type[FeatureReranker], depth: int) -> float:
+    def latency(model: FeatureReranker, depth: int) -> float:
         """Milliseconds a new query's features take at ``depth`` (outside ``remembered``)."""
         sample = cut(held_lists[:LATENCY_LISTS], depth)
         begin = time.perf_counter()
-        features(cls, held[: len(sample)], sample)
+        features(model, held[: len(sample)], sample)
         return (time.perf_counter() - begin) * 1000 / max(1, len(sample))
 
     plain_scores = pairs.ndcg(held, [ids for ids, _ in held_lists])
@@ -602,27 +615,41 @@ def _rerank(
                 f"reranker {name!r} cannot be trained by kenning tune, which fits the linear "
                 f"listwise rerankers ({', '.join(RERANKERS)})"
             )
-        # the slow backends (their features embed passages) train on a sample of the pairs,
-        # drawn from all of them: generated pairs and real questions in their proportions
-        fit_on = list(zip(train, train_lists, strict=True))
-        if cls.TRAIN_LISTS is not None and len(fit_on) > cls.TRAIN_LISTS:
-            fit_on = random.Random(seed).sample(fit_on, cls.TRAIN_LISTS)
+        # the slow backends (their features embed passages) fit on a sample of the lists,
+        # drawn from all of them: generated pairs and real questions in their proportions;
+        # the rest train a backend's own model, if it has one (``prepare``)
+        every = list(zip(train, train_lists, strict=True))
+        fit_on = random.Random(seed).sample(every, cls.fit_lists(len(every)))
+        sampled = {i for i, _ in fit_on}
         started = time.perf_counter()
+        proto = cls.prepare(
+            [
+                (
+                    pairs.questions[i]["question"],
+                    passages,
+                    np.array([c in pairs.gold[i] for c in ids]),
+                )
+                for i, (ids, passages) in every
+                if i not in sampled
+            ],
+            seed,
+            log,
+        )
         by_depth: dict[int, tuple[np.ndarray, FeatureReranker]] = {}
         with remembered():  # the deeper lists hold the shallower: their scores are reused
             for depth in depths:  # a model per depth: the features are listwise
                 lists_at = cut([t for _, t in fit_on], depth)
-                xs = features(cls, [i for i, _ in fit_on], lists_at)
+                xs = features(proto, [i for i, _ in fit_on], lists_at)
                 golds = [
                     np.array([c in pairs.gold[i] for c in ids])
                     for (i, _), (ids, _) in zip(fit_on, lists_at, strict=True)
                 ]
-                model = cls.fit(xs, golds)
+                model = proto.fit(xs, golds)
                 by_depth[depth] = (score(model, depth), model)
         seconds = time.perf_counter() - started
         depth = max(depths, key=lambda d: by_depth[d][0].mean())  # the first best: a tie keeps 20
         new_scores, new = by_depth[depth]
-        ms = latency(cls, depth)
+        ms = latency(new, depth)
         tried[new.id] = {
             "reranked_ndcg@10": round(float(new_scores.mean()), 4),
             "depth": depth,
@@ -631,6 +658,7 @@ def _rerank(
             "trained_on": len(fit_on),
             "ms_per_query": round(ms, 3),
             "weights": dict(zip(new.FEATURES, (round(w, 4) for w in new.weights), strict=True)),
+            "args": new.config(),
         }
         if best is None or new_scores.mean() > best[0].mean():
             best = (new_scores, new, depth)
@@ -645,7 +673,12 @@ def _rerank(
     best_scores = new_scores
     kept_spec: dict[str, Any] = {"name": new.id, "args": new.config(), "depth": depth}
     if stored is not None and stored.reranker is not None:
-        old = get_reranker(stored.reranker["name"], **stored.reranker.get("args", {}))
+        try:
+            old: Reranker | None = get_reranker(
+                stored.reranker["name"], **stored.reranker.get("args", {})
+            )
+        except ConfigError:  # e.g. its model's folder was deleted: nothing to keep
+            old = None
         if isinstance(old, FeatureReranker):
             old_scores = score(old, stored.reranker.get("depth", RERANK_DEPTH))
             report["current_reranked_ndcg@10"] = round(float(old_scores.mean()), 4)
