@@ -267,8 +267,9 @@ class CrossReranker(FeatureReranker):
     gold passage against the candidates above and around it that do not answer it) and
     ``fit`` weighs its score on the others: a cross-encoder is sure of the pairs it was trained
     on, so weights fitted there would trust it more than it deserves. On SciFact with the
-    train claims it is the one reranker that gains significantly (README). It reads every
-    candidate with the question at query time: about a second for 20 on 2 cores.
+    train claims it gained the most of any reranker, 0.739 -> 0.754 (p ~ 0.1: not
+    significant; README). It reads every candidate with the question at query time: about
+    1.1 s for 30 on 2 cores.
     """
 
     id = "cross"

@@ -6,9 +6,9 @@ mean-pooled (the pooling it was trained with, so its first scores already mean s
 into a new linear head. It is trained listwise: one of each question's gold passages against up
 to ``NEGATIVES`` passages the current search ranks high that do not answer it, a softmax over
 the group. The head learns at a higher rate than the encoder: a fresh head at the encoder's
-rate leaves every score equal for the first hundred steps (measured on SciFact: with both at
-3e-5, one epoch barely moved the loss; this way two epochs took the test claims' nDCG@10,
-mixed with the fused score, from 0.738 to 0.763; README).
+rate leaves every score equal for the first hundred steps (in a document-level study on
+SciFact's claims: with both at 3e-5, one epoch barely moved the loss; this way two epochs
+took the test claims' nDCG@10, mixed with the fused score, from 0.738 to 0.763; README).
 
 The weights land in ``<cache>/models/minilm-cross-<digest>`` (the encoder as
 ``model.safetensors``, the head as ``head.json``), the digest covering the training groups

@@ -613,7 +613,11 @@ def _rerank(
         if not issubclass(cls, FeatureReranker):  # a plugin tune cannot fit
             raise ConfigError(
                 f"reranker {name!r} cannot be trained by kenning tune, which fits the linear "
-                f"listwise rerankers ({', '.join(RERANKERS)})"
+                "listwise rerankers ("
+                + ", ".join(
+                    n for n in rerankers.names() if issubclass(rerankers.get(n), FeatureReranker)
+                )
+                + ")"
             )
         # the slow backends (their features embed passages) fit on a sample of the lists,
         # drawn from all of them: generated pairs and real questions in their proportions;
