@@ -50,6 +50,11 @@ class Passage:
     score: float = 0.0
 
 
+#: what ``kenning tune`` trains a reranker on: (question, its candidates best first, a mask
+#: of the candidates that answer it)
+TrainingList = tuple[str, Sequence[Passage], np.ndarray]
+
+
 class Reranker(ABC):
     """Base for all rerankers. Subclasses set ``id`` and implement ``score``."""
 
@@ -135,7 +140,7 @@ class FeatureReranker(Reranker):
     @classmethod
     def prepare(
         cls,
-        lists: Sequence[tuple[str, Sequence[Passage], np.ndarray]],
+        lists: Sequence[TrainingList],
         seed: int = 0,
         log: Callable[[str], None] | None = None,
     ) -> FeatureReranker:
@@ -292,7 +297,7 @@ class CrossReranker(FeatureReranker):
     @classmethod
     def prepare(
         cls,
-        lists: Sequence[tuple[str, Sequence[Passage], np.ndarray]],
+        lists: Sequence[TrainingList],
         seed: int = 0,
         log: Callable[[str], None] | None = None,
     ) -> FeatureReranker:

@@ -34,6 +34,8 @@ import numpy as np
 from kenning.config import cache_dir, usable_cores
 from kenning.errors import ConfigError, MissingExtra
 
+from .finetune import passes, publish, warmup_then_decay
+
 #: passes over the groups: one leaves a fresh head barely trained
 EPOCHS = 2
 #: word pieces of (question + passage) the model reads: MiniLM's training length
@@ -44,7 +46,6 @@ NEGATIVES = 7
 GROUPS = 4
 LEARNING_RATE = 5e-5
 HEAD_LEARNING_RATE = 1e-3
-WARMUP = 0.1
 
 #: (question, gold passages, hard negatives), each passage as the reranker sees it; each
 #: step reads one of the gold passages, so a question counts once however many answer it
@@ -80,21 +81,14 @@ def train(
     torch.set_num_threads(usable_cores())
     rng = random.Random(seed)
     steps = max(1, math.ceil(len(groups) * epochs / GROUPS))
-    order: list[int] = []
-    while len(order) < steps * GROUPS:
-        shuffled = list(range(len(groups)))
-        rng.shuffle(shuffled)
-        order += shuffled
+    order = passes(len(groups), steps * GROUPS, rng)
     head = list(model.head.parameters())
     body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
     optimiser = torch.optim.AdamW(
         [{"params": body, "lr": LEARNING_RATE}, {"params": head, "lr": HEAD_LEARNING_RATE}],
         weight_decay=0.01,
     )
-    warm = max(1.0, WARMUP * steps)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps)
-    )
+    schedule = warmup_then_decay(torch, optimiser, steps)
     model.train()
     started = time.perf_counter()
     for step in range(steps):
@@ -191,20 +185,18 @@ def _load(folder: Path | None) -> tuple[Any, Any]:
 
 
 def _save(model: Any, folder: Path) -> None:
-    """Encoder then head, into a temporary folder renamed at the end: a kill half-way leaves
-    no folder that looks complete."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    part = folder.with_name(folder.name + ".part")
-    model.encoder.save_pretrained(part)
+    """Encoder then head, put in place only once both are written (``finetune.publish``)."""
     head = {
         "weight": model.head.weight.detach().cpu()[0].tolist(),
         "bias": float(model.head.bias.detach().cpu()[0]),
         "max_tokens": model.max_tokens,
     }
-    (part / "head.json").write_text(json.dumps(head))
-    if folder.exists():  # pragma: no cover - another process finished the same training
-        return
-    part.rename(folder)
+
+    def write(tmp: Path) -> None:
+        model.encoder.save_pretrained(tmp)
+        (tmp / "head.json").write_text(json.dumps(head))
+
+    publish(folder, write)
 
 
 def _folder(groups: Sequence[Group], epochs: float, seed: int, max_tokens: int) -> Path:

@@ -109,20 +109,12 @@ def finetune(
     model.max_seq_length = base.max_tokens
     batch = min(BATCH, len(triplets))
     steps = max(1, math.ceil(len(triplets) * epochs / batch))
-    order: list[int] = []
-    rng = random.Random(seed)
-    while len(order) < steps * batch:
-        shuffled = list(range(len(triplets)))
-        rng.shuffle(shuffled)
-        order += shuffled
-    warm = max(1.0, WARMUP * steps)
+    order = passes(len(triplets), steps * batch, random.Random(seed))
     packaged = {k: v.detach().clone() for k, v in model.state_dict().items()} if mix < 1 else {}
     adapters = _add_lora(model, lora) if lora else []
     trained = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trained, lr=LORA_LEARNING_RATE if lora else LEARNING_RATE)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps)
-    )
+    schedule = warmup_then_decay(torch, optimiser, steps)
 
     def encode(texts: list[str]) -> torch.Tensor:
         features = model.preprocess(texts)
@@ -148,13 +140,41 @@ def finetune(
             for name, value in model.state_dict().items():
                 if value.is_floating_point():
                     value.copy_(packaged[name] + mix * (value - packaged[name]))
-    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    model.save(str(tmp))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)  # a killed run never leaves a half-written model under the name
+    publish(folder, lambda tmp: model.save(str(tmp)))
     return Finetuned(
         TunedMiniLMEmbedder(str(folder)), steps, time.perf_counter() - started, reused=False
     )
+
+
+def passes(items: int, needed: int, rng: random.Random) -> list[int]:
+    """At least ``needed`` item indexes: whole passes over the items, each shuffled, end to
+    end, so every item is seen as often as the others."""
+    order: list[int] = []
+    while len(order) < needed:
+        shuffled = list(range(items))
+        rng.shuffle(shuffled)
+        order += shuffled
+    return order
+
+
+def warmup_then_decay(torch: Any, optimiser: Any, steps: int) -> Any:
+    """The learning rate rises over the first ``WARMUP`` share of the steps, then falls
+    linearly to zero at the last."""
+    warm = max(1.0, WARMUP * steps)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / steps)
+    )
+
+
+def publish(folder: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a model into a folder of this process and thread, then put it in place under
+    ``folder``'s name: a killed run never leaves a half-written model under the name, and two
+    runs of the same training never write into one folder."""
+    tmp = folder.with_name(f"{folder.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    write(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
 
 
 def _add_lora(model: Any, rank: int) -> list[tuple[Any, str, Any]]:
