@@ -111,6 +111,11 @@ def main() -> None:
     ap.add_argument("--llm", help="an LLM backend writes the generated questions (local, ...)")
     ap.add_argument("--model", help="the model for --llm (e.g. qwen2.5-coder-0.5b)")
     ap.add_argument("--rerankers", default="features,late", help="reranker backends to train")
+    ap.add_argument(
+        "--no-combos",
+        action="store_true",
+        help="score each reranker on the default hybrid only (not also on the adapter)",
+    )
     args = ap.parse_args()
     if args.train_queries and args.split == "train":
         ap.error("--train-queries cannot be scored on the train split")
@@ -206,7 +211,8 @@ def main() -> None:
                     continue
                 adapter = report.adapters.get(s["setting"])
                 setting(s["setting"], Tuning(emb, alpha=s["alpha"], adapter=adapter), None)
-                for name, spec in trained.items() if adapter is not None else ():
+                combos = adapter is not None and not args.no_combos
+                for name, spec in trained.items() if combos else ():
                     both = Tuning(emb, alpha=s["alpha"], adapter=adapter, reranker=spec)
                     setting(f"{s['setting']} + reranker ({name})", both, s["setting"], True)
             for name, spec in trained.items():
