@@ -566,33 +566,3 @@ def test_a_lora_fine_tune_changes_only_attention_by_a_low_rank_update(
     assert vectors.shape == (1, base.dim) and np.isfinite(vectors).all()
     with pytest.raises(ConfigError, match="LoRA rank"):
         finetune.finetune(base, triplets, lora=-1)
-
-
-def test_a_reranker_model_learns_from_questions_not_copied_from_their_passage(
-    til_index: Index, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A backend's own model (``prepare``) trains on the questions a person or an LLM asked
-    when there are enough of them: a heading or sentence question is its passage's own words,
-    which a model reading both together learns to spot. Too few, and it takes every list."""
-    from kenning.rerank import FeatureReranker, TrainingList, rerankers
-
-    seen: list[list[str]] = []
-
-    class Recording(FeatureReranker):
-        id = "recording"
-        TRAIN_LISTS = 10  # the rest go to prepare
-
-        @classmethod
-        def prepare(cls, lists: Sequence[TrainingList], seed: int = 0, log: Any = None) -> Any:
-            seen.append([question for question, _, _ in lists])
-            return cls()
-
-    monkeypatch.setitem(rerankers._classes, "recording", Recording)
-    monkeypatch.setattr(tuning, "OWN_QUESTIONS", 5)
-    tuning.tune(til_index, n=60, seed=0, writer=TitleAsker(), reranker_backends=("recording",))
-    asked = seen.pop()
-    assert len(asked) >= 5 and all(q.startswith("Why would I") for q in asked)
-    monkeypatch.setattr(tuning, "OWN_QUESTIONS", 10_000)
-    tuning.tune(til_index, n=60, seed=0, writer=TitleAsker(), reranker_backends=("recording",))
-    every = seen.pop()
-    assert len(every) > len(asked) and not all(q.startswith("Why would I") for q in every)

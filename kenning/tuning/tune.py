@@ -75,11 +75,6 @@ SIGNIFICANCE = 0.05
 #: pairs (``cross`` trains a cross-encoder first: minutes to tens of minutes on a CPU)
 RERANKERS = ("features", "late")
 ALPHAS = tuple(round(i / 20, 2) for i in range(21))
-#: a backend that trains its own model (``cross``) learns from the questions that are not
-#: copied from their passage (the user's own, or an LLM's) when there are at least this many
-#: among its lists: a model reading question and passage together learns to spot the copy
-#: (on SciFact, trained with the generated pairs among the train claims: 0.754; README)
-OWN_QUESTIONS = 100
 #: held-out lists a reranker's per-query latency is timed on
 LATENCY_LISTS = 20
 #: mined hard negatives per training pair
@@ -631,8 +626,6 @@ def _rerank(
         fit_on = random.Random(seed).sample(every, cls.fit_lists(len(every)))
         sampled = {i for i, _ in fit_on}
         started = time.perf_counter()
-        rest = [(i, t) for i, t in every if i not in sampled]
-        own = [(i, t) for i, t in rest if not _copied(pairs.questions[i])]
         proto = cls.prepare(
             [
                 (
@@ -640,7 +633,8 @@ def _rerank(
                     passages,
                     np.array([c in pairs.gold[i] for c in ids]),
                 )
-                for i, (ids, passages) in (own if len(own) >= OWN_QUESTIONS else rest)
+                for i, (ids, passages) in every
+                if i not in sampled
             ],
             seed,
             log,
@@ -700,12 +694,6 @@ def _rerank(
     report["p_value"] = round(p_value, 4)
     report["kept"] = kept is not None
     return report, kept
-
-
-def _copied(question: dict[str, Any]) -> bool:
-    """Whether a pair's question was made from its passage's own words (a heading or a
-    sentence, ``kenning.eval.questions``) rather than asked by a person or written by an LLM."""
-    return question.get("kind") in ("heading", "sentence")
 
 
 def read_questions(path: Path, index: Index) -> list[dict[str, Any]]:
