@@ -5,6 +5,7 @@
     python benchmarks/tune.py ../shared/data/scifact --queries 100 -n 300
     python benchmarks/tune.py ../shared/data/scifact --train-queries --finetune --epochs 4
     python benchmarks/tune.py ../shared/data/scifact --llm local --model qwen2.5-coder-0.5b
+    python benchmarks/tune.py ../shared/data/scifact --train-queries --rerankers cross --no-combos
 
 The index is the one `kenning eval retrieval` caches under ``$KENNING_CACHE/eval`` (built
 first if missing), copied with SQLite's backup API so the tuning never touches the cache
