@@ -26,13 +26,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .errors import ConfigError
 from .registry import Registry
 from .tokens import TOKEN, fold
+
+if TYPE_CHECKING:
+    from .store import Store
 
 #: first-stage candidates a reranker sees when asked for k results (at least k)
 DEPTH = 20
@@ -48,6 +51,9 @@ class Passage:
     title: str = ""
     heading: str = ""
     score: float = 0.0
+    #: the chunk with the text around it in its note (``around``), filled for the rerankers
+    #: that ``read_context``; empty: the chunk's text alone
+    context: str = ""
 
 
 #: what ``kenning tune`` trains a reranker on: (question, its candidates best first, a mask
@@ -59,6 +65,9 @@ class Reranker(ABC):
     """Base for all rerankers. Subclasses set ``id`` and implement ``score``."""
 
     id: str = ""
+    #: whether ``score`` reads ``Passage.context``, which costs the search a look at the
+    #: store, so it is filled only for the rerankers that ask
+    read_context: bool = False
 
     @abstractmethod
     def score(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
@@ -92,6 +101,51 @@ class Reranker(ABC):
 
 
 rerankers: Registry[Reranker] = Registry("reranker", "kenning.rerankers")
+
+#: characters of its note a context-reading reranker sees before and after a chunk: a
+#: question's evidence often sits just across a chunk's edge, and a 256-word-piece reader cut
+#: at the end keeps the chunk and what follows it
+CONTEXT = (300, 600)
+
+
+class Located(Protocol):
+    """Where a chunk sits: a search ``Hit`` or a store's ``ChunkRow``."""
+
+    path: str
+    start: int
+    end: int
+    text: str
+
+
+def around(store: Store, chunks: Sequence[Located]) -> list[str]:
+    """Each chunk with up to ``CONTEXT`` characters of its note before and after it, stitched
+    from the stored chunks that cover them (a chunk's text is its note's ``[start:end]``, and
+    neighbours overlap, so each character is taken once); a chunk whose note is gone keeps
+    its own text."""
+    paths = list(dict.fromkeys(c.path for c in chunks))
+    spans = {
+        source.path: sorted((c.start, c.end, c.text) for c in stored)
+        for source, stored in store.dump(paths)
+    }
+    before, after = CONTEXT
+    out = []
+    for chunk in chunks:
+        lo, hi = chunk.start - before, chunk.end + after
+        pieces, pos = [], lo
+        for start, end, text in spans.get(chunk.path, []):
+            if end <= pos or start >= hi:
+                continue
+            if len(text) != end - start:  # not a slice of its note: taken whole, in order
+                pieces.append(text)
+                pos = end
+                continue
+            begin = max(start, pos)
+            if pieces and begin > pos:  # a gap the chunks do not cover
+                pieces.append("\n")
+            pieces.append(text[begin - start : min(end, hi) - start])
+            pos = min(end, hi)
+        out.append("".join(pieces) or chunk.text)
+    return out
 
 
 def _words(text: str) -> list[str]:
@@ -257,9 +311,10 @@ class LateReranker(FeatureReranker):
         return x
 
 
-def _read(p: Passage) -> str:
-    """A passage as the model-based features read it: title, then text."""
-    return f"{p.title}\n{p.text}"
+def _read(p: Passage, context: bool = False) -> str:
+    """A passage as the model-based features read it: title, then text (with ``context``, the
+    text around it when the search filled it in)."""
+    return f"{p.title}\n{(p.context or p.text) if context else p.text}"
 
 
 @rerankers.register("cross")
@@ -278,6 +333,7 @@ class CrossReranker(FeatureReranker):
     """
 
     id = "cross"
+    read_context = True
     TRAIN_LISTS = 100
     FEATURES = ("prior", "reciprocal_rank", "cross")
 
@@ -305,15 +361,17 @@ class CrossReranker(FeatureReranker):
 
         groups = []
         for question, passages, gold in lists:
-            texts = [_read(p) for p in passages]
-            golds = [t for t, g in zip(texts, gold, strict=True) if g]
-            groups.append((question, golds, [t for t in texts if t not in golds]))
+            texts = [_read(p, context=True) for p in passages]
+            golds = list(dict.fromkeys(t for t, g in zip(texts, gold, strict=True) if g))
+            negatives = list(dict.fromkeys(t for t in texts if t not in golds))
+            groups.append((question, golds, negatives))
         return cls(model=str(train(groups, seed=seed, log=log)))
 
     def features(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
         x = _first_stage(passages, len(self.FEATURES))
         if len(passages):
-            x[:, 2] = _scaled(_remember(self.model, query, [_read(p) for p in passages], _cross))
+            texts = [_read(p, context=True) for p in passages]
+            x[:, 2] = _scaled(_remember(self.model, query, texts, _cross))
         return x
 
 

@@ -313,3 +313,70 @@ def test_a_cross_reranker_names_what_it_is_missing(tmp_path: Path) -> None:
     gone = get_reranker("cross", weights=[1.0, 0.0, 1.0], model=str(tmp_path / "deleted"))
     with pytest.raises(ConfigError, match="deleted"):
         gone.rank("squash commits", PASSAGES)
+
+
+# -- the text around a chunk (``around``, ``Passage.context``) ------------------------------
+
+
+def _long_note(folder: Path) -> Path:
+    folder.mkdir()
+    sentences = [f"Sentence {i} tells of topic {i % 7} in its own words." for i in range(120)]
+    (folder / "long.txt").write_text(" ".join(sentences) + "\n")
+    return folder
+
+
+def test_around_gives_each_chunk_the_note_on_either_side_once(tmp_path: Path) -> None:
+    from kenning import ChunkSpec
+    from kenning.embedders import HashEmbedder
+    from kenning.rerank import CONTEXT, around
+
+    idx = Index.open(
+        tmp_path / "idx.db", embedder=HashEmbedder(), chunking=ChunkSpec(size=40, overlap=8)
+    )
+    try:
+        idx.add([_long_note(tmp_path / "notes")])
+        rows = idx.store.chunks(idx.store.chunk_ids().tolist())
+        assert len(rows) > 5  # enough chunks that the middle ones have neighbours both sides
+        text = (tmp_path / "notes" / "long.txt").read_text()
+        assert all(r.text == text[r.start : r.end] for r in rows.values())
+        before, after = CONTEXT
+        found = around(idx.store, list(rows.values()))
+        for row, context in zip(rows.values(), found, strict=True):
+            assert row.text in context
+            # the same words (a gap between chunks, a space here, reads as a line break)
+            assert context.split() == text[max(0, row.start - before) : row.end + after].split()
+        # a note deleted since its chunks were found: each keeps its own text
+        (tmp_path / "notes" / "long.txt").unlink()
+        idx.sync()
+        assert around(idx.store, list(rows.values())) == [r.text for r in rows.values()]
+    finally:
+        idx.close()
+
+
+def test_search_fills_the_context_only_for_a_reranker_that_reads_it(
+    index: Index, notes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index.add([notes, _long_note(tmp_path / "long")])  # its chunks have neighbours
+    spec = {"name": "features", "args": {"weights": [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]}}
+    index.store.set_meta(META_KEY, Tuning("hash", reranker=spec).to_json())
+    seen: list[Sequence[Passage]] = []
+    plain = FeatureReranker.score
+    monkeypatch.setattr(FeatureReranker, "score", lambda s, q, p: seen.append(p) or plain(s, q, p))
+    query = "sentence 7 tells of topic 0"
+    index.searcher.search(query, k=5, rerank=True)
+    assert seen and all(p.context == "" for p in seen[-1])
+    monkeypatch.setattr(FeatureReranker, "read_context", True)
+    hits = index.searcher.search(query, k=5, rerank=True)
+    passages = {p.text: p for p in seen[-1]}
+    assert all(h.text in passages[h.text].context for h in hits)
+    assert any(len(p.context) > len(p.text) for p in passages.values())
+
+
+def test_the_cross_reranker_reads_the_context_when_there_is_one(cross_model: str) -> None:
+    """Real model: a chunk with context scores as a passage whose text is that context."""
+    cross = get_reranker("cross", **ARGS["cross"], model=cross_model)
+    assert cross.read_context and not get_reranker("late", **ARGS["late"]).read_context
+    wide = "Squash the last three commits with an interactive rebase, then force-push."
+    inside = [Passage("interactive rebase", "Git", "Squash", 0.5, context=wide), PASSAGES[1]]
+    spelt = [Passage(wide, "Git", "Squash", 0.5), PASSAGES[1]]
+    assert np.allclose(cross.features("squash", inside), cross.features("squash", spelt))

@@ -52,6 +52,7 @@ from kenning.rerank import (
     FeatureReranker,
     Passage,
     Reranker,
+    around,
     get_reranker,
     remembered,
     rerankers,
@@ -551,6 +552,8 @@ def _rerank(
     the best one's held-out figures (every backend's under ``tried``) and the reranker to
     keep (None when none beats not reranking)."""
     rows: dict[int, Any] = {}
+    context: dict[int, str] = {}  # filled only when a backend reads it
+    reads = any(rerankers.get(name).read_context for name in backends)
     deepest = max(RERANK_DEPTHS)
 
     def lists(which: list[int]) -> list[tuple[list[int], list[Passage]]]:
@@ -559,15 +562,17 @@ def _rerank(
         missing = sorted({c for t in top for c, _ in t} - rows.keys())
         for start in range(0, len(missing), 500):
             rows.update(index.store.chunks(missing[start : start + 500]))
+        if reads and (todo := [c for t in top for c, _ in t if c in rows and c not in context]):
+            todo = list(dict.fromkeys(todo))
+            context.update(zip(todo, around(index.store, [rows[c] for c in todo]), strict=True))
         out = []
         for t in top:
             kept = [(c, s) for c, s in t if c in rows]
-            out.append(
-                (
-                    [c for c, _ in kept],
-                    [Passage(rows[c].text, rows[c].title, rows[c].heading, s) for c, s in kept],
-                )
-            )
+            passages = [
+                Passage(rows[c].text, rows[c].title, rows[c].heading, s, context.get(c, ""))
+                for c, s in kept
+            ]
+            out.append(([c for c, _ in kept], passages))
         return out
 
     def cut(of: list[Any], depth: int) -> list[Any]:
