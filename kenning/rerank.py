@@ -2,8 +2,10 @@
 
 ``Reranker.score(query, passages)`` returns one score per passage, higher is better. The
 passages come best first from the first-stage search, each with its text, title, heading
-and first-stage score; input checks live in the base class (``rank``). Backends register in
-``rerankers`` (entry-point group ``kenning.rerankers``), as built-ins and plugins alike.
+and first-stage score, and, for a backend that sets ``read_context``, the chunk with the text
+around it in its note (``around``); input checks live in the base class (``rank``).
+Backends register in ``rerankers`` (entry-point group ``kenning.rerankers``), as built-ins and
+plugins alike.
 
 No reranker with bundled weights exists on PyPI, so the built-in backends are trained here,
 by ``kenning tune``, on pairs generated from the user's own notes: linear listwise models
@@ -13,7 +15,7 @@ rare it is among the candidates, so no stopword list is needed), and adjacent qu
 found adjacent in the passage. ``late``: the first-stage score and rank, and late
 interaction over the packaged MiniLM's token vectors. ``cross`` (trained on request): the
 same over a cross-encoder that ``kenning tune`` makes from the packaged MiniLM
-(``tuning/crossencoder.py``).
+(``tuning/crossencoder.py``), which reads each chunk with the text around it.
 """
 
 from __future__ import annotations
@@ -321,7 +323,11 @@ def _read(p: Passage, context: bool = False) -> str:
 class CrossReranker(FeatureReranker):
     """A cross-encoder trained by ``kenning tune`` (``tuning/crossencoder.py``): the packaged
     MiniLM reading question and passage together, its score joining the first-stage score and
-    rank in the same linear listwise model as ``features``.
+    rank in the same linear listwise model as ``features``. It reads each chunk in its
+    ``context`` (the note up to ``CONTEXT`` characters either side, cut at its 256 word
+    pieces): a question's evidence can sit across a chunk's edge, and a whole note's question
+    (``kenning tune --questions`` names notes, not chunks) marks every chunk of the note gold,
+    which a chunk read alone, say a note's methods paragraph, cannot show it deserves.
 
     ``prepare`` trains the cross-encoder on most of tune's training lists (each question's
     gold passage against the candidates above and around it that do not answer it) and
