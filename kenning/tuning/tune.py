@@ -52,6 +52,7 @@ from kenning.rerank import (
     FeatureReranker,
     Passage,
     Reranker,
+    TrainingList,
     around,
     get_reranker,
     remembered,
@@ -632,17 +633,7 @@ def _rerank(
         sampled = {i for i, _ in fit_on}
         started = time.perf_counter()
         proto = cls.prepare(
-            [
-                (
-                    pairs.questions[i]["question"],
-                    passages,
-                    np.array([c in pairs.gold[i] for c in ids]),
-                )
-                for i, (ids, passages) in every
-                if i not in sampled
-            ],
-            seed,
-            log,
+            [_apart(pairs, rows, i, *of) for i, of in every if i not in sampled], seed, log
         )
         by_depth: dict[int, tuple[np.ndarray, FeatureReranker]] = {}
         with remembered():  # the deeper lists hold the shallower: their scores are reused
@@ -699,6 +690,24 @@ def _rerank(
     report["p_value"] = round(p_value, 4)
     report["kept"] = kept is not None
     return report, kept
+
+
+def _apart(
+    pairs: _Pairs, rows: dict[int, Any], i: int, ids: list[int], passages: list[Passage]
+) -> TrainingList:
+    """Question ``i``'s training list for a reranker's own model: its candidates with a gold
+    mask, less the chunks that do not answer it but share a note with one that does. Those
+    are no clear negatives: a neighbour's context holds the answer, a generated question's
+    sentence may sit in the overlap, and which chunk of a note answers best is for the first
+    stage to say."""
+    gold = [c in pairs.gold[i] for c in ids]
+    notes = {rows[c].path for c, g in zip(ids, gold, strict=True) if g}
+    keep = [j for j, c in enumerate(ids) if gold[j] or rows[c].path not in notes]
+    return (
+        pairs.questions[i]["question"],
+        [passages[j] for j in keep],
+        np.array([gold[j] for j in keep], dtype=bool),
+    )
 
 
 def read_questions(path: Path, index: Index) -> list[dict[str, Any]]:
