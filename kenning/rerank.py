@@ -2,10 +2,8 @@
 
 ``Reranker.score(query, passages)`` returns one score per passage, higher is better. The
 passages come best first from the first-stage search, each with its text, title, heading
-and first-stage score, and, for a backend that sets ``read_context``, the chunk with the text
-around it in its note (``around``); input checks live in the base class (``rank``).
-Backends register in ``rerankers`` (entry-point group ``kenning.rerankers``), as built-ins and
-plugins alike.
+and first-stage score; input checks live in the base class (``rank``). Backends register in
+``rerankers`` (entry-point group ``kenning.rerankers``), as built-ins and plugins alike.
 
 No reranker with bundled weights exists on PyPI, so the built-in backends are trained here,
 by ``kenning tune``, on pairs generated from the user's own notes: linear listwise models
@@ -15,7 +13,7 @@ rare it is among the candidates, so no stopword list is needed), and adjacent qu
 found adjacent in the passage. ``late``: the first-stage score and rank, and late
 interaction over the packaged MiniLM's token vectors. ``cross`` (trained on request): the
 same over a cross-encoder that ``kenning tune`` makes from the packaged MiniLM
-(``tuning/crossencoder.py``), which reads each chunk with the text around it.
+(``tuning/crossencoder.py``).
 """
 
 from __future__ import annotations
@@ -28,16 +26,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError
 from .registry import Registry
 from .tokens import TOKEN, fold
-
-if TYPE_CHECKING:
-    from .store import Store
 
 #: first-stage candidates a reranker sees when asked for k results (at least k)
 DEPTH = 20
@@ -53,9 +48,6 @@ class Passage:
     title: str = ""
     heading: str = ""
     score: float = 0.0
-    #: the chunk with the text around it in its note (``around``), filled for the rerankers
-    #: that ``read_context``; empty: the chunk's text alone
-    context: str = ""
 
 
 #: what ``kenning tune`` trains a reranker on: (question, its candidates best first, a mask
@@ -67,9 +59,6 @@ class Reranker(ABC):
     """Base for all rerankers. Subclasses set ``id`` and implement ``score``."""
 
     id: str = ""
-    #: whether ``score`` reads ``Passage.context``, which costs the search a look at the
-    #: store, so it is filled only for the rerankers that ask
-    read_context: bool = False
 
     @abstractmethod
     def score(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
@@ -103,51 +92,6 @@ class Reranker(ABC):
 
 
 rerankers: Registry[Reranker] = Registry("reranker", "kenning.rerankers")
-
-#: characters of its note a context-reading reranker sees before and after a chunk: a
-#: question's evidence often sits just across a chunk's edge, and a 256-word-piece reader cut
-#: at the end keeps the chunk and what follows it
-CONTEXT = (300, 600)
-
-
-class Located(Protocol):
-    """Where a chunk sits: a search ``Hit`` or a store's ``ChunkRow``."""
-
-    path: str
-    start: int
-    end: int
-    text: str
-
-
-def around(store: Store, chunks: Sequence[Located]) -> list[str]:
-    """Each chunk with up to ``CONTEXT`` characters of its note before and after it, stitched
-    from the stored chunks that cover them (a chunk's text is its note's ``[start:end]``, and
-    neighbours overlap, so each character is taken once); a chunk whose note is gone keeps
-    its own text."""
-    paths = list(dict.fromkeys(c.path for c in chunks))
-    spans = {
-        source.path: sorted((c.start, c.end, c.text) for c in stored)
-        for source, stored in store.dump(paths)
-    }
-    before, after = CONTEXT
-    out = []
-    for chunk in chunks:
-        lo, hi = chunk.start - before, chunk.end + after
-        pieces, pos = [], lo
-        for start, end, text in spans.get(chunk.path, []):
-            if end <= pos or start >= hi:
-                continue
-            if len(text) != end - start:  # not a slice of its note: taken whole, in order
-                pieces.append(text)
-                pos = end
-                continue
-            begin = max(start, pos)
-            if pieces and begin > pos:  # a gap the chunks do not cover
-                pieces.append("\n")
-            pieces.append(text[begin - start : min(end, hi) - start])
-            pos = min(end, hi)
-        out.append("".join(pieces) or chunk.text)
-    return out
 
 
 def _words(text: str) -> list[str]:
@@ -313,21 +257,16 @@ class LateReranker(FeatureReranker):
         return x
 
 
-def _read(p: Passage, context: bool = False) -> str:
-    """A passage as the model-based features read it: title, then text (with ``context``, the
-    text around it when the search filled it in)."""
-    return f"{p.title}\n{(p.context or p.text) if context else p.text}"
+def _read(p: Passage) -> str:
+    """A passage as the model-based features read it: title, then text."""
+    return f"{p.title}\n{p.text}"
 
 
 @rerankers.register("cross")
 class CrossReranker(FeatureReranker):
     """A cross-encoder trained by ``kenning tune`` (``tuning/crossencoder.py``): the packaged
     MiniLM reading question and passage together, its score joining the first-stage score and
-    rank in the same linear listwise model as ``features``. It reads each chunk in its
-    ``context`` (the note up to ``CONTEXT`` characters either side, cut at its 256 word
-    pieces): a question's evidence can sit across a chunk's edge, and a whole note's question
-    (``kenning tune --questions`` names notes, not chunks) marks every chunk of the note gold,
-    which a chunk read alone, say a note's methods paragraph, cannot show it deserves.
+    rank in the same linear listwise model as ``features``.
 
     ``prepare`` trains the cross-encoder on most of tune's training lists (each question's
     gold passage against the candidates above and around it that do not answer it) and
@@ -339,7 +278,6 @@ class CrossReranker(FeatureReranker):
     """
 
     id = "cross"
-    read_context = True
     TRAIN_LISTS = 100
     FEATURES = ("prior", "reciprocal_rank", "cross")
 
@@ -367,17 +305,15 @@ class CrossReranker(FeatureReranker):
 
         groups = []
         for question, passages, gold in lists:
-            texts = [_read(p, context=True) for p in passages]
-            golds = list(dict.fromkeys(t for t, g in zip(texts, gold, strict=True) if g))
-            negatives = list(dict.fromkeys(t for t in texts if t not in golds))
-            groups.append((question, golds, negatives))
+            texts = [_read(p) for p in passages]
+            golds = [t for t, g in zip(texts, gold, strict=True) if g]
+            groups.append((question, golds, [t for t in texts if t not in golds]))
         return cls(model=str(train(groups, seed=seed, log=log)))
 
     def features(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
         x = _first_stage(passages, len(self.FEATURES))
         if len(passages):
-            texts = [_read(p, context=True) for p in passages]
-            x[:, 2] = _scaled(_remember(self.model, query, texts, _cross))
+            x[:, 2] = _scaled(_remember(self.model, query, [_read(p) for p in passages], _cross))
         return x
 
 

@@ -34,7 +34,7 @@ from .keywords import SERVER_THRESHOLD, KeywordIndex, MemoryKeywords, keyword_in
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
 from .keywords import memory_estimate as keyword_memory
 from .rerank import DEPTH as RERANK_DEPTH
-from .rerank import Passage, Reranker, around, get_reranker
+from .rerank import Passage, Reranker, get_reranker
 from .store.base import Scope, Store
 from .tuning.record import META_KEY as TUNING_KEY
 from .tuning.record import Tuning, TuningCache
@@ -393,11 +393,7 @@ class Searcher:
             return self._hits(fused[:k], bm25, dense, terms)
         hits = self._hits(fused[: max(k, self.rerank_depth(tuning))], bm25, dense, terms)
         self.reranked = len(hits)
-        context = around(self.store, hits) if reranker.read_context else [""] * len(hits)
-        passages = [
-            Passage(h.text, h.title, h.heading, h.score, c)
-            for h, c in zip(hits, context, strict=True)
-        ]
+        passages = [Passage(h.text, h.title, h.heading, h.score) for h in hits]
         order, scores, self.rerank_seconds = reranker.rerank(query, passages)
         for i in order:
             hits[i].score = float(scores[i])

@@ -24,7 +24,7 @@ from kenning.answer.llms import llms
 from kenning.cli import app
 from kenning.embedders import HashEmbedder
 from kenning.errors import EmbedderChanged
-from kenning.rerank import DEPTHS, CrossReranker
+from kenning.rerank import DEPTHS
 from kenning.search import ALPHA, DEPTH
 from kenning.serve.app import create_app
 from kenning.tuning import finetune
@@ -488,18 +488,9 @@ def test_tune_trains_a_cross_encoder_apart_from_the_lists_its_weights_fit(
     monkeypatch.setattr(crossencoder, "MAX_TOKENS", 64)  # a quick run: the plumbing, not
     monkeypatch.setattr(crossencoder, "EPOCHS", 1)  # the quality (benchmarks/tune.py)
     said: list[str] = []
-    handed: list[Any] = []
-    prepare = CrossReranker.prepare.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(
-        CrossReranker,
-        "prepare",
-        classmethod(lambda cls, lists, *a: handed.extend(lists) or prepare(cls, lists, *a)),
-    )
     report = tuning.tune(til_index, n=40, seed=0, reranker_backends=("cross",), log=said.append)
     r = report.reranker
     assert r is not None and r["backend"] == "cross" and set(r["tried"]) == {"cross"}
-    # the model reads each candidate in its note's context
-    assert handed and all(p.context and p.text in p.context for _, ps, _ in handed for p in ps)
     folder = Path(r["args"]["model"])
     assert folder.parent == tmp_path / "cache" / "models" and (folder / "head.json").is_file()
     assert r["trained_on"] == report.train // 4 > 0
@@ -510,33 +501,6 @@ def test_tune_trains_a_cross_encoder_apart_from_the_lists_its_weights_fit(
     hits = til_index.searcher.search("squash the last few commits", k=5, rerank=True)
     assert len(hits) == 5 and til_index.searcher.reranked == r["depth"]
     assert til_index.searcher.rerank_seconds is not None and til_index.searcher.rerank_seconds > 0
-
-
-def test_a_reranker_model_is_not_taught_that_a_gold_chunks_neighbour_is_wrong() -> None:
-    """In a reranker's own training lists, a chunk that shares a note with a gold one is left
-    out: read in context it holds the answer, and which chunk is best is the first stage's."""
-    from types import SimpleNamespace
-
-    from kenning.rerank import Passage
-
-    notes = {1: "a.md", 2: "a.md", 3: "b.md", 4: "c.md", 5: "b.md"}
-    rows = {c: SimpleNamespace(path=p) for c, p in notes.items()}
-    pairs = SimpleNamespace(gold=[{1}, {3, 5}, set()], questions=[{"question": "q"}] * 3)
-    ids = [2, 1, 3, 4, 5]
-    passages = [Passage(f"chunk {c}") for c in ids]
-    question, kept, gold = tuning._apart(pairs, rows, 0, ids, passages)  # type: ignore[arg-type]
-    assert question == "q" and [p.text for p in kept] == [
-        "chunk 1",
-        "chunk 3",
-        "chunk 4",
-        "chunk 5",
-    ]
-    assert gold.tolist() == [True, False, False, False]
-    _, kept, gold = tuning._apart(pairs, rows, 1, ids, passages)  # type: ignore[arg-type]
-    assert [p.text for p in kept] == ["chunk 2", "chunk 1", "chunk 3", "chunk 4", "chunk 5"]
-    assert gold.tolist() == [False, False, True, False, True]
-    _, kept, gold = tuning._apart(pairs, rows, 2, ids, passages)  # type: ignore[arg-type]
-    assert len(kept) == len(ids) and not gold.any()  # no gold: nothing to keep apart
 
 
 @pytest.mark.real_model

@@ -204,8 +204,7 @@ class Store(ABC):
     @abstractmethod
     def dump(self, paths: Sequence[str]) -> list[tuple[SourceRow, list[Chunk]]]:
         """These sources with their chunks as stored (the indexed text as ``body``, so each
-        chunk keeps its hash), for copying an index without re-reading or re-embedding, and
-        for the text around a chunk; a path no longer indexed is left out."""
+        chunk keeps its hash), for copying an index without re-reading or re-embedding."""
 
     @abstractmethod
     def vectors_for(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:

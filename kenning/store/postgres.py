@@ -740,8 +740,6 @@ class PostgresStore(Store):
                 "metadata FROM sources WHERE path = %s",
                 (path,),
             ).fetchone()
-            if row is None:  # deleted since the caller saw it
-                continue
             rows = self.db.execute(
                 'SELECT start, "end", text, heading, page, body, hash FROM chunks '
                 "WHERE source_id = %s ORDER BY ord",

@@ -473,8 +473,6 @@ class SQLiteStore(Store):
                 "metadata FROM sources WHERE path = ?",
                 (path,),
             ).fetchone()
-            if row is None:  # deleted since the caller saw it
-                continue
             sid, path, root, size, mtime, digest, kind, status, error, title, meta = row
             src = SourceRow(
                 sid, path, root, size, mtime, digest, kind, status, error, title, json.loads(meta)

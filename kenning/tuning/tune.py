@@ -52,8 +52,6 @@ from kenning.rerank import (
     FeatureReranker,
     Passage,
     Reranker,
-    TrainingList,
-    around,
     get_reranker,
     remembered,
     rerankers,
@@ -553,8 +551,6 @@ def _rerank(
     the best one's held-out figures (every backend's under ``tried``) and the reranker to
     keep (None when none beats not reranking)."""
     rows: dict[int, Any] = {}
-    context: dict[int, str] = {}  # filled only when a backend reads it
-    reads = any(rerankers.get(name).read_context for name in backends)
     deepest = max(RERANK_DEPTHS)
 
     def lists(which: list[int]) -> list[tuple[list[int], list[Passage]]]:
@@ -563,17 +559,15 @@ def _rerank(
         missing = sorted({c for t in top for c, _ in t} - rows.keys())
         for start in range(0, len(missing), 500):
             rows.update(index.store.chunks(missing[start : start + 500]))
-        if reads and (todo := [c for t in top for c, _ in t if c in rows and c not in context]):
-            todo = list(dict.fromkeys(todo))
-            context.update(zip(todo, around(index.store, [rows[c] for c in todo]), strict=True))
         out = []
         for t in top:
             kept = [(c, s) for c, s in t if c in rows]
-            passages = [
-                Passage(rows[c].text, rows[c].title, rows[c].heading, s, context.get(c, ""))
-                for c, s in kept
-            ]
-            out.append(([c for c, _ in kept], passages))
+            out.append(
+                (
+                    [c for c, _ in kept],
+                    [Passage(rows[c].text, rows[c].title, rows[c].heading, s) for c, s in kept],
+                )
+            )
         return out
 
     def cut(of: list[Any], depth: int) -> list[Any]:
@@ -633,7 +627,17 @@ def _rerank(
         sampled = {i for i, _ in fit_on}
         started = time.perf_counter()
         proto = cls.prepare(
-            [_apart(pairs, rows, i, *of) for i, of in every if i not in sampled], seed, log
+            [
+                (
+                    pairs.questions[i]["question"],
+                    passages,
+                    np.array([c in pairs.gold[i] for c in ids]),
+                )
+                for i, (ids, passages) in every
+                if i not in sampled
+            ],
+            seed,
+            log,
         )
         by_depth: dict[int, tuple[np.ndarray, FeatureReranker]] = {}
         with remembered():  # the deeper lists hold the shallower: their scores are reused
@@ -690,24 +694,6 @@ def _rerank(
     report["p_value"] = round(p_value, 4)
     report["kept"] = kept is not None
     return report, kept
-
-
-def _apart(
-    pairs: _Pairs, rows: dict[int, Any], i: int, ids: list[int], passages: list[Passage]
-) -> TrainingList:
-    """Question ``i``'s training list for a reranker's own model: its candidates with a gold
-    mask, less the chunks that do not answer it but share a note with one that does. Those
-    are no clear negatives: a neighbour's context holds the answer, a generated question's
-    sentence may sit in the overlap, and which chunk of a note answers best is for the first
-    stage to say."""
-    gold = [c in pairs.gold[i] for c in ids]
-    notes = {rows[c].path for c, g in zip(ids, gold, strict=True) if g}
-    keep = [j for j, c in enumerate(ids) if gold[j] or rows[c].path not in notes]
-    return (
-        pairs.questions[i]["question"],
-        [passages[j] for j in keep],
-        np.array([gold[j] for j in keep], dtype=bool),
-    )
 
 
 def read_questions(path: Path, index: Index) -> list[dict[str, Any]]:
