@@ -113,6 +113,10 @@ class FeatureReranker(Reranker):
     #: training lists ``kenning tune`` fits on at most (None: all; the slower backends
     #: take a sample)
     TRAIN_LISTS: int | None = None
+    #: whether ``prepare`` trains a model of its own; then tune gives it every training list
+    #: and fits the weights on the held-out lists instead (a model is sure of the pairs it
+    #: learnt, so weights fitted there would trust it more than it deserves)
+    OWN_MODEL = False
     FEATURES: tuple[str, ...] = (
         "prior",
         "reciprocal_rank",
@@ -278,7 +282,7 @@ class CrossReranker(FeatureReranker):
     """
 
     id = "cross"
-    TRAIN_LISTS = 100
+    OWN_MODEL = True
     FEATURES = ("prior", "reciprocal_rank", "cross")
 
     def __init__(self, weights: list[float] | None = None, model: str = "") -> None:
@@ -289,10 +293,6 @@ class CrossReranker(FeatureReranker):
 
     def config(self) -> dict[str, Any]:
         return {"weights": self.weights, "model": self.model}
-
-    @classmethod
-    def fit_lists(cls, available: int) -> int:
-        return min(available // 4, cls.TRAIN_LISTS or available)
 
     @classmethod
     def prepare(

@@ -582,18 +582,46 @@ def _rerank(
             for i, (_, p) in zip(which, of, strict=True)
         ]
 
-    def score(reranker: FeatureReranker, depth: int) -> np.ndarray:
-        """Held-out nDCG@10 per pair with the top ``depth`` re-ordered."""
+    def held_x(reranker: FeatureReranker, depth: int) -> list[np.ndarray]:
+        """Each model's held-out features at each depth, computed once."""
         model = {k: v for k, v in reranker.config().items() if k != "weights"}
         key = (reranker.id, json.dumps(model, sort_keys=True), depth)
-        if key not in held_features:  # each model's features at each depth, computed once
+        if key not in held_features:
             held_features[key] = features(reranker, held, cut(held_lists, depth))
+        return held_features[key]
+
+    def score(reranker: FeatureReranker, depth: int, part: Sequence[int] = ()) -> np.ndarray:
+        """Held-out nDCG@10 per pair (of the positions ``part``; default all) with the top
+        ``depth`` re-ordered."""
+        xs = held_x(reranker, depth)
+        at = list(part) or list(range(len(held)))
         rankings = []
-        for (ids, _), x in zip(held_lists, held_features[key], strict=True):
+        for j in at:
+            ids, x = held_lists[j][0], xs[j]
             scores = x @ np.array(reranker.weights)
-            order = sorted(range(len(x)), key=lambda j: -scores[j])
+            order = sorted(range(len(x)), key=lambda o: -scores[o])
             rankings.append([ids[o] for o in order] + ids[len(x) :])
-        return pairs.ndcg(held, rankings)
+        return pairs.ndcg([held[j] for j in at], rankings)
+
+    def crossfit(proto: FeatureReranker, depth: int) -> tuple[np.ndarray, FeatureReranker]:
+        """Weights fitted on the held-out lists, measured two-fold (each half ranked by
+        weights fitted on the other, so the figure is still held out); the weights kept are
+        fitted on all of them."""
+        xs = held_x(proto, depth)
+        masks = [
+            np.array([c in pairs.gold[i] for c in ids])
+            for i, (ids, _) in zip(held, cut(held_lists, depth), strict=True)
+        ]
+        order = list(range(len(held)))
+        random.Random(seed).shuffle(order)
+        halves = (order[: len(order) // 2], order[len(order) // 2 :])
+        out = np.zeros(len(held))
+        for fit_half, score_half in (halves, halves[::-1]):
+            if not score_half:
+                continue
+            half = proto.fit([xs[j] for j in fit_half], [masks[j] for j in fit_half])
+            out[score_half] = score(half, depth, score_half)
+        return out, proto.fit(xs, masks)
 
     def latency(model: FeatureReranker, depth: int) -> float:
         """Milliseconds a new query's features take at ``depth`` (outside ``remembered``)."""
@@ -619,20 +647,19 @@ def _rerank(
                 )
                 + ")"
             )
-        # the slow backends (their features embed passages) fit on a sample of the lists,
-        # drawn from all of them: generated pairs and real questions in their proportions;
-        # the rest train a backend's own model, if it has one (``prepare``)
+        # a backend with a model of its own trains it on every training list and fits its
+        # weights on the held-out ones (``crossfit``); the slow backends (their features
+        # embed passages) fit on a sample of the lists, drawn from all of them: generated
+        # pairs and real questions in their proportions
         every = list(zip(train, train_lists, strict=True))
-        fit_on = random.Random(seed).sample(every, cls.fit_lists(len(every)))
+        fit_on = (
+            [] if cls.OWN_MODEL else random.Random(seed).sample(every, cls.fit_lists(len(every)))
+        )
         sampled = {i for i, _ in fit_on}
         started = time.perf_counter()
         proto = cls.prepare(
             [
-                (
-                    pairs.questions[i]["question"],
-                    passages,
-                    np.array([c in pairs.gold[i] for c in ids]),
-                )
+                (pairs.questions[i]["question"], *_with_gold(pairs, i, ids, passages, rows, index))
                 for i, (ids, passages) in every
                 if i not in sampled
             ],
@@ -642,6 +669,9 @@ def _rerank(
         by_depth: dict[int, tuple[np.ndarray, FeatureReranker]] = {}
         with remembered():  # the deeper lists hold the shallower: their scores are reused
             for depth in depths:  # a model per depth: the features are listwise
+                if cls.OWN_MODEL:
+                    by_depth[depth] = crossfit(proto, depth)
+                    continue
                 lists_at = cut([t for _, t in fit_on], depth)
                 xs = features(proto, [i for i, _ in fit_on], lists_at)
                 golds = [
@@ -659,7 +689,7 @@ def _rerank(
             "depth": depth,
             "by_depth": {str(d): round(float(by_depth[d][0].mean()), 4) for d in sorted(by_depth)},
             "train_seconds": round(seconds, 3),
-            "trained_on": len(fit_on),
+            "trained_on": len(held) if cls.OWN_MODEL else len(fit_on),
             "ms_per_query": round(ms, 3),
             "weights": dict(zip(new.FEATURES, (round(w, 4) for w in new.weights), strict=True)),
             "args": new.config(),
@@ -694,6 +724,31 @@ def _rerank(
     report["p_value"] = round(p_value, 4)
     report["kept"] = kept is not None
     return report, kept
+
+
+def _with_gold(
+    pairs: _Pairs,
+    i: int,
+    ids: list[int],
+    passages: list[Passage],
+    rows: dict[int, Any],
+    index: Index,
+) -> tuple[list[Passage], np.ndarray]:
+    """A training list as a reranker's own model learns from it: the candidates and which
+    answer the question, with the question's positive passage added at the end when the
+    first stage missed every gold one (the question still teaches what answers it; without
+    it, the questions search already fails on would never be learnt from)."""
+    gold = np.array([c in pairs.gold[i] for c in ids], dtype=bool)
+    if gold.any() or pairs.positive[i] < 0:
+        return passages, gold
+    cid = int(pairs.ids[pairs.positive[i]])
+    if cid not in rows:
+        rows.update(index.store.chunks([cid]))
+    if cid not in rows:
+        return passages, gold
+    r = rows[cid]
+    added = Passage(r.text, r.title, r.heading, min((p.score for p in passages), default=0.0))
+    return [*passages, added], np.append(gold, True)
 
 
 def read_questions(path: Path, index: Index) -> list[dict[str, Any]]:
