@@ -19,7 +19,7 @@ from kenning import embedders as embedding
 from kenning.config import cache_dir
 from kenning.embedders import (
     CALIBRATION_FILE,
-    INT8_MIN_COSINE,
+    QUERY_INT8_MIN_COSINE,
     SMALL_BATCH,
     HashEmbedder,
     MiniLMEmbedder,
@@ -255,7 +255,8 @@ def test_both_runtimes_give_the_same_vectors_for_batches_and_queries() -> None:
     q = "how do I squash commits?"
     fp32_queries = MiniLMEmbedder(runtime="onnx", query_precision="fp32")
     assert float(fp32_queries.embed_query(q) @ torch.embed_query(q)) >= 0.9999
-    assert float(onnx.embed_query(q) @ torch.embed_query(q)) >= INT8_MIN_COSINE  # int8 queries
+    # Its default queries run on the int8 graph: close to fp32, not equal.
+    assert float(onnx.embed_query(q) @ torch.embed_query(q)) >= QUERY_INT8_MIN_COSINE
     # The batch session (fused kernels, spinning threads) agrees with the query session.
     singles = np.stack([onnx.embed_documents([t])[0] for t in TEXTS])
     assert (a * singles).sum(axis=1).min() >= 0.9999
