@@ -221,7 +221,7 @@ def _calibrated(cache: Path, runtime: str) -> None:
 @pytest.mark.real_model
 def test_queries_take_onnx_and_batches_the_calibrated_runtime(cache: Path) -> None:
     _calibrated(cache, "torch")
-    emb = get_embedder("minilm")
+    emb = get_embedder("minilm:query_precision=int8")
     assert isinstance(emb, MiniLMEmbedder) and emb.runs_on() is None  # not known yet
     docs = emb.embed_documents(TEXTS)
     assert emb.runs_on() == "torch"
@@ -248,14 +248,15 @@ def test_an_onnx_calibration_never_loads_torch(cache: Path) -> None:
 @pytest.mark.real_model
 def test_both_runtimes_give_the_same_vectors_for_batches_and_queries() -> None:
     """The reason ``auto`` may switch runtimes under an existing index: same model, same id."""
-    onnx, torch = MiniLMEmbedder(runtime="onnx"), MiniLMEmbedder(runtime="torch")
+    onnx = MiniLMEmbedder(runtime="onnx", query_precision="int8")
+    torch = MiniLMEmbedder(runtime="torch")
     assert onnx.id == torch.id == MiniLMEmbedder().id == "minilm"
     a, b = onnx.embed_documents(TEXTS), torch.embed_documents(TEXTS)
     assert (a * b).sum(axis=1).min() >= 0.9999
     q = "how do I squash commits?"
     fp32_queries = MiniLMEmbedder(runtime="onnx", query_precision="fp32")
     assert float(fp32_queries.embed_query(q) @ torch.embed_query(q)) >= 0.9999
-    # Its default queries run on the int8 graph: close to fp32, not equal.
+    # Its queries on the int8 graph: close to fp32, not equal.
     assert float(onnx.embed_query(q) @ torch.embed_query(q)) >= QUERY_INT8_MIN_COSINE
     # The batch session (fused kernels, spinning threads) agrees with the query session.
     singles = np.stack([onnx.embed_documents([t])[0] for t in TEXTS])
