@@ -338,7 +338,7 @@ def test_dump_gives_back_what_was_written(make) -> None:
     a, b = chunk("first part"), chunk("second part", 20)
     a.body = "first part, as it reads"
     s.write_sources([(source("/r/a.md", meta={"tags": ["y"]}), [a, b])], vectors_for(a, b))
-    [(src, chunks)] = s.dump(["/r/a.md"])
+    [(src, chunks)] = s.dump(["/r/a.md", "/r/gone.md"])  # one no longer indexed: left out
     assert (src.path, src.metadata) == ("/r/a.md", {"tags": ["y"]})
     assert [(c.start, c.end, c.text, c.hash) for c in chunks] == [
         (x.start, x.end, x.text, x.hash) for x in (a, b)

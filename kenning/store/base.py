@@ -204,7 +204,9 @@ class Store(ABC):
     @abstractmethod
     def dump(self, paths: Sequence[str]) -> list[tuple[SourceRow, list[Chunk]]]:
         """These sources with their chunks as stored (the indexed text as ``body``, so each
-        chunk keeps its hash), for copying an index without re-reading or re-embedding."""
+        chunk keeps its hash), for copying an index without re-reading or re-embedding.
+        Paths not (or no longer) indexed are left out: a source removed while a copy runs
+        is simply not copied."""
 
     @abstractmethod
     def vectors_for(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:

@@ -740,6 +740,8 @@ class PostgresStore(Store):
                 "metadata FROM sources WHERE path = %s",
                 (path,),
             ).fetchone()
+            if row is None:
+                continue
             rows = self.db.execute(
                 'SELECT start, "end", text, heading, page, body, hash FROM chunks '
                 "WHERE source_id = %s ORDER BY ord",

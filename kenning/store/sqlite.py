@@ -473,6 +473,8 @@ class SQLiteStore(Store):
                 "metadata FROM sources WHERE path = ?",
                 (path,),
             ).fetchone()
+            if row is None:
+                continue
             sid, path, root, size, mtime, digest, kind, status, error, title, meta = row
             src = SourceRow(
                 sid, path, root, size, mtime, digest, kind, status, error, title, json.loads(meta)
