@@ -352,10 +352,6 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         self.runtime = runtime
         self.precision = precision
         self.query_precision = query_precision
-        #: whether queries take the int8 graph: asked for, or ``auto`` on a CPU with VNNI
-        self.int8_queries = query_precision == "int8" or (
-            query_precision == "auto" and any(flag in cpu_flags() for flag in INT8_QUERY_FLAGS)
-        )
         self._tokenizers: dict[str, Any] = {}
         self._sessions: dict[str, Any] = {}
         self._batch_runtime: str | None = None
@@ -468,6 +464,13 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         if (asked := self._asked_runtime()) != "auto":
             return asked
         return self._calibrated_runtime() if _has_onnxruntime() else "torch"
+
+    @property
+    def int8_queries(self) -> bool:
+        """Whether queries take the int8 graph: asked for, or ``auto`` on a CPU with VNNI."""
+        if self.query_precision == "auto":
+            return int8_dot_products()
+        return self.query_precision == "int8"
 
     def embed_query(self, text: str) -> np.ndarray:
         if self.int8_queries and self.query_runtime == "onnx":
@@ -662,17 +665,24 @@ def _flags(cpuinfo: str) -> set[str]:
     return set(line.partition(":")[2].split())
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none), read once:
+    ``int8_dot_products`` asks on every query."""
     try:
-        return _flags(Path("/proc/cpuinfo").read_text())
+        return frozenset(_flags(Path("/proc/cpuinfo").read_text()))
     except OSError:
-        return set()
+        return frozenset()
 
 
 def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 matrices natively (``BF16_FLAGS``)."""
     return any(flag in cpu_flags() for flag in BF16_FLAGS)
+
+
+def int8_dot_products() -> bool:
+    """Whether this CPU has int8 dot-product instructions (``INT8_QUERY_FLAGS``)."""
+    return any(flag in cpu_flags() for flag in INT8_QUERY_FLAGS)
 
 
 def cpu_name(cpuinfo: str) -> str:

@@ -175,7 +175,7 @@ def test_auto_query_precision_takes_int8_only_on_a_cpu_with_vnni(
 ) -> None:
     """Without VNNI int8 queries lost 0.003 SciFact nDCG@10 for 3 ms (``INT8_QUERY_FLAGS``);
     ``auto`` is recorded as nothing, so an index follows the CPU that opens it."""
-    monkeypatch.setattr(embedding, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(embedding, "cpu_flags", lambda: frozenset(flags))
     auto = MiniLMEmbedder(runtime="onnx")
     assert auto.int8_queries is int8 and "query_precision" not in auto.config()
     assert MiniLMEmbedder(query_precision="int8").int8_queries
