@@ -33,7 +33,7 @@ LAYERS = [
     ["search"],
     ["index", "watch"],
     ["answer.*"],
-    ["eval.*", "tuning.tune"],
+    ["eval.*", "tuning.pairs", "tuning.reranking", "tuning.tune"],
     ["serve.*"],  # the HTTP API, web page, OpenAI routes and MCP: drive index, answer, eval
     ["cli.*"],  # `kenning serve` and `kenning mcp` start the server
     [""],  # kenning/__init__.py re-exports the public API and sits on top

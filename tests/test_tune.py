@@ -27,7 +27,7 @@ from kenning.errors import EmbedderChanged
 from kenning.rerank import DEPTHS
 from kenning.search import ALPHA, DEPTH
 from kenning.serve.app import create_app
-from kenning.tuning import finetune
+from kenning.tuning import finetune, reranking
 from kenning.tuning import tune as tuning
 from kenning.tuning.adapter import QueryAdapter, fit_adapter
 from kenning.tuning.record import META_KEY, Tuning, TuningCache
@@ -496,8 +496,8 @@ def test_a_reranker_with_its_own_model_learns_from_every_training_list(
 
     monkeypatch.setitem(rerankers._classes, "owned", Owned)
     # the top two alone: the first stage misses the golds of many
-    monkeypatch.setattr(tuning, "RERANK_DEPTHS", (2,))
-    monkeypatch.setattr(tuning, "RERANK_DEPTH", 2)
+    monkeypatch.setattr(reranking, "RERANK_DEPTHS", (2,))
+    monkeypatch.setattr(reranking, "RERANK_DEPTH", 2)
     report = tuning.tune(til_index, n=60, seed=0, reranker_backends=("owned",))
     r = report.reranker
     assert r is not None and r["trained_on"] == report.held_out > 0
