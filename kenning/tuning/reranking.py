@@ -61,9 +61,7 @@ def train_rerankers(
     def lists(which: list[int]) -> list[tuple[list[int], list[Passage]]]:
         fused = pairs.fused(which, pairs.dense(which, chosen.adapter, chosen.space), chosen.alpha)
         top = [f[:deepest] for f in fused]
-        missing = sorted({c for t in top for c, _ in t} - rows.keys())
-        for start in range(0, len(missing), 500):
-            rows.update(index.store.chunks(missing[start : start + 500]))
+        rows.update(index.store.chunks(sorted({c for t in top for c, _ in t} - rows.keys())))
         out = []
         for t in top:
             kept = [(c, s) for c, s in t if c in rows]
