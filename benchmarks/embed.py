@@ -62,13 +62,9 @@ import numpy as np
 
 from kenning import Index
 from kenning.config import cache_dir
-from kenning.embedders import (
-    CALIBRATION_FILE,
-    QUERY_INT8_GRAPH,
-    MiniLMEmbedder,
-    embedders,
-    machine_key,
-)
+from kenning.embedders import MiniLMEmbedder, embedders
+from kenning.embedders.hardware import machine_key
+from kenning.embedders.minilm import CALIBRATION_FILE, QUERY_INT8_GRAPH
 from kenning.eval.datasets import BeirDataset, load_beir, write_corpus
 from kenning.eval.evaluate import RunConfig, run_queries, score_configs
 from kenning.ingest.chunking import ChunkSpec, chunk_document, embedding_text

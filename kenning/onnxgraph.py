@@ -1,6 +1,6 @@
 """ONNX graphs of MiniLM: exported once from the packaged (or a tuned) model's weights, fused
 into onnxruntime's transformer kernels, and quantised to int8. Each graph is written once
-(atomically: a killed export never leaves half a file) and reused; ``embedders.py`` picks
+(atomically: a killed export never leaves half a file) and reused; ``embedders/minilm.py`` picks
 which graph runs which workload.
 """
 

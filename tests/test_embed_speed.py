@@ -15,18 +15,10 @@ import numpy as np
 import pytest
 
 from kenning import ConfigError, MissingExtra
-from kenning import embedders as embedding
 from kenning.config import cache_dir
-from kenning.embedders import (
-    CALIBRATION_FILE,
-    QUERY_INT8_MIN_COSINE,
-    SMALL_BATCH,
-    HashEmbedder,
-    MiniLMEmbedder,
-    cpu_name,
-    get_embedder,
-    machine_key,
-)
+from kenning.embedders import HashEmbedder, MiniLMEmbedder, get_embedder, hardware
+from kenning.embedders.hardware import cpu_name, machine_key
+from kenning.embedders.minilm import CALIBRATION_FILE, QUERY_INT8_MIN_COSINE, SMALL_BATCH
 
 TEXTS = [
     "Transformers replace recurrence with self-attention over all tokens.",
@@ -43,7 +35,7 @@ assert len(TEXTS) > SMALL_BATCH  # a real batch, not the query path
 def _cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests are about choosing between the CPU's runtimes, so a GPU (which takes
     batches uncalibrated; tests/test_gpu.py) is hidden from them."""
-    monkeypatch.setattr(embedding, "_cuda_available", lambda: False)
+    monkeypatch.setattr(hardware, "cuda_available", lambda: False)
 
 
 @pytest.fixture
@@ -100,7 +92,7 @@ def test_another_machine_or_library_version_measures_again(
 ) -> None:
     calls = _measured(monkeypatch, {"onnx": 10.0, "torch": 30.0})
     assert MiniLMEmbedder().batch_runtime == "torch"
-    monkeypatch.setattr("kenning.embedders.machine_key", lambda: "another CPU; 64 cores")
+    monkeypatch.setattr("kenning.embedders.hardware.machine_key", lambda: "another CPU; 64 cores")
     assert MiniLMEmbedder().batch_runtime == "torch"
     assert len(calls) == 2
     saved = json.loads((cache / CALIBRATION_FILE).read_text())["calibrations"]
@@ -279,7 +271,7 @@ def test_bfloat16_batches_keep_the_fp32_vectors() -> None:
 def test_calibration_measures_every_runtime_this_cpu_runs_well(
     monkeypatch: pytest.MonkeyPatch, bf16: bool
 ) -> None:
-    monkeypatch.setattr(embedding, "native_bf16", lambda: bf16)
+    monkeypatch.setattr(hardware, "native_bf16", lambda: bf16)
     rates = MiniLMEmbedder().calibrate(rounds=1, batch=SMALL_BATCH + 1)
     expected = {"onnx", "torch", "torch-bf16"} if bf16 else {"onnx", "torch"}
     assert set(rates) == expected and min(rates.values()) > 0
@@ -288,7 +280,7 @@ def test_calibration_measures_every_runtime_this_cpu_runs_well(
 def test_calibrations_made_before_bfloat16_was_measured_are_made_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(embedding, "native_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "native_bf16", lambda: False)
     without = machine_key()
-    monkeypatch.setattr(embedding, "native_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "native_bf16", lambda: True)
     assert machine_key() != without

@@ -15,14 +15,9 @@ import numpy as np
 import pytest
 
 from kenning import Index
-from kenning import embedders as embedding
-from kenning.embedders import (
-    CPU_BATCH,
-    GPU_BATCH,
-    NVIDIA_DRIVER_FILES,
-    MiniLMEmbedder,
-    torch_device,
-)
+from kenning.embedders import MiniLMEmbedder, hardware
+from kenning.embedders.hardware import NVIDIA_DRIVER_FILES, torch_device
+from kenning.embedders.minilm import CPU_BATCH, GPU_BATCH
 from kenning.tuning import finetune
 
 needs_gpu = pytest.mark.skipif(torch_device("auto") == "cpu", reason="torch sees no CUDA GPU")
@@ -40,7 +35,7 @@ TEXTS = [
 
 def test_auto_asks_torch_only_where_an_nvidia_driver_is_loaded() -> None:
     code = (
-        "import sys; from kenning.embedders import torch_device; "
+        "import sys; from kenning.embedders.hardware import torch_device; "
         "print(torch_device('auto'), 'torch' in sys.modules)"
     )
     out = subprocess.run(
@@ -55,7 +50,7 @@ def test_auto_asks_torch_only_where_an_nvidia_driver_is_loaded() -> None:
 def test_a_gpu_takes_the_batches_unless_the_cpu_is_asked_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(embedding, "_cuda_available", lambda: True)
+    monkeypatch.setattr(hardware, "cuda_available", lambda: True)
     auto = MiniLMEmbedder()
     assert (auto.batch_runtime, auto.batch_size, auto.query_runtime) == ("cuda", GPU_BATCH, "onnx")
     assert MiniLMEmbedder(runtime="torch").batch_runtime == "cuda"

