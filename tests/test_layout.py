@@ -19,7 +19,15 @@ LAYERS = [
     ["errors", "config", "registry"],
     ["filters", "ingest", "ingest.markup", "ingest.loaders", "ingest.boilerplate"],
     ["ingest.chunking", "onnxgraph", "embedders.*", "vectors", "tokens"],
-    ["store.base", "store.sqlfilters", "store.sqlite", "store.pgfilters", "store.postgres"],
+    [
+        "store.base",
+        "store.sqlfilters",
+        "store.sqlite",
+        "store.pgfilters",
+        "store.pgschema",
+        "store.pgbm25",
+        "store.postgres",
+    ],
     ["store.pglocal", "store"],
     ["keywords", "ingest.sync", "ingest.embedding", "migration"],
     [

@@ -3,15 +3,9 @@
     Index.open("postgresql://user@host:5432/notes")     # or --index / KENNING_INDEX
 
 Tables live in their own schema (``kenning``), created and changed only by the numbered
-``MIGRATIONS`` (the applied number is in ``kenning.schema_version``). Vectors sit in a
-pgvector column with an HNSW index (cosine), made once the embedder's dimension is known.
-
-Keyword ranking is the same BM25 as the SQLite default, not PostgreSQL's ``ts_rank``: chunks
-are tokenised in Python by ``kenning.tokens``, as the in-memory BM25 does (letters and digits,
-lower-cased, accents folded, Porter stems), term statistics are kept in tables in the same
-transaction as the chunks (``postings``, ``terms`` with document frequencies, ``totals`` with
-chunk and token counts), and one query scores with FTS5's formula (k1 1.2, b 0.75, IDF
-clamped at 1e-6).
+migrations of ``pgschema``. Vectors sit in a pgvector column with an HNSW index (cosine),
+made once the embedder's dimension is known. Keyword ranking is the same BM25 as the SQLite
+default, kept and scored in SQL by ``pgbm25``.
 
 Several processes may write at once: every write is one transaction, rows that two writers
 share (term counts, totals, vectors) are locked in sorted order so writers queue instead of
@@ -23,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
 from collections import Counter
@@ -34,104 +27,18 @@ from typing import Any
 import numpy as np
 
 from kenning.config import cache_dir
-from kenning.errors import ConfigError, MissingExtra, NotFound, SchemaTooNew
+from kenning.errors import ConfigError, MissingExtra, NotFound
 from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
 from kenning.tokens import Tokenizer
 
+from . import pgbm25, pgschema
 from .base import UNEMBEDDED, ChunkRow, Lock, SourceRow, Store, StoredChunk, stores
-from .pgfilters import COMPARE, filter_sql
+from .pgfilters import filter_sql
+from .pgschema import SCHEMA
 
-SCHEMA = "kenning"
-SCHEMA_VERSION = 4
 #: HNSW search breadth: pgvector's default of 40 misses neighbours at depth 100
 EF_SEARCH = 200
-
-MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
-    CREATE TABLE roots (path text PRIMARY KEY, added_at double precision NOT NULL);
-    CREATE TABLE sources (
-        id bigserial PRIMARY KEY,
-        path text NOT NULL UNIQUE,
-        root text NOT NULL,
-        size bigint NOT NULL,
-        mtime_ns bigint NOT NULL,
-        hash text NOT NULL,
-        type text NOT NULL,
-        status text NOT NULL,
-        error text,
-        title text NOT NULL DEFAULT '',
-        metadata jsonb NOT NULL DEFAULT '{}',
-        indexed_at double precision NOT NULL
-    );
-    CREATE INDEX sources_root ON sources (root);
-    CREATE TABLE chunks (
-        id bigserial PRIMARY KEY,
-        source_id bigint NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
-        ord integer NOT NULL,
-        start integer NOT NULL,
-        "end" integer NOT NULL,
-        heading text NOT NULL,
-        page integer,
-        text text NOT NULL,
-        hash text NOT NULL,
-        body text NOT NULL,
-        length integer NOT NULL
-    );
-    CREATE INDEX chunks_source ON chunks (source_id);
-    CREATE INDEX chunks_hash ON chunks (hash);
-    CREATE TABLE embeddings (hash text PRIMARY KEY, vector vector NOT NULL);
-    CREATE TABLE postings (
-        term text NOT NULL,
-        chunk_id bigint NOT NULL REFERENCES chunks (id) ON DELETE CASCADE,
-        tf real NOT NULL,
-        length integer NOT NULL,
-        PRIMARY KEY (term, chunk_id)
-    );
-    CREATE INDEX postings_chunk ON postings (chunk_id);
-    CREATE TABLE terms (term text PRIMARY KEY, df bigint NOT NULL);
-    CREATE TABLE totals (
-        one integer PRIMARY KEY DEFAULT 1 CHECK (one = 1),
-        chunks bigint NOT NULL,
-        tokens bigint NOT NULL
-    );
-    INSERT INTO totals VALUES (1, 0, 0);
-    """
-    + COMPARE,
-    # The postings' primary key carries tf and length, so BM25 reads a query's postings by
-    # an index-only scan instead of one heap page per posting (3x faster at 100k chunks).
-    2: """
-    ALTER TABLE postings DROP CONSTRAINT postings_pkey,
-        ADD PRIMARY KEY (term, chunk_id) INCLUDE (tf, length);
-    """,
-    # A name for this database that no other one shares (a database dropped and created
-    # again at the same URL gets a new one): it keys the search caches that processes keep
-    # on their own disks (``cache_prefix``).
-    3: """
-    INSERT INTO meta VALUES ('store_id', md5(random()::text || clock_timestamp()::text))
-        ON CONFLICT (key) DO NOTHING;
-    """,
-    # Embedders took device="cpu" by default before they could use a GPU; an index recorded
-    # that default, not a choice, so it moves to "auto" like a new index (as in SQLite's 3).
-    # (CASE: only the embedder's value is JSON; other keys must never be cast.)
-    4: """
-    UPDATE meta SET value = jsonb_set(value::jsonb, '{args,device}', '"auto"')::text
-    WHERE CASE WHEN key = 'embedder' THEN value::jsonb #>> '{args,device}' END = 'cpu';
-    """,
-}
-
-# BM25 as FTS5's bm25() and BM25Index compute it, given each query term's IDF weight. The
-# ``= ANY`` condition lets PostgreSQL read only the query terms' postings through the primary
-# key, whatever its statistics say about the tables.
-_BM25 = """
-SELECT p.chunk_id,
-       sum((%(idf)s::float8[])[array_position(%(terms)s::text[], p.term)] * p.tf * 2.2
-           / (p.tf + 0.3 + %(b)s::float8 * p.length)) AS score
-FROM postings p
-WHERE p.term = ANY(%(terms)s) {filter}
-GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT %(k)s
-"""
 
 
 def _psycopg() -> Any:
@@ -193,10 +100,10 @@ class PostgresStore(Store):
         self._tokens: Tokenizer | None = None
         self._hnsw = False
         self._bulk = False
-        if not create and self._version() == 0:
+        if not create and pgschema.version(self.db) == 0:
             self.db.close()
             raise NotFound(f"no index at {url}; create one with `kenning --index URL add PATH`")
-        self._migrate()
+        pgschema.migrate(self.db, self.location)
 
     @property
     def address(self) -> str:
@@ -220,37 +127,6 @@ class PostgresStore(Store):
         except ImportError as e:
             raise MissingExtra("pgvector", "postgres") from e
         register_vector(self.db)
-
-    # -- schema ------------------------------------------------------------------
-
-    def _version(self) -> int:
-        row = self.db.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.schema_version",)).fetchone()
-        if row[0] is None:
-            return 0
-        return int(self.db.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
-
-    def _migrate(self) -> None:
-        if self._version() >= SCHEMA_VERSION:
-            self._check_version()
-            return
-        with self.transaction() as db:
-            # One migrating process at a time; the others find the work done.
-            db.execute("SELECT pg_advisory_xact_lock(hashtext('kenning:migrate'))")
-            db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
-            version = self._version()
-            for number in range(version + 1, SCHEMA_VERSION + 1):
-                db.execute(MIGRATIONS[number])
-                db.execute("INSERT INTO schema_version VALUES (%s)", (number,))
-        self._check_version()
-
-    def _check_version(self) -> None:
-        version = self._version()
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"{self.location} has schema version {version}; this kenning knows up to "
-                f"{SCHEMA_VERSION}. Upgrade kenning."
-            )
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -484,7 +360,7 @@ class PostgresStore(Store):
                 ).fetchone()[0]
                 if chunks is not None:
                     replaced.append((sid, chunks))
-            delta, n_chunks, n_tokens = self._drop_chunks(
+            delta, n_chunks, n_tokens = pgbm25.drop_chunks(
                 db, "source_id = ANY(%s)", [[sid for sid, _ in replaced]]
             )
             rows: list[tuple[Any, ...]] = []
@@ -534,47 +410,10 @@ class PostgresStore(Store):
                     with cur.copy("COPY postings (term, chunk_id, tf, length) FROM STDIN") as copy:
                         for posting in postings:
                             copy.write_row(posting)
-            self._count(db, delta, n_chunks, n_tokens)
+            pgbm25.count(db, delta, n_chunks, n_tokens)
             self._bump(db)
 
         self._retry(work)
-
-    def _drop_chunks(
-        self, db: Any, where: str, args: Sequence[Any]
-    ) -> tuple[Counter[str], int, int]:
-        """Delete chunks (and their postings); returns the changes to the term counts and
-        totals, for the caller to apply once (``_count``) with its own."""
-        ids = [r[0] for r in db.execute(f"SELECT id FROM chunks WHERE {where}", args)]
-        delta: Counter[str] = Counter()
-        if not ids:
-            return delta, 0, 0
-        for term, n in db.execute(
-            "SELECT term, count(*) FROM postings WHERE chunk_id = ANY(%s) GROUP BY term", (ids,)
-        ):
-            delta[term] -= n
-        tokens = db.execute(
-            "SELECT coalesce(sum(length), 0) FROM chunks WHERE id = ANY(%s)", (ids,)
-        ).fetchone()[0]
-        db.execute("DELETE FROM chunks WHERE id = ANY(%s)", (ids,))
-        return delta, -len(ids), -int(tokens)
-
-    def _count(self, db: Any, delta: Counter[str], chunks: int, tokens: int) -> None:
-        """Apply document-frequency and total changes, terms in sorted order (lock order)."""
-        changed = sorted((t, n) for t, n in delta.items() if n)
-        if changed:
-            db.execute(
-                "INSERT INTO terms SELECT * FROM unnest(%s::text[], %s::bigint[]) ORDER BY 1 "
-                "ON CONFLICT (term) DO UPDATE SET df = terms.df + excluded.df",
-                ([t for t, _ in changed], [n for _, n in changed]),
-            )
-            db.execute(
-                "DELETE FROM terms WHERE term = ANY(%s) AND df <= 0",
-                ([t for t, n in changed if n < 0],),
-            )
-        if chunks or tokens:
-            db.execute(
-                "UPDATE totals SET chunks = chunks + %s, tokens = tokens + %s", (chunks, tokens)
-            )
 
     def _bump(self, db: Any, key: str = "generation") -> None:
         db.execute(
@@ -585,9 +424,9 @@ class PostgresStore(Store):
 
     def _delete(self, db: Any, paths: Sequence[str]) -> int:
         if paths:
-            self._count(
+            pgbm25.count(
                 db,
-                *self._drop_chunks(
+                *pgbm25.drop_chunks(
                     db, "source_id IN (SELECT id FROM sources WHERE path = ANY(%s))", [list(paths)]
                 ),
             )
@@ -681,39 +520,7 @@ class PostgresStore(Store):
         if self._tokens is None:
             self._tokens = Tokenizer("postgres")
         tokens = Counter(t for word in terms for t in self._tokens(word))
-        if not tokens or k <= 0:
-            return []
-        n, total = self.db.execute("SELECT chunks, tokens FROM totals").fetchone()
-        found = dict(
-            self.db.execute("SELECT term, df FROM terms WHERE term = ANY(%s)", (list(tokens),))
-        )
-        if not found:
-            return []
-        # A word repeated in the query counts once per repeat, as in FTS5's OR query.
-        idf = {
-            t: tokens[t] * max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6)
-            for t, df in found.items()
-        }
-        args: dict[str, Any] = {
-            "terms": list(idf),
-            "idf": list(idf.values()),
-            # k1 (b + (1 - b) dl / avgdl) with k1 1.2, b 0.75 is 0.3 + (0.9 / avgdl) dl
-            "b": 0.9 / (total / n if n and total else 1.0),
-            "k": k,
-        }
-        clause = ""
-        if filters:
-            where, values = filter_sql(filters)
-            # Named and positional parameters cannot mix: number the filter's own.
-            for i, v in enumerate(values):
-                where = where.replace("%s", f"%(f{i})s", 1)
-                args[f"f{i}"] = v
-            clause = (
-                "AND p.chunk_id IN (SELECT c.id FROM chunks c JOIN sources s "
-                f"ON s.id = c.source_id WHERE {where})"
-            )
-        rows = self.db.execute(_BM25.format(filter=clause), args)
-        return [(int(i), float(s)) for i, s in rows]
+        return pgbm25.search(self.db, tokens, k, filters)
 
     def keyword_rows(self) -> Iterator[tuple[int, str]]:
         after = 0
