@@ -87,11 +87,6 @@ def imports(module: str, path: Path, known: set[str]) -> set[str]:
                 names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
         else:
             continue
-        subs = [n for n in names[1:] if n.removeprefix("kenning").lstrip(".") in known]
-        if subs and len(subs) == len(names) - 1:
-            # ``from . import sub`` imports the submodules alone, as ``from .sub import x``
-            # does: the package around them is not what the module uses
-            names = subs
         for name in names:
             if name == "kenning" or name.startswith("kenning."):
                 short = name.removeprefix("kenning").lstrip(".")

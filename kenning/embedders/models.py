@@ -12,8 +12,8 @@ import numpy as np
 
 from kenning.errors import ConfigError, MissingExtra, ModelUnavailable
 
-from . import hardware
 from .base import Embedder, embedders, normalise
+from .hardware import torch_device
 
 
 @embedders.register("st")
@@ -61,7 +61,7 @@ class SentenceTransformerEmbedder(Embedder):
                 hf_logging.disable_progress_bar()
                 try:
                     self._model = SentenceTransformer(
-                        self._model_path(), device=hardware.torch_device(self.device)
+                        self._model_path(), device=torch_device(self.device)
                     )
                 except OSError as e:
                     raise ModelUnavailable(self.model_name, str(e).splitlines()[0]) from None

@@ -32,10 +32,12 @@ from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
 from kenning.tokens import Tokenizer
 
-from . import pgbm25, pgschema
 from .base import UNEMBEDDED, ChunkRow, Lock, SourceRow, Store, StoredChunk, stores
+from .pgbm25 import count as count_terms
+from .pgbm25 import drop_chunks
+from .pgbm25 import search as bm25_search
 from .pgfilters import filter_sql
-from .pgschema import SCHEMA
+from .pgschema import SCHEMA, migrate, version
 
 #: HNSW search breadth: pgvector's default of 40 misses neighbours at depth 100
 EF_SEARCH = 200
@@ -100,10 +102,10 @@ class PostgresStore(Store):
         self._tokens: Tokenizer | None = None
         self._hnsw = False
         self._bulk = False
-        if not create and pgschema.version(self.db) == 0:
+        if not create and version(self.db) == 0:
             self.db.close()
             raise NotFound(f"no index at {url}; create one with `kenning --index URL add PATH`")
-        pgschema.migrate(self.db, self.location)
+        migrate(self.db, self.location)
 
     @property
     def address(self) -> str:
@@ -360,7 +362,7 @@ class PostgresStore(Store):
                 ).fetchone()[0]
                 if chunks is not None:
                     replaced.append((sid, chunks))
-            delta, n_chunks, n_tokens = pgbm25.drop_chunks(
+            delta, n_chunks, n_tokens = drop_chunks(
                 db, "source_id = ANY(%s)", [[sid for sid, _ in replaced]]
             )
             rows: list[tuple[Any, ...]] = []
@@ -410,7 +412,7 @@ class PostgresStore(Store):
                     with cur.copy("COPY postings (term, chunk_id, tf, length) FROM STDIN") as copy:
                         for posting in postings:
                             copy.write_row(posting)
-            pgbm25.count(db, delta, n_chunks, n_tokens)
+            count_terms(db, delta, n_chunks, n_tokens)
             self._bump(db)
 
         self._retry(work)
@@ -424,9 +426,9 @@ class PostgresStore(Store):
 
     def _delete(self, db: Any, paths: Sequence[str]) -> int:
         if paths:
-            pgbm25.count(
+            count_terms(
                 db,
-                *pgbm25.drop_chunks(
+                *drop_chunks(
                     db, "source_id IN (SELECT id FROM sources WHERE path = ANY(%s))", [list(paths)]
                 ),
             )
@@ -520,7 +522,7 @@ class PostgresStore(Store):
         if self._tokens is None:
             self._tokens = Tokenizer("postgres")
         tokens = Counter(t for word in terms for t in self._tokens(word))
-        return pgbm25.search(self.db, tokens, k, filters)
+        return bm25_search(self.db, tokens, k, filters)
 
     def keyword_rows(self) -> Iterator[tuple[int, str]]:
         after = 0
