@@ -11,7 +11,7 @@ import pytest
 from kenning import ChunkSpec, Index
 from kenning.answer.llms import LLM, Prompt
 from kenning.embedders import HashEmbedder
-from kenning.store.pglocal import LocalPostgres
+from kenning.store.postgres.local import LocalPostgres
 
 _POSTGRES: list[LocalPostgres] = []
 

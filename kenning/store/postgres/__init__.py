@@ -30,14 +30,14 @@ from kenning.config import cache_dir
 from kenning.errors import ConfigError, MissingExtra, NotFound
 from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
+from kenning.store.base import UNEMBEDDED, ChunkRow, Lock, SourceRow, Store, StoredChunk, stores
 from kenning.tokens import Tokenizer
 
-from .base import UNEMBEDDED, ChunkRow, Lock, SourceRow, Store, StoredChunk, stores
-from .pgbm25 import count as count_terms
-from .pgbm25 import drop_chunks
-from .pgbm25 import search as bm25_search
-from .pgfilters import filter_sql
-from .pgschema import SCHEMA, migrate, version
+from .bm25 import count as count_terms
+from .bm25 import drop_chunks
+from .bm25 import search as bm25_search
+from .filters import filter_sql
+from .schema import SCHEMA, migrate, version
 
 #: HNSW search breadth: pgvector's default of 40 misses neighbours at depth 100
 EF_SEARCH = 200

@@ -9,7 +9,7 @@ from typing import Any
 
 from kenning.errors import SchemaTooNew
 
-from .pgfilters import COMPARE
+from .filters import COMPARE
 
 SCHEMA = "kenning"
 SCHEMA_VERSION = 4

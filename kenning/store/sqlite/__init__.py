@@ -20,10 +20,10 @@ import numpy as np
 from kenning.errors import ConfigError, NotFound, SchemaTooNew
 from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
+from kenning.store.base import UNEMBEDDED, ChunkRow, SourceRow, Store, StoredChunk, stores
 from kenning.vectors import read_matrix, write_matrix
 
-from .base import UNEMBEDDED, ChunkRow, SourceRow, Store, StoredChunk, stores
-from .sqlfilters import filter_sql, register_functions
+from .filters import filter_sql, register_functions
 
 SCHEMA_VERSION = 3
 
