@@ -56,7 +56,7 @@ def export_minilm_onnx(model_dir: Path, fused: bool = False) -> Path:
         raise MissingExtra("torch", "minilm") from e
     target.parent.mkdir(parents=True, exist_ok=True)
     hf_logging.disable_progress_bar()
-    attention = {"attn_implementation": "eager"} if fused else {}
+    attention: dict[str, Any] = {"attn_implementation": "eager"} if fused else {}
     model = AutoModel.from_pretrained(str(model_dir), **attention).eval()
 
     class Wrapped(torch.nn.Module):
