@@ -2,7 +2,7 @@
 
 One uvicorn server on 127.0.0.1 (a free port) serves a real SQLite index of the til notes
 (hash embedder, the default extractive answerer: no model, no network) plus a small root of
-our own: a note with tags and hostile markup, and an empty file that fails to load. Chromium
+our own: a note with tags and hostile markup, and a binary file that fails to load. Chromium
 is Debian's (`install.sh` installs it), driven by the Playwright package without
 `playwright install`. Screenshots go to $KENNING_ARTIFACTS (or the test's temporary folder),
 their paths are printed, and each is checked to hold a real picture, not a blank page.
@@ -74,7 +74,7 @@ def served(til_notes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     extra = base / "extra"
     extra.mkdir()
     (extra / "hostile.md").write_text(HOSTILE)
-    (extra / "empty.md").write_text("")
+    (extra / "binary.md").write_bytes(b"\x00\x01\x02PNG")
     location = base / "index.db"
     with Index.open(location, embedder="hash") as index:
         index.add([til_notes, extra])
@@ -399,7 +399,7 @@ def test_status_view_shows_counts_failures_and_syncs(page, served, artifacts):
     assert page.inner_text("#stat-files") == str(status["files"])
     assert page.inner_text("#stat-chunks") == str(status["chunks"])
     problems = page.locator("#status-body table").inner_text()
-    assert "extra/empty.md" in problems and "empty file" in problems
+    assert "extra/binary.md" in problems and "binary content" in problems
     assert page.locator(".roots li").count() == 2
     screenshot(page, artifacts, "status")
 
