@@ -353,6 +353,48 @@ def test_unsupported_sentences_are_marked(page, served):
     assert page.locator(".sentence.supported .flag").count() == 0
 
 
+def test_sources_list_each_note_once_with_its_passages_beneath(page, served, artifacts):
+    """An answer may draw on several chunks of one note (one listed `Apollo_program` five
+    times): the Sources list names each note once, in the order first cited, with every
+    passage ([n] and where it sits) beneath it, each opening its own span."""
+    req = urllib.request.Request(
+        served["url"] + "/api/ask",
+        data=json.dumps({"question": "how do I name a tmux session?"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req) as res:
+        answer = json.load(res)
+    one = answer["sources"][0]
+    other = {**one, "doc_id": one["doc_id"] + 1000, "title": "Another note", "path": "/x/y.md"}
+    sources = [
+        {**one, "n": 1},
+        {**one, "n": 2, "start": 0, "end": 10, "heading": "Second part", "lines": [1, 2]},
+        {**other, "n": 3, "start": 5, "end": 9},
+        {**one, "n": 4, "start": 11, "end": 20, "heading": "Third part", "lines": [3, 4]},
+    ]
+    answer["sources"] = sources
+    body = "event: answer\r\ndata: " + json.dumps(answer) + "\r\n\r\n"
+    page.route(
+        "**/api/ask/stream",
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
+    )
+    open_page(page, "#ask")
+    page.fill("#question", "how do I name a tmux session?")
+    page.press("#question", "Enter")
+    page.wait_for_selector(".turn .sources .passages")
+    notes = page.locator(".turn .sources > li")
+    assert notes.count() == 2
+    assert notes.nth(0).locator("a.open-doc").first.inner_text() == one["title"]
+    assert notes.nth(1).locator("a.open-doc").first.inner_text() == "Another note"
+    links = [notes.nth(i).locator(".passages a") for i in range(2)]
+    assert [x.all_inner_texts() for x in links] == [["[1]", "[2]", "[4]"], ["[3]"]]
+    for n, link in zip([1, 2, 4, 3], links[0].all() + links[1].all(), strict=True):
+        s = sources[n - 1]
+        assert link.get_attribute("href") == f"/doc/{s['doc_id']}?start={s['start']}&end={s['end']}"
+    assert "Second part" in notes.nth(0).locator(".passages li").nth(1).inner_text()
+    screenshot(page, artifacts, "sources")
+
+
 def test_ask_within_the_search_filters(page):
     open_page(page)
     page.wait_for_selector("#f-folder option[value='git/**']", state="attached")

@@ -175,6 +175,28 @@ def main_options(
 ) -> None:
     state.index, state.embedder, state.quiet, state.debug = index, embedder, quiet, debug
     quiet_libraries(debug)
+    show_notices(quiet, debug)
+
+
+class _Notices(logging.Handler):
+    """kenning's own INFO lines (a model exported once, a runtime measured) on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"kenning: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+def show_notices(quiet: bool, debug: bool) -> None:
+    """Say on stderr, in one line each, what kenning prepares once and why it takes a while
+    (``kenning.onnxgraph``, ``kenning.embedders.minilm``); -q silences them with the rest,
+    and --debug shows them with every other log line."""
+    logger = logging.getLogger("kenning")
+    handler = next((h for h in logger.handlers if isinstance(h, _Notices)), None)
+    if handler is None:
+        handler = _Notices()
+        logger.addHandler(handler)
+    handler.setLevel(logging.CRITICAL + 1 if quiet or debug else logging.INFO)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
 
 
 def quiet_libraries(debug: bool) -> None:
