@@ -19,9 +19,10 @@ from typer.testing import CliRunner, Result
 from kenning import Index
 from kenning.cli import app
 from kenning.embedders import HashEmbedder
-from kenning.errors import EXIT_CODES, KenningError
+from kenning.errors import EXIT_CODES, ConfigError, KenningError
 from kenning.filters import Filters
 from kenning.ingest.loaders import load
+from kenning.ingest.sync import walk
 from kenning.watch import change_filter, watch
 
 runner = CliRunner()
@@ -133,13 +134,31 @@ def test_a_folder_that_holds_an_index_is_named_in_the_hint(indexed: Path, tmp_pa
 @pytest.mark.parametrize("command", [["serve"], ["mcp"], ["serve", "--watch"]])
 @pytest.mark.parametrize("missing", ["starlette", "fastapi", "uvicorn", "mcp"])
 def test_serve_without_its_extra_names_it(
-    indexed: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], missing: str
+    tmp_path: Path,
+    indexed: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    missing: str,
 ) -> None:
+    before = tree(tmp_path)
     monkeypatch.setitem(sys.modules, missing, None)  # as if not installed: import fails
     result = kenning("-i", str(indexed), *command)
     assert result.exit_code == 3, result.output
     line = error_line(result)
     assert "pip install 'kenning[serve]'" in line
+    assert tree(tmp_path) == before
+
+
+def test_a_serve_package_that_fails_to_import_names_the_extra(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the up-front check: mcp is there, but too old to have what kenning imports."""
+    for name in [m for m in sys.modules if m.startswith(("kenning.serve", "mcp"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "mcp.server.mcpserver", None)
+    result = kenning("-i", str(indexed), "serve")
+    assert result.exit_code == 3, result.output
+    assert "'mcp'" in error_line(result) and "kenning[serve]" in result.stderr
 
 
 # ---- a command that fails before its job creates nothing ------------------------------------
@@ -189,12 +208,16 @@ def test_a_bad_embedder_for_a_new_index_in_a_new_folder_leaves_no_folder(
         ("status<>draft", "use =, !=, >=, <=, > or <"),
     ],
 )
-def test_a_malformed_operator_is_an_error(indexed: Path, where: str, fix: str) -> None:
+def test_a_malformed_operator_is_an_error(
+    tmp_path: Path, indexed: Path, where: str, fix: str
+) -> None:
+    before = tree(tmp_path)
     for command in ("search", "ask"):
         result = kenning("-i", str(indexed), command, "flour", "--where", where)
         assert result.exit_code == 2, result.output
         line = error_line(result)
         assert repr(where) in line and fix in line
+    assert tree(tmp_path) == before
 
 
 def test_a_quoted_value_may_start_with_an_operator_character(indexed: Path) -> None:
@@ -246,11 +269,16 @@ def test_path_globs_match_paths_as_the_results_show_them(
 
 @pytest.mark.parametrize("command", ["search", "ask"])
 @pytest.mark.parametrize("query", ["", "   "])
-def test_an_empty_query_is_an_error(indexed: Path, command: str, query: str) -> None:
+def test_an_empty_query_is_an_error(
+    tmp_path: Path, indexed: Path, command: str, query: str
+) -> None:
+    before = tree(tmp_path)
     result = kenning("-i", str(indexed), command, query)
     assert result.exit_code == 2, result.output
     assert "query is empty" in error_line(result)
-    assert result.stdout == ""
+    assert result.stdout == "" and tree(tmp_path) == before
+    with Index.open(indexed) as index, pytest.raises(ConfigError, match="query is empty"):
+        index.search(query)  # the library refuses it too (and so the HTTP API, with 400)
 
 
 # ---- failures are never quiet ----------------------------------------------------------------
@@ -326,6 +354,14 @@ def test_an_unreadable_folder_is_reported_like_an_unreadable_file(
     assert {str(vault / "daily" / "2025-01-02.md"), str(vault / "projects" / "new.md")} <= paths
     monkeypatch.undo()
     assert kenning("-i", str(db), "-q", "sync").exit_code == 0
+
+
+def test_walk_lists_what_it_cannot_read(tmp_path: Path, vault: Path, monkeypatch) -> None:
+    _unreadable(monkeypatch, vault / "daily")
+    unreadable: list[tuple[str, str]] = []
+    files = [p.name for p, _ in walk(vault, None, unreadable)]
+    assert files == ["kenning-ideas.md"]
+    assert unreadable == [(str(vault / "daily"), "cannot read folder (Permission denied)")]
 
 
 @pytest.mark.skipif(

@@ -46,7 +46,10 @@ KOpt = Annotated[int | None, typer.Option("--k", "-k", help="Passages retrieved 
 WhereOpt = Annotated[
     list[str] | None, typer.Option(help="Metadata condition, as for search: tag=ml.")
 ]
-PathOpt = Annotated[list[str] | None, typer.Option(help="Glob on the path under its root.")]
+PathOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="Glob on the path as search shows it, with or without the root's name."),
+]
 TypeOpt = Annotated[list[str] | None, typer.Option("--type", help="markdown, text, html or pdf.")]
 MARKS = {
     "supported": "[green]✓[/]",

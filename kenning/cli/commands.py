@@ -295,7 +295,11 @@ def search(
         typer.Option(help="Metadata condition: tag=ml, 'date>=2025-01-01', author!=me."),
     ] = None,
     path: Annotated[
-        list[str] | None, typer.Option(help="Glob on the path under its root: 'projects/**'.")
+        list[str] | None,
+        typer.Option(
+            help="Glob on the path as the results show it, with or without the root's name: "
+            "'vault/projects/**' or 'projects/**'."
+        ),
     ] = None,
     type_: Annotated[
         list[str] | None, typer.Option("--type", help="markdown, text, html or pdf.")
