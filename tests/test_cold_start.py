@@ -114,7 +114,7 @@ def test_the_first_add_says_once_what_it_prepares_and_does_not_calibrate(
     assert any(cache.joinpath("models").glob("*.onnx"))
     assert not (cache / CALIBRATION_FILE).exists()
     with Index.open(db, create=False) as index:
-        assert index.status()["pending"] == 0  # every chunk has its vector
+        assert index.pending() == 0  # every chunk has its vector
         assert index.search(QUESTION, k=1)[0].path.endswith("attention.md")
     # Prepared once: the next command says nothing of it.
     (notes / "ml" / "extra.md").write_text("# Extra\n\nSelf-attention weighs every token.\n")
