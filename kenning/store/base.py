@@ -93,11 +93,6 @@ class FileLock(Lock):
             self.held.release()
 
 
-#: the SQL condition, over chunks aliased ``c``, of a chunk still waiting for its vector
-#: (both stores keep vectors in an ``embeddings`` table keyed by chunk hash)
-UNEMBEDDED = "NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash)"
-
-
 class Store(ABC):
     """Persistent state of one index. Every write method is atomic.
 
