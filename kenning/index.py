@@ -43,7 +43,7 @@ from .ingest.embedding import (
     start_worker,
 )
 from .ingest.loaders import MAX_FILE_BYTES
-from .ingest.sync import Progress, Syncer, SyncReport
+from .ingest.sync import FIELDS_KEY, Progress, Syncer, SyncReport
 from .search import DEPTH, Hit, Searcher, memory_needed
 from .store import Store, open_store
 from .tuning.record import META_KEY as TUNING_KEY
@@ -82,7 +82,10 @@ class Index:
     ) -> Index:
         """Open the index at a path or URL (default: ``$KENNING_INDEX`` or ./.kenning/index.db).
 
-        ``create=False`` raises ``NotFound`` instead of creating an empty index.
+        ``create=False`` raises ``NotFound`` instead of creating an empty index. A folder, a
+        file that is not an index, or a place where no file can be made raises ``NotAnIndex``
+        or ``CannotCreateIndex`` before anything is created (``check_location``), and a new
+        index whose opening fails (say, an unknown embedder) is removed again.
         ``reembed=True`` with an ``embedder`` other than the stored one forgets all indexed
         content (roots are kept) so the next ``sync`` rebuilds it with the new embedder; it
         forgets any tuning too (``kenning tune`` learnt it for the old vectors).
@@ -240,11 +243,13 @@ class Index:
     def filter_warnings(self, filters: Filters | None) -> list[str]:
         """What looks wrong in ``filters`` for this index: a ``--where`` field that no indexed
         source has (a typo, most likely), with the close field names that exist."""
-        if not filters or not filters.where:
+        if not filters or all(c.key in ("title", "type", "path") for c in filters.where):
             return []
-        fields: set[str] = set()
-        for row in self.store.sources().values():
-            fields.update(row.metadata)
+        saved = self.store.get_meta(FIELDS_KEY)  # kept by every sync
+        if saved is not None:
+            fields = set(json.loads(saved))
+        else:  # an index last synced by an older kenning: read every source's metadata
+            fields = {key for row in self.store.sources().values() for key in row.metadata}
         return filters.unknown_fields(fields)
 
     def status(self) -> dict[str, Any]:

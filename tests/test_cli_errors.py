@@ -240,6 +240,22 @@ def test_a_field_no_note_has_warns_with_close_names(indexed: Path) -> None:
     assert asked.exit_code == 0 and "did you mean status" in asked.stderr
 
 
+def test_the_known_fields_follow_the_notes(
+    indexed: Path, vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warn = Filters.parse(["status=draft"])
+    with Index.open(indexed) as index:
+        assert index.filter_warnings(warn) == []
+    (vault / "projects" / "kenning-ideas.md").unlink()
+    (vault / "daily" / "2025-01-02.md").write_text("# Monday\n\nNo front matter now.\n")
+    with Index.open(indexed) as index:
+        index.sync()
+        assert "no indexed note has the field 'status'" in index.filter_warnings(warn)[0]
+        # an index last synced before the fields were kept: they are read from the sources
+        monkeypatch.setattr(index.store, "get_meta", lambda key: None)
+        assert "field 'status'" in index.filter_warnings(warn)[0]
+
+
 @pytest.mark.parametrize(
     ("pattern", "found"),
     [

@@ -34,6 +34,9 @@ BATCH_CHUNKS = 1000
 BATCH_FILES = 200
 
 SKIP_DIRS = {"node_modules", "__pycache__", "venv"}
+#: meta key: the metadata fields the indexed sources have (JSON list), kept by every sync so
+#: a ``--where`` on a field that none has can be told apart from one that matches nothing
+FIELDS_KEY = "fields"
 #: a pass that re-reads this share of the files learns the boilerplate anew
 LEARN_SHARE = 0.5
 #: documents loaded for that kept in memory for the pass, at most this many file bytes
@@ -163,6 +166,8 @@ class Syncer:
         self._pending: list[tuple[SourceRow, list[Chunk] | None]] = []
         self._pending_chunks = 0
         self._unreadable: list[str] = []  # folders that could not be listed this pass
+        self._fields: set[str] = set()  # metadata keys of the sources, for FIELDS_KEY
+        self._written: set[str] = set()  # paths whose rows this pass rewrites
 
     def run(self) -> SyncReport:
         """Sync the chosen roots (all by default) under their ``sync:<root>`` locks, so two
@@ -173,7 +178,8 @@ class Syncer:
 
     def _run(self, roots: list[str]) -> SyncReport:
         t0 = time.perf_counter()
-        stored = {p: s for p, s in self.store.sources().items() if s.root in roots}
+        every = self.store.sources()
+        stored = {p: s for p, s in every.items() if s.root in roots}
         seen = self._scan(roots)
         self.report.scanned = len(seen)
         # A root that vanished (an unmounted drive, a renamed folder) keeps its files:
@@ -203,6 +209,10 @@ class Syncer:
         if gone:
             self.report.deleted = self.store.delete_sources(gone)
         self.store.gc_embeddings()
+        for path, row in every.items():  # the rest keep the fields they had
+            if path not in gone and path not in self._written:
+                self._fields.update(row.metadata)
+        self.store.set_meta(FIELDS_KEY, json.dumps(sorted(self._fields)))
         self.store.set_meta("last_sync", str(time.time()))
         self.report.seconds = time.perf_counter() - t0
         return self.report
@@ -319,6 +329,8 @@ class Syncer:
         self._queue(row, [], 0)
 
     def _queue(self, row: SourceRow, chunks: list[Chunk] | None, n: int) -> None:
+        self._fields.update(row.metadata)
+        self._written.add(row.path)
         self._pending.append((row, chunks))
         self._pending_chunks += n
         if self._pending_chunks >= BATCH_CHUNKS or len(self._pending) >= BATCH_FILES:
