@@ -68,12 +68,11 @@ class MissingExtra(KenningError):
 
     exit_code = 3
 
-    def __init__(self, package: str, extra: str) -> None:
+    def __init__(self, package: str, extra: str | None) -> None:
+        # extra None: one of kenning's own dependencies is missing (a broken install)
         self.package, self.extra = package, extra
-        super().__init__(
-            f"the package {package!r} is not installed; install it with "
-            f"`pip install 'kenning[{extra}]'`"
-        )
+        how = f"pip install 'kenning[{extra}]'" if extra else f"pip install '{package}'"
+        super().__init__(f"the package {package!r} is not installed; install it with `{how}`")
 
     @classmethod
     def require(cls, module: str, package: str, extra: str) -> None:

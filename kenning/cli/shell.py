@@ -144,6 +144,14 @@ app = typer.Typer(
 )
 
 
+def print_version(value: bool) -> None:
+    if value:
+        from kenning import __version__
+
+        typer.echo(f"kenning {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     index: Annotated[
@@ -171,6 +179,12 @@ def main_options(
     ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks and libraries' own log messages.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=print_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     state.index, state.embedder, state.quiet, state.debug = index, embedder, quiet, debug

@@ -412,7 +412,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
                 try:
                     import onnxruntime as ort
                 except ImportError as e:
-                    raise MissingExtra("onnxruntime", "minilm") from e
+                    raise MissingExtra("onnxruntime", None) from e
                 if workload == "query-int8":
                     graph = quantize_minilm(self._onnx_path(), QUERY_INT8_GRAPH)
                 elif workload == "batch" and self.precision == "int8":
