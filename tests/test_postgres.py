@@ -20,6 +20,8 @@ from kenning.migration import copy_index
 from kenning.search import Hit
 from kenning.store import open_store
 
+pytestmark = pytest.mark.postgres
+
 QUERIES = [
     "undo the last git commit",
     "rename a branch",

@@ -36,6 +36,11 @@ LOCATIONS: dict[str, Callable[[Path], str]] = {
     "postgresql": lambda tmp: postgres_url(),
 }
 ALIASES = {"postgres": "postgresql"}
+#: the backends as test parameters, each with the marker of what it runs on
+BACKENDS = [
+    pytest.param(name, marks=pytest.mark.postgres) if name == "postgresql" else name
+    for name in sorted(LOCATIONS)
+]
 
 
 def test_every_store_is_covered() -> None:
@@ -43,7 +48,7 @@ def test_every_store_is_covered() -> None:
     assert names <= set(LOCATIONS), "add the new store to LOCATIONS"
 
 
-@pytest.fixture(params=sorted(LOCATIONS))
+@pytest.fixture(params=BACKENDS)
 def make(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
     location = LOCATIONS[request.param](tmp_path)
     return lambda: open_store(location)
@@ -257,7 +262,7 @@ condition = st.builds(
 )
 
 
-@pytest.fixture(scope="module", params=sorted(LOCATIONS))
+@pytest.fixture(scope="module", params=BACKENDS)
 def one_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Store:
     """One store per backend for a whole property test (reset between examples)."""
     s = open_store(LOCATIONS[request.param](tmp_path_factory.mktemp("prop")))

@@ -186,6 +186,7 @@ def open_page(page: Any, hash_: str = "") -> None:
 # ---- search --------------------------------------------------------------------------------
 
 
+@pytest.mark.browser
 def test_search_with_a_filter_highlights_snippets_and_explains(page, served, artifacts):
     open_page(page)
     page.wait_for_selector("#f-folder option[value='git/**']", state="attached")
@@ -219,6 +220,7 @@ def test_search_with_a_filter_highlights_snippets_and_explains(page, served, art
     screenshot(page, artifacts, "search")
 
 
+@pytest.mark.browser
 def test_tag_filter_and_hostile_markup_stay_text(page, served, artifacts):
     open_page(page)
     page.wait_for_selector("#f-tag option[value='web']", state="attached")
@@ -246,6 +248,7 @@ def test_tag_filter_and_hostile_markup_stay_text(page, served, artifacts):
     assert "script-src 'self'" in csp
 
 
+@pytest.mark.browser
 def test_keyboard_alone_searches_and_opens_a_result(page):
     open_page(page)
     assert page.evaluate("document.activeElement.id") == "q", "the search box has focus"
@@ -290,6 +293,7 @@ _COUNT_TOKENS = """() => {
 }"""
 
 
+@pytest.mark.browser
 def test_ask_streams_an_answer_and_a_citation_opens_its_span(page, served, artifacts):
     open_page(page, "#ask")
     page.evaluate(_COUNT_TOKENS)
@@ -322,6 +326,7 @@ def test_ask_streams_an_answer_and_a_citation_opens_its_span(page, served, artif
     screenshot(page, artifacts, "citation")
 
 
+@pytest.mark.browser
 def test_unsupported_sentences_are_marked(page, served):
     """The answer the server gives, with one sentence reported unsupported: the page marks
     it with a visible label, not colour alone."""
@@ -353,6 +358,7 @@ def test_unsupported_sentences_are_marked(page, served):
     assert page.locator(".sentence.supported .flag").count() == 0
 
 
+@pytest.mark.browser
 def test_sources_list_each_note_once_with_its_passages_beneath(page, served, artifacts):
     """An answer may draw on several chunks of one note (one listed `Apollo_program` five
     times): the Sources list names each note once, in the order first cited, with every
@@ -395,6 +401,7 @@ def test_sources_list_each_note_once_with_its_passages_beneath(page, served, art
     screenshot(page, artifacts, "sources")
 
 
+@pytest.mark.browser
 def test_ask_within_the_search_filters(page):
     open_page(page)
     page.wait_for_selector("#f-folder option[value='git/**']", state="attached")
@@ -408,6 +415,7 @@ def test_ask_within_the_search_filters(page):
     assert wheres and all(w.strip().startswith("til/git/") for w in wheres), wheres
 
 
+@pytest.mark.browser
 def test_conversations_are_listed_and_resumable(page, served):
     open_page(page, "#ask")
     page.fill("#question", "how do I rename a tmux session?")
@@ -434,6 +442,7 @@ def test_conversations_are_listed_and_resumable(page, served):
 # ---- status, sync, evaluation history ------------------------------------------------------------
 
 
+@pytest.mark.browser
 def test_status_view_shows_counts_failures_and_syncs(page, served, artifacts):
     open_page(page, "#status")
     page.wait_for_selector("#stat-files")
@@ -454,6 +463,7 @@ def test_status_view_shows_counts_failures_and_syncs(page, served, artifacts):
     )
 
 
+@pytest.mark.browser
 def test_evaluation_history_and_its_report(page, artifacts):
     open_page(page, "#evals")
     page.wait_for_selector("#evals-body table")
@@ -466,6 +476,7 @@ def test_evaluation_history_and_its_report(page, artifacts):
     screenshot(page, artifacts, "evals")
 
 
+@pytest.mark.browser
 def test_the_page_works_behind_an_api_key(browser, served):
     """Bound beyond loopback, `kenning serve` wants a key: the browser opens /?key=KEY once,
     and the page's own requests then carry it (an HttpOnly cookie), streams included."""
@@ -493,6 +504,7 @@ def test_the_page_works_behind_an_api_key(browser, served):
 # ---- phone-sized screen --------------------------------------------------------------------------
 
 
+@pytest.mark.browser
 def test_phone_sized_screen_has_no_horizontal_overflow(browser, served, artifacts):
     context = browser.new_context(
         viewport={"width": 390, "height": 844},
