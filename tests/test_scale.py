@@ -15,8 +15,9 @@ from kenning import Index, keywords, search, vectors
 from kenning.embedders import HashEmbedder
 from kenning.keywords import BM25Index
 from kenning.search import query_terms
+from kenning.store.matrix import read_matrix, write_matrix
 from kenning.store.sqlite import SQLiteStore
-from kenning.vectors import ExactIndex, HNSWIndex, read_matrix, write_matrix
+from kenning.vectors import ExactIndex, HNSWIndex
 
 
 def clustered(n: int, dim: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -20,9 +20,9 @@ import numpy as np
 from kenning.errors import ConfigError, NotFound, SchemaTooNew
 from kenning.filters import Filters
 from kenning.ingest.chunking import Chunk
-from kenning.vectors import read_matrix, write_matrix
 
 from .base import UNEMBEDDED, ChunkRow, SourceRow, Store, StoredChunk, stores
+from .matrix import read_matrix, write_matrix
 from .sqlfilters import filter_sql, register_functions
 
 SCHEMA_VERSION = 3
