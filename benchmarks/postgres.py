@@ -22,7 +22,7 @@ from pathlib import Path
 from kenning import Index
 from kenning.eval.datasets import load_beir
 from kenning.eval.evaluate import RunConfig, corpus_index, run_queries, score_configs
-from kenning.migration import copy_index
+from kenning.index.copying import copy_index
 from kenning.search import Hit
 from kenning.store import open_store
 from kenning.store.pglocal import LocalPostgres

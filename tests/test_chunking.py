@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kenning.embedders import HashEmbedder
-from kenning.ingest import boilerplate
-from kenning.ingest.chunking import ChunkSpec, chunk_document, embedding_text
-from kenning.ingest.loaders import Document, load
+from kenning.text import boilerplate
+from kenning.text.chunking import ChunkSpec, chunk_document, embedding_text
+from kenning.text.loaders import Document, load
 
 count = HashEmbedder().count_tokens
 

@@ -12,8 +12,8 @@ import pytest
 
 from kenning import Filters, Index
 from kenning.embedders import HashEmbedder
-from kenning.keywords import keyword_indexes
 from kenning.search import ALPHA, DEPTH, fuse, query_terms
+from kenning.search.keywords import keyword_indexes
 from kenning.store.base import Scope
 
 QUERIES = [
@@ -102,7 +102,7 @@ def test_memory_index_is_saved_at_sync_and_reloaded(tmp_path: Path, notes: Path)
         idx.add([notes])
     saved = Path(f"{db}.bm25.npz")
     assert saved.exists()  # built at the end of sync, not on the first search
-    from kenning.keywords import BM25Index
+    from kenning.search.keywords import BM25Index
 
     with Index.open(db) as idx:
         gen = idx.store.get_meta("generation") or "0"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from kenning.errors import LoadError
-from kenning.ingest.loaders import load
+from kenning.text.loaders import load
 
 
 def make_pdf(path: Path, pages: list[str]) -> bytes:

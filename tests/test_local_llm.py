@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from kenning import Index
-from kenning.answer import models
+from kenning.answer import gguf as models
+from kenning.answer.gguf import KNOWN_MODELS, KnownModel, join_parts, verify_file
 from kenning.answer.llms import LLM, Message, Passage, Prompt, completion_text, get_llm
 from kenning.answer.local import LocalLLM
-from kenning.answer.models import KNOWN_MODELS, KnownModel, join_parts, verify_file
 from kenning.embedders import HashEmbedder
 from kenning.errors import ConfigError, KenningError, MissingExtra, ModelCorrupt
 from kenning.eval.questions import clean_question, generate

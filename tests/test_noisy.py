@@ -19,10 +19,10 @@ import pytest
 
 from kenning import Index
 from kenning.embedders import HashEmbedder
-from kenning.ingest import boilerplate
-from kenning.ingest.chunking import ChunkSpec, chunk_document
-from kenning.ingest.loaders import load
-from kenning.ingest.markup import readable
+from kenning.text import boilerplate
+from kenning.text.chunking import ChunkSpec, chunk_document
+from kenning.text.loaders import load
+from kenning.text.markup import readable
 
 FOOTER = (
     '\n\nThis note in GitHub <span class="git-footer">'

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from kenning import Index
 from kenning.cli import app
-from kenning.migration import copy_index
+from kenning.index.copying import copy_index
 from kenning.search import Hit
 from kenning.store import open_store
 
@@ -240,7 +240,8 @@ def test_a_large_postgres_index_ranks_bm25_in_memory_and_caches_it_locally(
     SQL, with the same scores. The postings are saved in the user's cache under a name only
     this database maps to, so the next process loads them, and a database made again at
     the same URL never reads the old file."""
-    from kenning import keywords, search
+    from kenning.search import keywords
+    from kenning.search import searcher as search
 
     monkeypatch.setenv("KENNING_CACHE", str(tmp_path / "cache"))
     url = postgres_url()

@@ -19,8 +19,8 @@ from kenning import ChunkSpec, ConfigError, Index
 from kenning.config import cache_dir
 from kenning.embedders import MiniLMEmbedder, get_embedder, hardware
 from kenning.embedders.minilm import INT8_GRAPH, INT8_MIN_COSINE, QUERY_INT8_MIN_COSINE, SMALL_BATCH
+from kenning.embedders.onnxgraph import ONNX_GRAPH, export_minilm_onnx, minilm_dir
 from kenning.eval.datasets import load_beir
-from kenning.onnxgraph import ONNX_GRAPH, export_minilm_onnx, minilm_dir
 
 
 def test_an_unknown_precision_is_a_config_error() -> None:

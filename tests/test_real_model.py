@@ -124,7 +124,7 @@ def test_meaning_search_on_real_notes(til_notes: Path, tmp_path: Path) -> None:
 
 
 def test_hnsw_matches_exact_search_on_real_embeddings(til_notes: Path, tmp_path: Path) -> None:
-    from kenning.vectors import ExactIndex, HNSWIndex
+    from kenning.search.vectors import ExactIndex, HNSWIndex
 
     emb = MiniLMEmbedder()
     texts = [p.read_text()[:1000] for p in sorted((til_notes / "git").glob("*.md"))]

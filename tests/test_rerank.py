@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kenning import ConfigError, Index, UnknownBackend
-from kenning.rerank import (
+from kenning.search.rerankers import (
     DEPTH,
     CrossReranker,
     FeatureReranker,
@@ -21,7 +21,7 @@ from kenning.rerank import (
     get_reranker,
     rerankers,
 )
-from kenning.tuning.record import META_KEY, Tuning
+from kenning.search.tuned import META_KEY, Tuning
 
 #: how each registered reranker is built here; a new reranker must be added (``cross`` also
 #: gets the model the ``cross_model`` fixture trains)
@@ -232,7 +232,7 @@ def test_the_search_command_reranks_and_explains_the_time(index: Index, notes: P
 def test_a_stored_late_reranker_orders_search_by_token_matches(index: Index, notes: Path) -> None:
     """With only its late-interaction weight, the ``late`` reranker puts first the candidate
     whose tokens best match the query's, by the real MiniLM's token vectors."""
-    from kenning.rerank import maxsim
+    from kenning.search.rerankers import maxsim
 
     index.add([notes])
     spec = {"name": "late", "args": {"weights": [0.0, 0.0, 1.0]}}
@@ -251,7 +251,7 @@ def test_maxsim_computes_each_pair_once_while_remembered_and_matches_a_fresh_com
 ) -> None:
     """tune scores the same candidates at several depths: ``remembered`` makes that free,
     and outside it (a user's query, tune timing one) every pair is computed."""
-    from kenning import rerank
+    from kenning.search import rerankers as rerank
 
     texts = [p.text for p in PASSAGES] + ["Interactive rebase squashes commits."]
     model = rerank._token_model()

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kenning import Index, keywords, search, vectors
+from kenning import Index
 from kenning.embedders import HashEmbedder
-from kenning.keywords import BM25Index
-from kenning.search import query_terms
+from kenning.search import keywords, query_terms, vectors
+from kenning.search import searcher as search
+from kenning.search.keywords import BM25Index
+from kenning.search.vectors import ExactIndex, HNSWIndex
 from kenning.store.matrix import read_matrix, write_matrix
 from kenning.store.sqlite import SQLiteStore
-from kenning.vectors import ExactIndex, HNSWIndex
 
 
 def clustered(n: int, dim: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -34,11 +34,11 @@ from kenning.errors import (
     UnknownBackend,
 )
 from kenning.eval.history import History
-from kenning.ingest.loaders import load
 from kenning.serve.app import create_app
 from kenning.serve.errors import status_of
 from kenning.serve.pool import Busy
 from kenning.serve.server import start_watch
+from kenning.text.loaders import load
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "openapi.json"
 

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from kenning import Filters, Index
 from kenning.errors import NotFound, SchemaTooNew, UnknownBackend
-from kenning.ingest.chunking import Chunk
 from kenning.store import SourceRow, Store, open_store, stores
 from kenning.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from kenning.text.chunking import Chunk
 
 #: how to make a fresh location for each backend; a new backend adds its own here
 LOCATIONS: dict[str, Callable[[Path], str]] = {

@@ -7,8 +7,8 @@ from conftest import write_notes
 
 from kenning import ChunkSpec, Index
 from kenning.embedders import HashEmbedder
-from kenning.ingest.chunking import chunk_document
-from kenning.ingest.loaders import load
+from kenning.text.chunking import chunk_document
+from kenning.text.loaders import load
 
 
 def chunk_rows(index: Index) -> set[tuple[str, int, int, str]]:

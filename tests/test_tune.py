@@ -24,13 +24,14 @@ from kenning.answer.llms import llms
 from kenning.cli import app
 from kenning.embedders import HashEmbedder
 from kenning.errors import EmbedderChanged
-from kenning.rerank import DEPTHS
 from kenning.search import ALPHA, DEPTH
+from kenning.search.rerankers import DEPTHS
+from kenning.search.tuned import META_KEY, Tuning, TuningCache
 from kenning.serve.app import create_app
-from kenning.tuning import finetune, reranking
+from kenning.tuning import finetune
+from kenning.tuning import reranker_training as reranking
 from kenning.tuning import tune as tuning
 from kenning.tuning.adapter import QueryAdapter, fit_adapter
-from kenning.tuning.record import META_KEY, Tuning, TuningCache
 
 runner = CliRunner()
 
@@ -462,7 +463,7 @@ def test_tune_names_a_reranker_it_cannot_train(
 ) -> None:
     """A plugin reranker that is not a linear listwise model is refused by name (a
     ConfigError the CLI turns into a message), not an assertion."""
-    from kenning.rerank import Passage, Reranker, rerankers
+    from kenning.search.rerankers import Passage, Reranker, rerankers
 
     class Fixed(Reranker):
         id = "fixed"
@@ -481,7 +482,7 @@ def test_a_reranker_with_its_own_model_learns_from_every_training_list(
     """A backend that trains a model of its own (``OWN_MODEL``) gets every training list,
     each with a passage that answers it (the question's positive added at the end when the
     first stage missed every gold one), and its weights are fitted on the held-out lists."""
-    from kenning.rerank import FeatureReranker, Passage, rerankers
+    from kenning.search.rerankers import FeatureReranker, Passage, rerankers
 
     seen: list[tuple[str, Sequence[Passage], np.ndarray]] = []
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kenning import vectors
 from kenning.embedders import HashEmbedder
-from kenning.vectors import vector_indexes
+from kenning.search import vectors
+from kenning.search.vectors import vector_indexes
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron".split()
 
@@ -87,7 +87,7 @@ def test_plugins_are_found_under_the_documented_entry_point_group(
     from kenning.registry import Registry
 
     (tmp_path / "flatplugin.py").write_text(
-        "from kenning.vectors import ExactIndex\n\nclass FlatIndex(ExactIndex):\n    pass\n"
+        "from kenning.search.vectors import ExactIndex\n\nclass FlatIndex(ExactIndex):\n    pass\n"
     )
     info = tmp_path / "flatplugin-0.1.dist-info"
     info.mkdir()

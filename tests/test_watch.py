@@ -13,7 +13,7 @@ import pytest
 
 from kenning import Index
 from kenning.embedders import HashEmbedder
-from kenning.watch import watch
+from kenning.index.watch import watch
 
 #: generous, so a loaded CI machine does not flake; the figure in the README is measured
 WAIT = 10.0

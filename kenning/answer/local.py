@@ -19,14 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kenning.answer.llms import LLM, Message, Prompt, Usage, completion_text, llms
-from kenning.answer.models import (
+from kenning.answer.gguf import (
     DEFAULT_MODEL,
     KNOWN_MODELS,
     check_model_arg,
     model_label,
     resolve_model,
 )
+from kenning.answer.llms import LLM, Message, Prompt, Usage, completion_text, llms
 from kenning.config import usable_cores
 from kenning.errors import ConfigError, MissingExtra
 

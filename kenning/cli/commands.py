@@ -248,7 +248,7 @@ def migrate(
     from dataclasses import asdict
 
     from kenning.config import default_index
-    from kenning.migration import copy_index
+    from kenning.index.copying import copy_index
     from kenning.store import open_store
 
     with (
@@ -433,7 +433,7 @@ def watch(
     """
     from dataclasses import asdict
 
-    from kenning.watch import watch as run_watch
+    from kenning.index.watch import watch as run_watch
 
     with open_index() as index:
         roots = index.store.roots()

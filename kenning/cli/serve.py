@@ -64,7 +64,7 @@ def serve(
         host, os.environ.get("KENNING_API_KEY"), max_body, tuple(cors_origin or ())
     )
     _require_extra()
-    from kenning.answer.answering import Answering
+    from kenning.answer.answerer import Answering
     from kenning.serve.app import create_app
     from kenning.serve.server import serve as run
 

@@ -186,7 +186,7 @@ def open_index(
 ) -> Any:
     """The index named by the global options; ``create`` lets `add` make a new one."""
     from kenning.index import Index
-    from kenning.ingest.chunking import ChunkSpec
+    from kenning.text.chunking import ChunkSpec
 
     spec = None
     if chunk_size is not None or overlap is not None:

@@ -18,11 +18,11 @@ import numpy as np
 
 import kenning.embedders.hardware as hardware  # (a module: tests patch what it reports)
 from kenning.config import cache_dir, usable_cores
+from kenning.embedders.onnxgraph import export_minilm_onnx, minilm_dir, quantize_minilm
 from kenning.errors import ConfigError, MissingExtra
-from kenning.onnxgraph import export_minilm_onnx, minilm_dir, quantize_minilm
 
 from .base import embedders, normalise
-from .models import SentenceTransformerEmbedder
+from .thirdparty import SentenceTransformerEmbedder
 
 #: what ``MiniLMEmbedder(runtime=...)`` accepts; ``auto`` measures which is faster for batches
 MINILM_RUNTIMES = ("auto", "onnx", "torch", "torch-bf16")

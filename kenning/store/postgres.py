@@ -29,8 +29,8 @@ import numpy as np
 from kenning.config import cache_dir
 from kenning.errors import ConfigError, MissingExtra, NotFound
 from kenning.filters import Filters
-from kenning.ingest.chunking import Chunk
-from kenning.tokens import Tokenizer
+from kenning.text.chunking import Chunk
+from kenning.text.tokens import Tokenizer
 
 from .base import UNEMBEDDED, ChunkRow, Lock, SourceRow, Store, StoredChunk, stores
 from .pgbm25 import count as count_terms

@@ -19,7 +19,7 @@ import numpy as np
 
 from kenning.errors import ConfigError, NotFound, SchemaTooNew
 from kenning.filters import Filters
-from kenning.ingest.chunking import Chunk
+from kenning.text.chunking import Chunk
 
 from .base import UNEMBEDDED, ChunkRow, SourceRow, Store, StoredChunk, stores
 from .matrix import read_matrix, write_matrix

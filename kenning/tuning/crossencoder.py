@@ -147,7 +147,7 @@ def _load(folder: Path | None) -> tuple[Any, Any]:
         from transformers.utils import logging as hf_logging
     except ImportError as e:  # pragma: no cover - core dependencies of the minilm extra
         raise MissingExtra("torch", "minilm") from e
-    from kenning.onnxgraph import minilm_dir
+    from kenning.embedders.onnxgraph import minilm_dir
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()

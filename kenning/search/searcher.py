@@ -24,20 +24,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .config import usable_cores
-from .embedders import Embedder
-from .errors import ConfigError
-from .filters import Filters
-from .ingest.embedding import ensure_embedder
-from .ingest.markup import unmarked
+from kenning.config import usable_cores
+from kenning.embedders import Embedder
+from kenning.errors import ConfigError
+from kenning.filters import Filters
+from kenning.ingest.embedding import ensure_embedder
+from kenning.store.base import Scope, Store
+from kenning.text.markup import unmarked
+
 from .keywords import SERVER_THRESHOLD, KeywordIndex, MemoryKeywords, keyword_indexes
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
 from .keywords import memory_estimate as keyword_memory
-from .rerank import DEPTH as RERANK_DEPTH
-from .rerank import Passage, Reranker, get_reranker
-from .store.base import Scope, Store
-from .tuning.record import META_KEY as TUNING_KEY
-from .tuning.record import Tuning, TuningCache
+from .rerankers import DEPTH as RERANK_DEPTH
+from .rerankers import Passage, Reranker, get_reranker
+from .tuned import META_KEY as TUNING_KEY
+from .tuned import Tuning, TuningCache
 from .vectors import HNSW_THRESHOLD, VectorIndex, make_vector_index, vector_indexes
 from .vectors import memory_estimate as vector_memory
 

@@ -16,8 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .config import cache_dir
-from .errors import MissingExtra
+from kenning.config import cache_dir
+from kenning.errors import MissingExtra
 
 #: the ONNX export kenning runs (see ``export_minilm_onnx``)
 ONNX_GRAPH = "fp32-fused"

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kenning.errors import ConfigError
-
-from .adapter import QueryAdapter
+from kenning.tuning.adapter import QueryAdapter
 
 META_KEY = "tuning"
 VERSION = 1

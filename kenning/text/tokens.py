@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .errors import MissingExtra
+from kenning.errors import MissingExtra
 
 TOKEN = re.compile(r"[^\W_]+")
 

@@ -20,24 +20,24 @@ from typing import Any
 
 import numpy as np
 
-from .config import default_index
-from .embedders import Embedder, embedders, get_embedder
-from .errors import ConfigError, EmbedderMismatch, NotFound
-from .filters import Filters
-from .ingest.chunking import VERSION as CHUNKER
-from .ingest.chunking import ChunkSpec
-from .ingest.embedding import (
+from kenning.config import default_index
+from kenning.embedders import Embedder, embedders, get_embedder
+from kenning.errors import ConfigError, EmbedderMismatch, NotFound
+from kenning.filters import Filters
+from kenning.ingest.embedding import (
     EmbedReport,
     embed_everything,
     embed_pending,
     embedding_status,
     start_worker,
 )
-from .ingest.loaders import MAX_FILE_BYTES
-from .ingest.sync import Progress, Syncer, SyncReport
-from .search import DEPTH, Hit, Searcher, memory_needed
-from .store import Store, open_store
-from .tuning.record import META_KEY as TUNING_KEY
+from kenning.ingest.sync import Progress, Syncer, SyncReport
+from kenning.search import DEPTH, Hit, Searcher, memory_needed
+from kenning.search.tuned import META_KEY as TUNING_KEY
+from kenning.store import Store, open_store
+from kenning.text.chunking import VERSION as CHUNKER
+from kenning.text.chunking import ChunkSpec
+from kenning.text.loaders import MAX_FILE_BYTES
 
 DEFAULT_EMBEDDER = "minilm"
 

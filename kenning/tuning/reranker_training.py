@@ -21,9 +21,9 @@ import numpy as np
 from kenning.errors import ConfigError
 from kenning.eval.evaluate import paired_bootstrap
 from kenning.index import Index
-from kenning.rerank import DEPTH as RERANK_DEPTH
-from kenning.rerank import DEPTHS as RERANK_DEPTHS
-from kenning.rerank import (
+from kenning.search.rerankers import DEPTH as RERANK_DEPTH
+from kenning.search.rerankers import DEPTHS as RERANK_DEPTHS
+from kenning.search.rerankers import (
     FeatureReranker,
     Passage,
     Reranker,
@@ -31,9 +31,9 @@ from kenning.rerank import (
     remembered,
     rerankers,
 )
+from kenning.search.tuned import Tuning
 
 from .pairs import Candidate, Pairs
-from .record import Tuning
 
 #: held-out lists a reranker's per-query latency is timed on
 LATENCY_LISTS = 20

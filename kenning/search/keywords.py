@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingExtra
-from .registry import Registry
-from .store.base import Scope, Store
+from kenning.errors import MissingExtra
+from kenning.registry import Registry
+from kenning.store.base import Scope, Store
 
 #: best-first (chunk id, BM25 score) pairs
 Ranking = list[tuple[int, float]]

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .config import usable_cores
-from .registry import Registry
-from .store.matrix import STAMP_BYTES
+from kenning.config import usable_cores
+from kenning.registry import Registry
+from kenning.store.matrix import STAMP_BYTES
 
 vector_indexes: Registry[VectorIndex] = Registry("vector index", "kenning.vector_indexes")
 

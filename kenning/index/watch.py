@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from kenning.errors import MissingExtra, NotFound
-from kenning.index import Index
 from kenning.ingest.embedding import EmbedReport
 from kenning.ingest.sync import Progress, SyncReport
+
+from .index import Index
 
 #: called after each pass with its report and the changed paths that set it off
 OnSync = Callable[[SyncReport, set[str]], None]

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
-from .registry import Registry
-from .tokens import TOKEN, fold
+from kenning.errors import ConfigError
+from kenning.registry import Registry
+from kenning.text.tokens import TOKEN, fold
 
 #: first-stage candidates a reranker sees when asked for k results (at least k)
 DEPTH = 20
@@ -302,7 +302,7 @@ class CrossReranker(FeatureReranker):
         seed: int = 0,
         log: Callable[[str], None] | None = None,
     ) -> FeatureReranker:
-        from .tuning.crossencoder import train
+        from kenning.tuning.crossencoder import train
 
         groups = []
         for question, passages, gold in lists:
@@ -319,7 +319,7 @@ class CrossReranker(FeatureReranker):
 
 
 def _cross(model: str, query: str, texts: list[str]) -> list[float]:
-    from .tuning.crossencoder import score
+    from kenning.tuning.crossencoder import score
 
     return [float(v) for v in score(model, query, texts)]
 
@@ -378,7 +378,7 @@ def _maxsim(query: str, texts: list[str]) -> list[float]:
 @lru_cache(maxsize=1)
 def _token_model() -> Any:
     """The packaged MiniLM, loaded once per process for every late reranker."""
-    from .embedders import MiniLMEmbedder
+    from kenning.embedders import MiniLMEmbedder
 
     return MiniLMEmbedder()
 
