@@ -60,7 +60,7 @@ def cross_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     cache = tmp_path_factory.mktemp("cross-cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KENNING_CACHE", str(cache))
-        reranker = CrossReranker.prepare(LISTS)
+        reranker = crossencoder.prepare(LISTS)
     assert isinstance(reranker, CrossReranker)
     assert Path(reranker.model).parent == cache / "models"
     assert crossencoder.EPOCHS >= 1
@@ -283,6 +283,7 @@ def test_the_cross_encoder_learns_its_lists_and_reuses_its_folder(
 ) -> None:
     """Trained long enough on three lists, the real MiniLM cross-encoder puts each gold
     passage first; the same training again reuses the saved folder instead of training."""
+    from kenning.search.crossencoder import score
     from kenning.tuning import crossencoder
 
     monkeypatch.setenv("KENNING_CACHE", str(tmp_path))
@@ -298,7 +299,7 @@ def test_the_cross_encoder_learns_its_lists_and_reuses_its_folder(
     folder = crossencoder.train(groups, epochs=12, max_tokens=64, log=steps.append)
     assert (folder / "head.json").is_file() and (folder / "model.safetensors").is_file()
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no half-written copy
-    after = [crossencoder.score(str(folder), q, [*g, *n]) for q, g, n in groups]
+    after = [score(str(folder), q, [*g, *n]) for q, g, n in groups]
     assert all(int(np.argmax(s)) == 0 for s in after)  # the gold passage first, each list
     losses = [float(m.split("loss ")[1].split(",")[0]) for m in steps]
     assert losses[-1] < losses[0] - 0.3  # it learnt them (a group of 4 starts near log 4)

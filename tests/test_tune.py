@@ -25,13 +25,14 @@ from kenning.cli import app
 from kenning.embedders import HashEmbedder
 from kenning.errors import EmbedderChanged
 from kenning.search import ALPHA, DEPTH
+from kenning.search.adapter import QueryAdapter
 from kenning.search.rerankers import DEPTHS
 from kenning.search.tuned import META_KEY, Tuning, TuningCache
 from kenning.serve.app import create_app
 from kenning.tuning import finetune
 from kenning.tuning import reranker_training as reranking
 from kenning.tuning import tune as tuning
-from kenning.tuning.adapter import QueryAdapter, fit_adapter
+from kenning.tuning.adapter import fit_adapter
 
 runner = CliRunner()
 

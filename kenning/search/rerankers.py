@@ -148,9 +148,10 @@ class FeatureReranker(Reranker):
         seed: int = 0,
         log: Callable[[str], None] | None = None,
     ) -> FeatureReranker:
-        """An untrained reranker whose ``features`` are ready: a backend whose features need
-        a model of their own (``cross``) trains it here on (question, candidates, gold mask)
-        lists, which ``kenning tune`` keeps apart from those ``fit`` sees."""
+        """An untrained reranker whose ``features`` are ready. A backend whose features need
+        a model of their own trains it here on (question, candidates, gold mask) lists, which
+        ``kenning tune`` keeps apart from those ``fit`` sees (``cross``'s model is trained by
+        ``kenning.tuning.crossencoder.prepare``, which tune calls in its place)."""
         return cls()
 
     @classmethod
@@ -257,11 +258,11 @@ class LateReranker(FeatureReranker):
     def features(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
         x = _first_stage(passages, len(self.FEATURES))
         if len(passages):
-            x[:, 2] = _scaled(maxsim(query, [_read(p) for p in passages]))
+            x[:, 2] = _scaled(maxsim(query, [read_passage(p) for p in passages]))
         return x
 
 
-def _read(p: Passage) -> str:
+def read_passage(p: Passage) -> str:
     """A passage as the model-based features read it: title, then text."""
     return f"{p.title}\n{p.text}"
 
@@ -272,14 +273,14 @@ class CrossReranker(FeatureReranker):
     MiniLM reading question and passage together, its score joining the first-stage score and
     rank in the same linear listwise model as ``features``.
 
-    ``prepare`` trains the cross-encoder on every one of tune's training lists (each
-    question's gold passage against the candidates above and around it that do not answer
-    it, the gold added where the first stage missed it) and ``fit`` weighs its score on the
-    held-out lists alone (``OWN_MODEL``): a cross-encoder is sure of the pairs it was trained
-    on, so weights fitted there would trust it more than it deserves. On SciFact with the
-    train claims it gained the most of any reranker, 0.735 -> 0.763 (p < 0.001) and, trained
-    again, 0.738 -> 0.756 (p = 0.013; README). It reads every candidate with the question
-    at query time: 1.1 to 1.5 s for 30 on 2 cores.
+    ``kenning.tuning.crossencoder.prepare`` trains the cross-encoder on every one of tune's
+    training lists (each question's gold passage against the candidates above and around it
+    that do not answer it, the gold added where the first stage missed it) and ``fit`` weighs
+    its score on the held-out lists alone (``OWN_MODEL``): a cross-encoder is sure of the
+    pairs it was trained on, so weights fitted there would trust it more than it deserves.
+    On SciFact with the train claims it gained the most of any reranker, 0.735 -> 0.763
+    (p < 0.001) and, trained again, 0.738 -> 0.756 (p = 0.013; README). It reads every
+    candidate with the question at query time: 1.1 to 1.5 s for 30 on 2 cores.
     """
 
     id = "cross"
@@ -295,31 +296,16 @@ class CrossReranker(FeatureReranker):
     def config(self) -> dict[str, Any]:
         return {"weights": self.weights, "model": self.model}
 
-    @classmethod
-    def prepare(
-        cls,
-        lists: Sequence[TrainingList],
-        seed: int = 0,
-        log: Callable[[str], None] | None = None,
-    ) -> FeatureReranker:
-        from kenning.tuning.crossencoder import train
-
-        groups = []
-        for question, passages, gold in lists:
-            texts = [_read(p) for p in passages]
-            golds = [t for t, g in zip(texts, gold, strict=True) if g]
-            groups.append((question, golds, [t for t in texts if t not in golds]))
-        return cls(model=str(train(groups, seed=seed, log=log)))
-
     def features(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
         x = _first_stage(passages, len(self.FEATURES))
         if len(passages):
-            x[:, 2] = _scaled(_remember(self.model, query, [_read(p) for p in passages], _cross))
+            texts = [read_passage(p) for p in passages]
+            x[:, 2] = _scaled(_remember(self.model, query, texts, _cross))
         return x
 
 
 def _cross(model: str, query: str, texts: list[str]) -> list[float]:
-    from kenning.tuning.crossencoder import score
+    from .crossencoder import score
 
     return [float(v) for v in score(model, query, texts)]
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kenning.errors import ConfigError
-from kenning.tuning.adapter import QueryAdapter
+
+from .adapter import QueryAdapter
 
 META_KEY = "tuning"
 VERSION = 1

@@ -24,6 +24,7 @@ from kenning.index import Index
 from kenning.search.rerankers import DEPTH as RERANK_DEPTH
 from kenning.search.rerankers import DEPTHS as RERANK_DEPTHS
 from kenning.search.rerankers import (
+    CrossReranker,
     FeatureReranker,
     Passage,
     Reranker,
@@ -33,6 +34,7 @@ from kenning.search.rerankers import (
 )
 from kenning.search.tuned import Tuning
 
+from . import crossencoder
 from .pairs import Candidate, Pairs
 
 #: held-out lists a reranker's per-query latency is timed on
@@ -160,7 +162,8 @@ def train_rerankers(
         )
         sampled = {i for i, _ in fit_on}
         started = time.perf_counter()
-        proto = cls.prepare(
+        prepare = crossencoder.prepare if issubclass(cls, CrossReranker) else cls.prepare
+        proto = prepare(
             [
                 (pairs.questions[i]["question"], *_with_gold(pairs, i, ids, passages, rows, index))
                 for i, (ids, passages) in every

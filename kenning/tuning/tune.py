@@ -46,9 +46,10 @@ from kenning.eval.questions import generate
 from kenning.index import Index
 from kenning.ingest.embedding import embed_everything, every_chunk
 from kenning.search import ALPHA
+from kenning.search.adapter import QueryAdapter
 from kenning.search.tuned import META_KEY, Tuning
 
-from .adapter import QueryAdapter, fit_adapter
+from .adapter import fit_adapter
 from .finetune import EPOCHS, LORA, MIX, Triplet, finetune
 from .pairs import Candidate, Pairs, Space, split
 from .reranker_training import train_rerankers
