@@ -12,9 +12,10 @@ import pytest
 
 from kenning import Filters, Index
 from kenning.embedders import HashEmbedder
-from kenning.search import ALPHA, DEPTH, fuse, query_terms
+from kenning.search import ALPHA, DEPTH, fuse
 from kenning.search.keywords import keyword_indexes
 from kenning.store.base import Scope
+from kenning.text.tokens import query_terms
 
 QUERIES = [
     "git rebase interactive",

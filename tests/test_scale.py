@@ -13,12 +13,13 @@ import pytest
 
 from kenning import Index
 from kenning.embedders import HashEmbedder
-from kenning.search import keywords, query_terms, vectors
+from kenning.search import keywords, vectors
 from kenning.search import searcher as search
 from kenning.search.keywords import BM25Index
 from kenning.search.vectors import ExactIndex, HNSWIndex
 from kenning.store.matrix import read_matrix, write_matrix
 from kenning.store.sqlite import SQLiteStore
+from kenning.text.tokens import folded_tokens, query_terms
 
 
 def clustered(n: int, dim: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -252,7 +253,7 @@ def test_bm25_pruning_is_exact(til_rows: list[tuple[int, str]]) -> None:
         terms = query_terms(query)
         full = np.zeros(n)
         for word in terms:
-            for token in keywords._TOKEN.findall(keywords._fold(word)):
+            for token in folded_tokens(word):
                 t = bm25._term(bm25._stem(token))
                 if t is None:
                     continue

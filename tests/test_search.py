@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from kenning import ConfigError, EmbedderMismatch, Filters, Index
 from kenning.embedders import HashEmbedder
-from kenning.search import fuse, highlight_spans, query_terms
+from kenning.search import fuse, highlight_spans
+from kenning.text.tokens import query_terms
 
 
 def paths(hits) -> list[str]:

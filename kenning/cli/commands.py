@@ -310,7 +310,8 @@ def search(
         kenning search "squash commits" --rerank --explain     # after `kenning tune`
     """
     from kenning.filters import Filters
-    from kenning.search import highlight_spans, query_terms
+    from kenning.search import highlight_spans
+    from kenning.text.tokens import query_terms
 
     filters = Filters.parse(where, path, type_)
     with open_index() as index:

@@ -7,14 +7,12 @@ from .searcher import (
     DEPTH,
     FUSIONS,
     MODES,
-    STOPWORDS,
     Hit,
     Searcher,
     check_mode,
     fuse,
     highlight_spans,
     memory_needed,
-    query_terms,
     snippet,
 )
 
@@ -23,13 +21,11 @@ __all__ = [
     "DEPTH",
     "FUSIONS",
     "MODES",
-    "STOPWORDS",
     "Hit",
     "Searcher",
     "check_mode",
     "fuse",
     "highlight_spans",
     "memory_needed",
-    "query_terms",
     "snippet",
 ]

@@ -21,8 +21,6 @@ shared: by the searchers of a process, and through the page cache by every proce
 from __future__ import annotations
 
 import os
-import re
-import unicodedata
 import weakref
 import zipfile
 from abc import ABC, abstractmethod
@@ -31,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kenning.errors import MissingExtra
 from kenning.registry import Registry
 from kenning.store.base import Scope, Store
+from kenning.text.tokens import folded_tokens, porter
 
 #: best-first (chunk id, BM25 score) pairs
 Ranking = list[tuple[int, float]]
@@ -47,15 +45,7 @@ THRESHOLD = 5_000
 #: (minutes at 1M chunks), but its SQL ranking grows with the collection (hybrid p50
 #: 45.7 ms at 100k chunks; at 1M most of 456 ms)
 SERVER_THRESHOLD = 200_000
-_TOKEN = re.compile(r"[^\W_]+")
 K1, B = 1.2, 0.75
-
-
-def _fold(text: str) -> str:
-    text = text.lower()
-    if text.isascii():
-        return text
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 class BM25Index:
@@ -70,11 +60,7 @@ class BM25Index:
     BATCH_TOKENS = 4_000_000
 
     def __init__(self) -> None:
-        try:
-            import Stemmer
-        except ImportError as e:
-            raise MissingExtra("PyStemmer", "large") from e
-        self._stem = Stemmer.Stemmer("porter").stemWord
+        self._stem = porter()
         self.ids = np.zeros(0, dtype=np.int64)
         self.blob = np.zeros(0, dtype=np.uint8)  # the sorted terms, UTF-8, end to end
         self.offsets = np.zeros(1, dtype=np.int64)  # term i is blob[offsets[i]:offsets[i + 1]]
@@ -127,7 +113,7 @@ class BM25Index:
             first, tokens_buf = len(ids), []
 
         for cid, body in rows:
-            tokens = _TOKEN.findall(_fold(body))
+            tokens = folded_tokens(body)
             for t in set(tokens).difference(cache):
                 cache[t] = stems.setdefault(self._stem(t), len(stems))
             tokens_buf.extend(cache[t] for t in tokens)
@@ -229,7 +215,7 @@ class BM25Index:
         norm = self._doc_norm()
         entries: list[tuple[float, float, int]] = []  # (most it adds, idf, term)
         for word in words:
-            for token in _TOKEN.findall(_fold(word)):
+            for token in folded_tokens(word):
                 t = self._term(self._stem(token))
                 if t is None:
                     continue

@@ -32,7 +32,7 @@ import numpy as np
 
 from kenning.errors import ConfigError
 from kenning.registry import Registry
-from kenning.text.tokens import TOKEN, fold
+from kenning.text.tokens import folded_tokens, prefix_stem
 
 #: first-stage candidates a reranker sees when asked for k results (at least k)
 DEPTH = 20
@@ -92,14 +92,6 @@ class Reranker(ABC):
 
 
 rerankers: Registry[Reranker] = Registry("reranker", "kenning.rerankers")
-
-
-def _words(text: str) -> list[str]:
-    return TOKEN.findall(fold(text))
-
-
-def _stem(word: str) -> str:
-    return word[: max(4, len(word) - 2)]
 
 
 @rerankers.register("features")
@@ -166,10 +158,12 @@ class FeatureReranker(Reranker):
         x = _first_stage(passages, len(self.FEATURES))
         if n == 0:
             return x
-        terms = list(dict.fromkeys(_stem(w) for w in _words(query)))
-        texts = [_words(p.text) for p in passages]
-        stems = [{_stem(w) for w in words} for words in texts]
-        heads = [{_stem(w) for w in _words(f"{p.title} {p.heading}")} for p in passages]
+        terms = list(dict.fromkeys(prefix_stem(w) for w in folded_tokens(query)))
+        texts = [folded_tokens(p.text) for p in passages]
+        stems = [{prefix_stem(w) for w in words} for words in texts]
+        heads = [
+            {prefix_stem(w) for w in folded_tokens(f"{p.title} {p.heading}")} for p in passages
+        ]
         # a query word found in every candidate tells them apart no better than a stopword:
         # BM25's idf over the candidates weighs it near zero
         df = {t: sum(t in s for s in stems) for t in terms}
@@ -180,7 +174,9 @@ class FeatureReranker(Reranker):
             x[i, 2] = sum(idf[t] for t in terms if t in stems[i]) / total
             x[i, 3] = sum(idf[t] for t in terms if t in heads[i]) / total
             if pairs:
-                adjacent = {(_stem(a), _stem(b)) for a, b in zip(words, words[1:], strict=False)}
+                adjacent = {
+                    (prefix_stem(a), prefix_stem(b)) for a, b in zip(words, words[1:], strict=False)
+                }
                 x[i, 4] = sum(p in adjacent for p in pairs) / len(pairs)
             x[i, 5] = math.log1p(len(words)) / math.log(512)
         return x

@@ -31,6 +31,7 @@ from kenning.filters import Filters
 from kenning.ingest.embedding import ensure_embedder
 from kenning.store.base import Scope, Store
 from kenning.text.markup import unmarked
+from kenning.text.tokens import prefix_stem, query_terms
 
 from .keywords import SERVER_THRESHOLD, KeywordIndex, MemoryKeywords, keyword_indexes
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
@@ -50,19 +51,6 @@ ALPHA = 0.45
 RRF_K = 60
 #: candidates taken from each ranking before fusion
 DEPTH = 100
-
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself
-    yourselves""".split()
-)
-#: FTS5's unicode61 tokens: letters and digits (an underscore separates, as in FTS5)
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 @dataclass
@@ -87,13 +75,6 @@ class Hit:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def query_terms(query: str) -> list[str]:
-    """Keyword terms of a query: lower-cased words minus English stopwords, deduplicated."""
-    words = [w.lower() for w in _TOKEN.findall(query)]
-    terms = [w for w in words if w not in STOPWORDS] or words
-    return list(dict.fromkeys(terms))
 
 
 def _minmax(scores: dict[int, float]) -> dict[int, float]:
@@ -157,7 +138,7 @@ def highlight_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
 
 
 def _stems(terms: list[str]) -> tuple[str, ...]:
-    return tuple(sorted({t[: max(4, len(t) - 2)].lower() for t in terms if t}))
+    return tuple(sorted({prefix_stem(t).lower() for t in terms if t}))
 
 
 def _matches(text: str, stems: tuple[str, ...]) -> list[tuple[int, int]]:

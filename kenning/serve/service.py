@@ -24,8 +24,8 @@ from kenning.eval.history import History
 from kenning.filters import Filters
 from kenning.index import Index
 from kenning.ingest.sync import Progress
-from kenning.search import query_terms
 from kenning.text.loaders import load
+from kenning.text.tokens import query_terms
 
 from .pool import POOL_SIZE, IndexPool
 
