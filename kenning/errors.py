@@ -12,7 +12,7 @@ pointer to --debug. Catch ``KenningError`` to catch them all.
     ├── MissingExtra           an optional package is missing (names the pip extra)
     ├── ModelUnavailable       a model's weights cannot be loaded here (offline, not cached)
     │   └── ModelCorrupt       a model file does not match its pinned SHA-256
-    ├── IndexError_            the index file cannot be used
+    ├── IndexUnusable          the index file cannot be used
     │   ├── EmbedderMismatch   opened with another embedder than the one it was built with
     │   │   └── EmbedderChanged  its model was swapped (kenning tune) since this process opened it
     │   └── SchemaTooNew       written by a newer kenning
@@ -92,13 +92,13 @@ class ModelCorrupt(ModelUnavailable):
         )
 
 
-class IndexError_(KenningError):  # noqa: N801 - the builtin IndexError means something else
+class IndexUnusable(KenningError):
     """The index database cannot be used as asked."""
 
     exit_code = 4
 
 
-class EmbedderMismatch(IndexError_):
+class EmbedderMismatch(IndexUnusable):
     """The index was built with another embedder; mixing vectors would return garbage."""
 
     def __init__(self, path: str, stored: str, stored_dim: int, given: str, given_dim: int) -> None:
@@ -126,7 +126,7 @@ class EmbedderChanged(EmbedderMismatch):
         return str(self.args[0])
 
 
-class SchemaTooNew(IndexError_):
+class SchemaTooNew(IndexUnusable):
     """The file was migrated by a newer kenning than this one."""
 
 

@@ -16,7 +16,7 @@ from kenning.search.rerankers import (
     DEPTH,
     CrossReranker,
     FeatureReranker,
-    Passage,
+    RerankCandidate,
     Reranker,
     get_reranker,
     rerankers,
@@ -32,10 +32,14 @@ ARGS: dict[str, dict[str, Any]] = {
 }
 
 PASSAGES = [
-    Passage("Feed the starter and let the dough rise overnight.", "Bread", "Sourdough", 0.9),
-    Passage("Rebase rewrites commits onto a new base.", "Git", "Rebase", 0.7),
-    Passage("Squash the last three commits with an interactive rebase.", "Git", "Squash", 0.5),
-    Passage("", "Empty", "", 0.1),
+    RerankCandidate(
+        "Feed the starter and let the dough rise overnight.", "Bread", "Sourdough", 0.9
+    ),
+    RerankCandidate("Rebase rewrites commits onto a new base.", "Git", "Rebase", 0.7),
+    RerankCandidate(
+        "Squash the last three commits with an interactive rebase.", "Git", "Squash", 0.5
+    ),
+    RerankCandidate("", "Empty", "", 0.1),
 ]
 
 
@@ -111,7 +115,7 @@ def test_a_backend_returning_the_wrong_shape_is_caught() -> None:
     class Broken(Reranker):
         id = "broken"
 
-        def score(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+        def score(self, query: str, passages: Sequence[RerankCandidate]) -> np.ndarray:
             return np.zeros(len(passages) + 1)
 
     with pytest.raises(ConfigError, match="broken"):
@@ -134,7 +138,9 @@ def test_untrained_features_keep_the_first_stage_order() -> None:
 
 
 def test_query_words_found_in_every_candidate_weigh_little() -> None:
-    passages = [Passage("the rebase")] + [Passage(f"the cat {i}") for i in range(19)]
+    passages = [RerankCandidate("the rebase")] + [
+        RerankCandidate(f"the cat {i}") for i in range(19)
+    ]
     x = FeatureReranker().features("the rebase", passages)
     text = FeatureReranker.FEATURES.index("text_match")
     assert x[0, text] == pytest.approx(1.0)
@@ -146,12 +152,12 @@ def test_fitting_learns_what_marks_the_gold_passage() -> None:
     ranked it: a trained reranker puts it first on lists it has not seen."""
     words = [f"w{i}" for i in range(200)]
 
-    def make(seed: int) -> tuple[str, list[Passage], np.ndarray]:
+    def make(seed: int) -> tuple[str, list[RerankCandidate], np.ndarray]:
         r = np.random.default_rng(seed)
         topic = " ".join(r.choice(words, 2, replace=False))
         gold = int(r.integers(0, 10))
         passages = [
-            Passage(
+            RerankCandidate(
                 " ".join(r.choice(words, 30)) + (f" {topic}" if r.random() < 0.5 else ""),
                 heading=topic if i == gold else " ".join(r.choice(words, 2)),
                 score=1.0 - i / 10,

@@ -464,12 +464,12 @@ def test_tune_names_a_reranker_it_cannot_train(
 ) -> None:
     """A plugin reranker that is not a linear listwise model is refused by name (a
     ConfigError the CLI turns into a message), not an assertion."""
-    from kenning.search.rerankers import Passage, Reranker, rerankers
+    from kenning.search.rerankers import RerankCandidate, Reranker, rerankers
 
     class Fixed(Reranker):
         id = "fixed"
 
-        def score(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+        def score(self, query: str, passages: Sequence[RerankCandidate]) -> np.ndarray:
             return np.zeros(len(passages))
 
     monkeypatch.setitem(rerankers._classes, "fixed", Fixed)
@@ -483,9 +483,9 @@ def test_a_reranker_with_its_own_model_learns_from_every_training_list(
     """A backend that trains a model of its own (``OWN_MODEL``) gets every training list,
     each with a passage that answers it (the question's positive added at the end when the
     first stage missed every gold one), and its weights are fitted on the held-out lists."""
-    from kenning.search.rerankers import FeatureReranker, Passage, rerankers
+    from kenning.search.rerankers import FeatureReranker, RerankCandidate, rerankers
 
-    seen: list[tuple[str, Sequence[Passage], np.ndarray]] = []
+    seen: list[tuple[str, Sequence[RerankCandidate], np.ndarray]] = []
 
     class Owned(FeatureReranker):
         id = "owned"

@@ -14,14 +14,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .shell import Progress, app, err, open_index, out, short_path, state
+from .shell import ProgressBars, app, err, open_index, out, short_path, state
 
 
 def _sync_run(action: Any, as_json: bool, background: bool = False) -> None:
     if state.quiet or as_json:
         report = action(None)
     else:
-        with Progress() as progress:
+        with ProgressBars() as progress:
             try:
                 report = action(progress)
             except KeyboardInterrupt:
@@ -182,7 +182,7 @@ def embed(as_json: JsonOpt = False) -> None:
         if state.quiet or as_json:
             report = index.embed()
         else:
-            with Progress() as progress:
+            with ProgressBars() as progress:
                 report = index.embed(progress)
     if as_json:
         from dataclasses import asdict
@@ -258,7 +258,7 @@ def migrate(
         if state.quiet or as_json:
             report = copy_index(source, target)
         else:
-            with Progress() as progress:
+            with ProgressBars() as progress:
                 report = copy_index(source, target, progress)
     if as_json:
         out.print_json(json.dumps(asdict(report)))

@@ -203,7 +203,7 @@ def open_history(create: bool = False) -> Any:
     return History(state.index or default_index(), create=create)
 
 
-class Progress:
+class ProgressBars:
     """Progress bars in one live display: sync stages (files/s, chunks/s, ETA) and queries.
 
     Nothing is drawn with --quiet (or ``hidden``, for --json); ``ticker`` bars appear with
@@ -271,7 +271,7 @@ class Progress:
     def close(self) -> None:
         self.bar.stop()
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> ProgressBars:
         return self
 
     def __exit__(self, *exc: object) -> None:

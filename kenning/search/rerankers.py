@@ -41,7 +41,7 @@ DEPTHS = (10, 20, 30)
 
 
 @dataclass(frozen=True)
-class Passage:
+class RerankCandidate:
     """One candidate: its text, where it sits, and its first-stage score."""
 
     text: str
@@ -52,7 +52,7 @@ class Passage:
 
 #: what ``kenning tune`` trains a reranker on: (question, its candidates best first, a mask
 #: of the candidates that answer it)
-TrainingList = tuple[str, Sequence[Passage], np.ndarray]
+TrainingList = tuple[str, Sequence[RerankCandidate], np.ndarray]
 
 
 class Reranker(ABC):
@@ -61,16 +61,16 @@ class Reranker(ABC):
     id: str = ""
 
     @abstractmethod
-    def score(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+    def score(self, query: str, passages: Sequence[RerankCandidate]) -> np.ndarray:
         """One score per passage (higher is better), as a float array of ``len(passages)``."""
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments, saved so the index can rebuild this reranker."""
         return {}
 
-    def rank(self, query: str, passages: Sequence[Passage | str]) -> np.ndarray:
+    def rank(self, query: str, passages: Sequence[RerankCandidate | str]) -> np.ndarray:
         """``score`` with its input and output checked; plain strings become passages."""
-        items = [Passage(p) if isinstance(p, str) else p for p in passages]
+        items = [RerankCandidate(p) if isinstance(p, str) else p for p in passages]
         if not items:
             return np.zeros(0, dtype=np.float64)
         out = np.asarray(self.score(query, items), dtype=np.float64)
@@ -82,7 +82,7 @@ class Reranker(ABC):
         return out
 
     def rerank(
-        self, query: str, passages: Sequence[Passage]
+        self, query: str, passages: Sequence[RerankCandidate]
     ) -> tuple[list[int], np.ndarray, float]:
         """The new order (indexes into ``passages``), the scores, and the seconds it took."""
         start = time.perf_counter()
@@ -130,7 +130,7 @@ class FeatureReranker(Reranker):
     def config(self) -> dict[str, Any]:
         return {"weights": self.weights}
 
-    def score(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+    def score(self, query: str, passages: Sequence[RerankCandidate]) -> np.ndarray:
         return self.features(query, passages) @ np.array(self.weights)
 
     @classmethod
@@ -152,7 +152,7 @@ class FeatureReranker(Reranker):
         the rest go to ``prepare``)."""
         return available if cls.TRAIN_LISTS is None else min(available, cls.TRAIN_LISTS)
 
-    def features(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+    def features(self, query: str, passages: Sequence[RerankCandidate]) -> np.ndarray:
         """The (len(passages), len(FEATURES)) feature matrix."""
         n = len(passages)
         x = _first_stage(passages, len(self.FEATURES))
@@ -217,7 +217,7 @@ class FeatureReranker(Reranker):
         return type(self)(**{**self.config(), "weights": weights})
 
 
-def _first_stage(passages: Sequence[Passage], width: int) -> np.ndarray:
+def _first_stage(passages: Sequence[RerankCandidate], width: int) -> np.ndarray:
     """A (passages, width) feature matrix with its first two columns filled: the first-stage
     score min-max scaled over the candidates, and the reciprocal rank."""
     x = np.zeros((len(passages), width))
@@ -251,14 +251,14 @@ class LateReranker(FeatureReranker):
     TRAIN_LISTS = 200
     FEATURES = ("prior", "reciprocal_rank", "late")
 
-    def features(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+    def features(self, query: str, passages: Sequence[RerankCandidate]) -> np.ndarray:
         x = _first_stage(passages, len(self.FEATURES))
         if len(passages):
             x[:, 2] = _scaled(maxsim(query, [read_passage(p) for p in passages]))
         return x
 
 
-def read_passage(p: Passage) -> str:
+def read_passage(p: RerankCandidate) -> str:
     """A passage as the model-based features read it: title, then text."""
     return f"{p.title}\n{p.text}"
 
@@ -292,7 +292,7 @@ class CrossReranker(FeatureReranker):
     def config(self) -> dict[str, Any]:
         return {"weights": self.weights, "model": self.model}
 
-    def features(self, query: str, passages: Sequence[Passage]) -> np.ndarray:
+    def features(self, query: str, passages: Sequence[RerankCandidate]) -> np.ndarray:
         x = _first_stage(passages, len(self.FEATURES))
         if len(passages):
             texts = [read_passage(p) for p in passages]

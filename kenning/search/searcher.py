@@ -37,7 +37,7 @@ from .keywords import SERVER_THRESHOLD, KeywordIndex, MemoryKeywords, keyword_in
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
 from .keywords import memory_estimate as keyword_memory
 from .rerankers import DEPTH as RERANK_DEPTH
-from .rerankers import Passage, Reranker, get_reranker
+from .rerankers import RerankCandidate, Reranker, get_reranker
 from .tuned import META_KEY as TUNING_KEY
 from .tuned import Tuning, TuningCache
 from .vectors import HNSW_THRESHOLD, VectorIndex, make_vector_index, vector_indexes
@@ -375,7 +375,7 @@ class Searcher:
             return self._hits(fused[:k], bm25, dense, terms)
         hits = self._hits(fused[: max(k, self.rerank_depth(tuning))], bm25, dense, terms)
         self.reranked = len(hits)
-        passages = [Passage(h.text, h.title, h.heading, h.score) for h in hits]
+        passages = [RerankCandidate(h.text, h.title, h.heading, h.score) for h in hits]
         order, scores, self.rerank_seconds = reranker.rerank(query, passages)
         for i in order:
             hits[i].score = float(scores[i])

@@ -26,7 +26,7 @@ from kenning.search.rerankers import DEPTHS as RERANK_DEPTHS
 from kenning.search.rerankers import (
     CrossReranker,
     FeatureReranker,
-    Passage,
+    RerankCandidate,
     Reranker,
     get_reranker,
     remembered,
@@ -60,7 +60,7 @@ def train_rerankers(
     rows: dict[int, Any] = {}
     deepest = max(RERANK_DEPTHS)
 
-    def lists(which: list[int]) -> list[tuple[list[int], list[Passage]]]:
+    def lists(which: list[int]) -> list[tuple[list[int], list[RerankCandidate]]]:
         fused = pairs.fused(which, pairs.dense(which, chosen.adapter, chosen.space), chosen.alpha)
         top = [f[:deepest] for f in fused]
         rows.update(index.store.chunks(sorted({c for t in top for c, _ in t} - rows.keys())))
@@ -70,7 +70,10 @@ def train_rerankers(
             out.append(
                 (
                     [c for c, _ in kept],
-                    [Passage(rows[c].text, rows[c].title, rows[c].heading, s) for c, s in kept],
+                    [
+                        RerankCandidate(rows[c].text, rows[c].title, rows[c].heading, s)
+                        for c, s in kept
+                    ],
                 )
             )
         return out
@@ -236,10 +239,10 @@ def _with_gold(
     pairs: Pairs,
     i: int,
     ids: list[int],
-    passages: list[Passage],
+    passages: list[RerankCandidate],
     rows: dict[int, Any],
     index: Index,
-) -> tuple[list[Passage], np.ndarray]:
+) -> tuple[list[RerankCandidate], np.ndarray]:
     """A training list as a reranker's own model learns from it: the candidates and which
     answer the question, with the question's positive passage added at the end when the
     first stage missed every gold one (the question still teaches what answers it; without
@@ -253,5 +256,7 @@ def _with_gold(
     if cid not in rows:
         return passages, gold
     r = rows[cid]
-    added = Passage(r.text, r.title, r.heading, min((p.score for p in passages), default=0.0))
+    added = RerankCandidate(
+        r.text, r.title, r.heading, min((p.score for p in passages), default=0.0)
+    )
     return [*passages, added], np.append(gold, True)
