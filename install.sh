@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet torch==2.13.0
 .venv/bin/pip install --quiet -e '.[dev]'
-# The web page's tests (tests/test_web.py) drive Debian's chromium through Playwright, without
+# The web page's tests (tests/serve/test_web.py) drive Debian's chromium through Playwright, without
 # `playwright install` (no browser download: only Debian's packages can be reached).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

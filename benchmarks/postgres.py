@@ -5,7 +5,7 @@
 
 The SQLite index is the evaluation cache (`kenning eval retrieval` and benchmarks/beir.py
 build it: SciFact through the real pipeline, default MiniLM). It is copied into PostgreSQL
-with ``kenning.migration.copy_index`` (what `kenning migrate` runs: no re-embedding), into a
+with ``kenning.index.copying.copy_index`` (what `kenning migrate` runs: no re-embedding), into a
 throwaway local server (``kenning.store.pglocal``) unless ``--url`` names an empty database.
 Then the 300 test queries run through the evaluation path on both stores, for bm25, dense
 and hybrid, and the nDCG@10 of each pair is printed with its difference, with the p50/p95

@@ -126,7 +126,7 @@ def til_notes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class TitleAsker(LLM):
     """A writer for unit tests that turns each passage's title into a question, and gives an
     unusable reply (a fragment) for every third passage. The real model writes questions in
-    tests/test_local_llm.py."""
+    tests/answer/test_local_llm.py."""
 
     id = "title-asker"
 

@@ -50,7 +50,7 @@ def _cyllama() -> Any:
 class LocalLLM(LLM):
     """A GGUF model through llama.cpp, in this process: ``get_llm("local", model=...)``.
 
-    ``model`` is a known name (see ``kenning.answer.models.KNOWN_MODELS``) or a GGUF path.
+    ``model`` is a known name (see ``kenning.answer.gguf.KNOWN_MODELS``) or a GGUF path.
     Nothing heavy happens on construction: the model file is built or verified and loaded on
     first use (``stream`` or ``count_tokens``), once, whichever thread gets there first.
     One context serves every call, so calls from several threads take turns.

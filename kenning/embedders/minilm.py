@@ -351,7 +351,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
 
     def token_vectors(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Unit vectors of every token of each text, (texts, tokens, dim), with the mask of
-        real tokens: what late interaction (``rerank.LateReranker``) compares. On the GPU
+        real tokens: what late interaction (``search.rerankers.LateReranker``) compares. On the GPU
         where batches run there (``--rerank``'s 20 passages, and tune's training lists, take
         most of a second each on 2 CPU cores), else through ONNX in fp32, whatever runtime
         embeds batches: the same fp32 vectors either way."""

@@ -237,7 +237,7 @@ class Searcher:
     @staticmethod
     def rerank_depth(tuning: Tuning | None) -> int:
         """Candidates the trained reranker re-orders: the depth ``kenning tune`` chose on
-        its held-out pairs, else the packaged ``rerank.DEPTH``."""
+        its held-out pairs, else the packaged ``rerankers.DEPTH``."""
         spec = tuning.reranker if tuning is not None else None
         return int(spec.get("depth", RERANK_DEPTH)) if spec else RERANK_DEPTH
 

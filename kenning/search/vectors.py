@@ -311,7 +311,7 @@ def memory_estimate(chunks: int, dim: int, hnsw: bool | None = None) -> dict[str
     ``vectors``: the float32 matrix (a memory-mapped file: resident only as far as searches
     touch it: re-scoring, filters, exact search); ``graph``: the HNSW file (memory-mapped,
     pages touched by searches stay resident), 0 when ``auto`` (``hnsw=None``) or the caller
-    picks exact search. Measured against real files by tests/test_scale.py.
+    picks exact search. Measured against real files by tests/search/test_scale.py.
     """
     if hnsw is None:
         hnsw = chunks >= HNSW_THRESHOLD

@@ -3,9 +3,9 @@
 Each backend re-orders the chosen setting's top candidates. A backend whose features need a
 model of its own (``cross``) trains it on every training list and fits its weights on the
 held-out lists, measured two-fold (``crossfit``); the others fit on a sample of the training
-lists. Every depth in ``kenning.rerank.DEPTHS`` is tried, and the best backend is kept only if
-it beats not reranking on the held-out pairs by ``min_gain`` with p < ``significance``, the
-rule ``tune`` applies to every setting.
+lists. Every depth in ``kenning.search.rerankers.DEPTHS`` is tried, and the best backend is
+kept only if it beats not reranking on the held-out pairs by ``min_gain`` with
+p < ``significance``, the rule ``tune`` applies to every setting.
 """
 
 from __future__ import annotations

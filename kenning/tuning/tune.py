@@ -8,9 +8,9 @@ On the training pairs ``tune`` fits
 - the fusion weight ``alpha`` (a grid, as the packaged 0.45 was fitted on SciFact train),
   only when real questions are given too (generated ones favour keywords),
 - a query-side adapter (``adapter.py``), with hard negatives mined by the current search,
-- rerankers (``kenning.rerank``, the ``features`` and ``late`` backends, and on request
-  ``cross``, which trains a cross-encoder first) over the top candidates, the best one on
-  the held-out pairs offered (``reranking.py``),
+- rerankers (``kenning.search.rerankers``, the ``features`` and ``late`` backends, and on
+  request ``cross``, which trains a cross-encoder first) over the top candidates, the best one on
+  the held-out pairs offered (``reranker_training.py``),
 - with ``finetune_model=True``, a fine-tuned copy of the packaged MiniLM (``finetune.py``), whose
   vectors for the whole index are computed to measure it and, if it is kept, swapped in
   (``Index.switch_embedder``): the re-embed, whose time the report gives,
@@ -22,7 +22,8 @@ the held-out pairs finds the gain significant (p < ``SIGNIFICANCE``); otherwise 
 one is kept and the report says so. Generated pairs are easier than real questions (on
 SciFact a gain on them did not carry over to the test queries: see the README), so real
 questions passed as ``extra`` pairs are the better guide. The result is recorded in the
-index (``record.py``), where every search reads it; ``undo`` returns to the packaged behaviour.
+index (``kenning.search.tuned``), where every search reads it; ``undo`` returns to the
+packaged behaviour.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ assert len(TEXTS) > SMALL_BATCH  # a real batch, not the query path
 @pytest.fixture(autouse=True)
 def _cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests are about choosing between the CPU's runtimes, so a GPU (which takes
-    batches uncalibrated; tests/test_gpu.py) is hidden from them."""
+    batches uncalibrated; tests/embedders/test_gpu.py) is hidden from them."""
     monkeypatch.setattr(hardware, "cuda_available", lambda: False)
 
 

@@ -9,7 +9,7 @@ Left out: ``POST /api/sync`` (a rescan per example is slow; syncs are tested in
 ``test_serve``). ``/v1/chat/completions`` and ``/api/ask`` are in: the default answerer is
 extractive and fast.
 
-The operations are listed from the schema snapshot (``tests/snapshots/openapi.json``, which
+The operations are listed from the schema snapshot (``tests/serve/snapshots/openapi.json``, which
 ``test_serve`` keeps equal to the served schema) so that each is a test of its own;
 ``test_every_operation_is_fuzzed`` checks the list against the live schema. (schemathesis's
 ``pytest.from_fixture`` would do this itself, but it sets a private pytest attribute that

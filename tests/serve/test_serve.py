@@ -2,7 +2,7 @@
 
 Most tests share one server on the test notes (hash embedder); those that change the notes
 get their own. The OpenAPI schema is snapshot-tested: after an intended change to the API,
-regenerate the snapshot with ``KENNING_UPDATE_SNAPSHOTS=1 pytest tests/test_serve.py``.
+regenerate the snapshot with ``KENNING_UPDATE_SNAPSHOTS=1 pytest tests/serve/test_serve.py``.
 """
 
 from __future__ import annotations
@@ -355,7 +355,8 @@ def test_the_openapi_schema_matches_its_snapshot(served) -> None:
     assert SNAPSHOT.exists(), "no snapshot: run with KENNING_UPDATE_SNAPSHOTS=1 to write it"
     assert json.loads(SNAPSHOT.read_text()) == json.loads(text), (
         "the API changed; if that was intended, run "
-        "KENNING_UPDATE_SNAPSHOTS=1 pytest tests/test_serve.py -k openapi and commit the snapshot"
+        "KENNING_UPDATE_SNAPSHOTS=1 pytest tests/serve/test_serve.py -k openapi and commit "
+        "the snapshot"
     )
     paths = set(schema["paths"])
     assert {"/api/search", "/api/ask", "/api/ask/stream", "/api/documents/{doc_id}"} <= paths
