@@ -6,10 +6,10 @@
 The SQLite index is the evaluation cache (`kenning eval retrieval` and benchmarks/beir.py
 build it: SciFact through the real pipeline, default MiniLM). It is copied into PostgreSQL
 with ``kenning.index.copying.copy_index`` (what `kenning migrate` runs: no re-embedding), into a
-throwaway local server (``kenning.store.pglocal``) unless ``--url`` names an empty database.
-Then the 300 test queries run through the evaluation path on both stores, for bm25, dense
-and hybrid, and the nDCG@10 of each pair is printed with its difference, with the p50/p95
-of the hybrid query (query embedding included) on each store.
+throwaway local server (``kenning.store.postgres.local``) unless ``--url`` names an empty
+database. Then the 300 test queries run through the evaluation path on both stores, for
+bm25, dense and hybrid, and the nDCG@10 of each pair is printed with its difference, with the
+p50/p95 of the hybrid query (query embedding included) on each store.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from kenning.eval.evaluate import RunConfig, corpus_index, run_queries, score_co
 from kenning.index.copying import copy_index
 from kenning.search import Hit
 from kenning.store import open_store
-from kenning.store.pglocal import LocalPostgres
+from kenning.store.postgres.local import LocalPostgres
 
 MODES = ("bm25", "dense", "hybrid")
 

@@ -363,7 +363,7 @@ def sizes_mb(db: Path) -> dict[str, float]:
 def copy_to_store(db: Path, url: str, cache: Path) -> str:
     """Load the SQLite index ``db`` into another store and return its location, as
     ``kenning migrate`` does (no re-embedding). ``url`` ``pgserver`` starts a local
-    PostgreSQL (kenning.store.pglocal) under ``cache`` with a database per index size; a
+    PostgreSQL (kenning.store.postgres.local) under ``cache`` with a database per index size; a
     ``postgresql://`` URL is used as given, and one that already holds the same number of
     chunks is taken as loaded (the copy takes minutes per 100k chunks)."""
     from kenning.index.copying import copy_index
@@ -372,7 +372,7 @@ def copy_to_store(db: Path, url: str, cache: Path) -> str:
     if url == "pgserver":
         import atexit
 
-        from kenning.store.pglocal import LocalPostgres
+        from kenning.store.postgres.local import LocalPostgres
 
         server = LocalPostgres(cache / "pgserver").start()
         atexit.register(server.stop)  # its folder goes too: each run loads afresh

@@ -1,10 +1,12 @@
 """Every exception kenning raises on purpose, as one tree.
 
 Library code raises these; only the edges (``kenning.cli.shell.KenningGroup``, later the
-HTTP server) turn them into exit codes or status codes, from the ``exit_code`` of each class:
-1 any other KenningError, 2 ConfigError, 3 MissingExtra and ModelUnavailable, 4 the index
-cannot be used, 5 NotFound, 6 RemoteLLMError. An unexpected exception exits with 70 and a
-pointer to --debug. Catch ``KenningError`` to catch them all.
+HTTP server) turn them into exit codes or status codes, from the ``exit_code`` of each class.
+``EXIT_CODES`` is the table (``kenning --help`` prints it): 1 any other KenningError,
+2 ConfigError (and command-line usage errors), 3 MissingExtra and ModelUnavailable, 4 the
+index cannot be used, 5 NotFound, 6 RemoteLLMError, 7 FilesFailed (`add`/`sync` indexed the
+rest), 70 an unexpected exception (with a pointer to --debug), 130 Ctrl-C. Catch
+``KenningError`` to catch them all.
 
     KenningError
     ├── ConfigError            a setting or argument is invalid (names the field)
@@ -13,15 +15,32 @@ pointer to --debug. Catch ``KenningError`` to catch them all.
     ├── ModelUnavailable       a model's weights cannot be loaded here (offline, not cached)
     │   └── ModelCorrupt       a model file does not match its pinned SHA-256
     ├── IndexUnusable          the index file cannot be used
+    │   ├── NotAnIndex         the path is a folder or a file that is not a kenning index
+    │   ├── CannotCreateIndex  no index file can be made there (no such folder, no rights)
     │   ├── EmbedderMismatch   opened with another embedder than the one it was built with
     │   │   └── EmbedderChanged  its model was swapped (kenning tune) since this process opened it
     │   └── SchemaTooNew       written by a newer kenning
     ├── LoadError              one source file could not be read (names the file and why)
+    ├── FilesFailed            a sync indexed everything but some files (listed before it)
     ├── RemoteLLMError         a model server failed: unreachable, key refused, unknown model
     └── NotFound               a root or source that the index does not hold
 """
 
 from __future__ import annotations
+
+#: every exit code of the ``kenning`` command and what it means (``kenning --help`` shows it)
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "any other kenning error",
+    2: "an invalid option, argument, filter or setting (the message names it)",
+    3: "a missing optional package (names the pip extra) or a model that cannot be loaded",
+    4: "the index cannot be used: not an index, cannot be created, another embedder, too new",
+    5: "not found: no index at the path, a file or folder that does not exist, not a root",
+    6: "a remote model server failed",
+    7: "some files could not be indexed (each is listed); the rest was indexed",
+    70: "an unexpected error (a bug: run again with --debug and report it)",
+    130: "interrupted (Ctrl-C)",
+}
 
 
 class KenningError(Exception):
@@ -49,12 +68,11 @@ class MissingExtra(KenningError):
 
     exit_code = 3
 
-    def __init__(self, package: str, extra: str) -> None:
+    def __init__(self, package: str, extra: str | None) -> None:
+        # extra None: one of kenning's own dependencies is missing (a broken install)
         self.package, self.extra = package, extra
-        super().__init__(
-            f"the package {package!r} is not installed; install it with "
-            f"`pip install 'kenning[{extra}]'`"
-        )
+        how = f"pip install 'kenning[{extra}]'" if extra else f"pip install '{package}'"
+        super().__init__(f"the package {package!r} is not installed; install it with `{how}`")
 
     @classmethod
     def require(cls, module: str, package: str, extra: str) -> None:
@@ -98,6 +116,14 @@ class IndexUnusable(KenningError):
     exit_code = 4
 
 
+class NotAnIndex(IndexUnusable):
+    """The index path names a folder, or a file that is not a kenning index (SQLite)."""
+
+
+class CannotCreateIndex(IndexUnusable):
+    """A new index file cannot be made at the path (no such folder, no rights, read-only)."""
+
+
 class EmbedderMismatch(IndexUnusable):
     """The index was built with another embedder; mixing vectors would return garbage."""
 
@@ -136,6 +162,21 @@ class LoadError(KenningError):
     def __init__(self, path: str, reason: str) -> None:
         self.path, self.reason = path, reason
         super().__init__(f"{path}: {reason}")
+
+
+class FilesFailed(KenningError):
+    """A sync indexed what it could, but some files failed (each reported by path and reason
+    before this): the exit code tells scripts, and ``--quiet`` runs, that not all is well."""
+
+    exit_code = 7
+
+    def __init__(self, failed: int) -> None:
+        self.failed = failed
+        what = "file or folder" if failed == 1 else "files or folders"
+        super().__init__(
+            f"{failed} {what} could not be indexed (each is listed by path and reason); "
+            "everything else is indexed. Fix them, then run `kenning sync`."
+        )
 
 
 class RemoteLLMError(KenningError):

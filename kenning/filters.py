@@ -2,8 +2,10 @@
 
 ``--where tag=ml`` matches a tag (a list field matches when any item equals the value);
 ``--where 'date>=2025-01-01'`` compares numbers as numbers and everything else as text
-(ISO dates sort correctly as text). ``--path 'projects/**'`` globs the path relative to its
-root (or absolute); ``--type pdf`` picks loaders. All given filters must hold.
+(ISO dates sort correctly as text); a doubled operator (``tag==ml``, ``date>>2024``) is an
+error, not a value that starts with ``=``. ``--path 'projects/**'`` globs the path relative to
+its root, led by the root's name or not (``vault/projects/**``, as search results show it), or
+the absolute path; ``--type pdf`` picks loaders. All given filters must hold.
 
 Stores apply filters themselves (``kenning.store.sqlfilters`` compiles them to SQL); the
 ``matches`` methods here are the reference semantics that every store is tested against.
@@ -11,6 +13,7 @@ Stores apply filters themselves (``kenning.store.sqlfilters`` compiles them to S
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -32,6 +35,10 @@ class Filterable(Protocol):
 
 _CONDITION = re.compile(r"^\s*([\w.\-]+)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
 _ALIASES = {"tag": "tags", "alias": "aliases"}
+#: characters of an operator: a value starting with one means a mistyped operator
+_OPERATOR_CHARS = "=<>!"
+#: mistyped operators and the one they most likely meant
+_MEANT = {"==": "=", ">>": ">", "<<": "<", "=>": ">=", "=<": "<=", "=!": "!=", "!==": "!="}
 TYPES = {"markdown", "text", "html", "pdf"}
 
 
@@ -50,6 +57,15 @@ class Condition:
                 "(also >, <, <=), e.g. tag=ml or 'date>=2025-01-01'"
             )
         key, op, value = m.groups()
+        if value[:1] in _OPERATOR_CHARS:
+            typed = op + value[: len(value) - len(value.lstrip(_OPERATOR_CHARS))]
+            meant = _MEANT.get(typed)
+            rest = value.lstrip(_OPERATOR_CHARS)
+            fix = f"write {key}{meant}{rest}" if meant else "use =, !=, >=, <=, > or <"
+            raise ConfigError(
+                f"cannot read filter {text!r}: {typed!r} is not an operator; {fix} (a value "
+                f"that starts with {value[0]!r} goes in quotes: {key}{op}'{value}')"
+            )
         return cls(_ALIASES.get(key, key), op, value.strip("'\""))
 
     def holds(self, row: Filterable) -> bool:
@@ -132,6 +148,42 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.where or self.paths or self.types)
 
+    def for_roots(self, roots: list[str]) -> Filters:
+        """These filters with each path glob led by a root's name (``vault/projects/**``)
+        also given as the absolute glob it means (``/home/me/vault/projects/**``), which is
+        what stores match besides the path under its root. ``matches`` needs no such help."""
+        extra = []
+        for pattern in self.paths:
+            first, sep, rest = pattern.partition("/")
+            if not sep or not rest:
+                continue
+            for root in roots:
+                name = root.rstrip("/").rsplit("/", 1)[-1]
+                if name == first and not any(c in root for c in "*?"):
+                    extra.append(f"{root.rstrip('/')}/{rest}")
+        if not extra:
+            return self
+        return Filters(self.where, [*self.paths, *dict.fromkeys(extra)], self.types)
+
+    def unknown_fields(self, fields: set[str]) -> list[str]:
+        """A warning for each ``--where`` field that is not among ``fields`` (the metadata
+        keys of the indexed sources) nor a column, with the close names that are."""
+        known = fields | {"title", "type", "path"}
+        warnings, seen = [], set()
+        for c in self.where:
+            if c.key in known or c.key in seen:
+                continue
+            seen.add(c.key)
+            close = difflib.get_close_matches(c.key, sorted(known), n=3, cutoff=0.6)
+            if close:
+                hint = f"did you mean {' or '.join(close)}?"
+            else:
+                hint = "fields in this index: " + (", ".join(sorted(fields)[:20]) or "none")
+            warnings.append(
+                f"--where {c.key}{c.op}{c.value}: no indexed note has the field {c.key!r}; {hint}"
+            )
+        return warnings
+
     def matches(self, row: Filterable) -> bool:
         if row.status == "failed":
             return False
@@ -139,9 +191,10 @@ class Filters:
             return False
         if self.paths:
             rel = relative(row.path, row.root)
-            if not any(
-                glob_regex(p).match(rel) or glob_regex(p).match(row.path) for p in self.paths
-            ):
+            shown = [rel, row.path]
+            if row.path != row.root:  # as the results show it: led by the root's name
+                shown.append(row.root.rstrip("/").rsplit("/", 1)[-1] + "/" + rel)
+            if not any(glob_regex(p).match(text) for p in self.paths for text in shown):
                 return False
         return all(c.holds(row) for c in self.where)
 

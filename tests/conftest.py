@@ -11,7 +11,18 @@ import pytest
 from kenning import ChunkSpec, Index
 from kenning.answer.llms import LLM, Prompt
 from kenning.embedders import HashEmbedder
-from kenning.store.pglocal import LocalPostgres
+from kenning.store.postgres.local import LocalPostgres
+
+#: markers whose tests are slow by nature: each adds ``slow``, so ``-m "not slow"`` (the fast
+#: lane, tests/README.md) leaves them out without every test carrying both markers
+SLOW_BY_NATURE = ("browser", "postgres", "real_model")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(name) for name in SLOW_BY_NATURE):
+            item.add_marker(pytest.mark.slow)
+
 
 _POSTGRES: list[LocalPostgres] = []
 

@@ -120,7 +120,8 @@ class SentenceVectors:
     """The index's embedder, with vectors cached by text for one answer.
 
     The extractive answerer and the citation check look at the same sentences; each is
-    embedded once.
+    embedded once, through ``Embedder.embed_now``: a few dozen sentences are latency-bound
+    like a query, so they never wait for a batch runtime to load (torch, for MiniLM).
     """
 
     def __init__(self, embedder: Any) -> None:
@@ -131,7 +132,7 @@ class SentenceVectors:
     def vectors(self, texts: list[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
-            for t, v in zip(missing, self.embedder.embed_documents(missing), strict=True):
+            for t, v in zip(missing, self.embedder.embed_now(missing), strict=True):
                 self._cache[t] = v
         if not texts:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)

@@ -46,7 +46,10 @@ KOpt = Annotated[int | None, typer.Option("--k", "-k", help="Passages retrieved 
 WhereOpt = Annotated[
     list[str] | None, typer.Option(help="Metadata condition, as for search: tag=ml.")
 ]
-PathOpt = Annotated[list[str] | None, typer.Option(help="Glob on the path under its root.")]
+PathOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="Glob on the path as search shows it, with or without the root's name."),
+]
 TypeOpt = Annotated[list[str] | None, typer.Option("--type", help="markdown, text, html or pdf.")]
 MARKS = {
     "supported": "[green]✓[/]",
@@ -155,10 +158,14 @@ def ask(
         kenning ask "why use tmux?" --llm local --strategy few-shot
     """
     from kenning.answer import ask as answer_question
+    from kenning.index import check_query
 
+    check_query(question)
     answering = Answering(llm, model, strategy, k)
     filters = _filters(where, path, type_)
     with open_index() as index:
+        for warning in index.filter_warnings(filters):
+            err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
         t0 = time.perf_counter()
         answer = answer_question(
             index,
@@ -205,8 +212,10 @@ def chat(
     from kenning.answer import ask as answer_question
     from kenning.answer.memory import Conversations, history_messages, standalone_query
     from kenning.config import default_index
+    from kenning.index import check_location
 
     location = state.index or default_index()
+    check_location(location, create=False)
     if list_:
         with Conversations(location) as convos:
             rows = convos.list()

@@ -14,10 +14,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from kenning.errors import FilesFailed
+
 from .shell import ProgressBars, app, err, open_index, out, short_path, state
 
 
 def _sync_run(action: Any, as_json: bool, background: bool = False) -> None:
+    """Run a sync-like action with progress, then report it: the summary unless --quiet,
+    problems (failed files, missing roots, warnings) always; exit 7 when files failed."""
     if state.quiet or as_json:
         report = action(None)
     else:
@@ -35,7 +39,24 @@ def _sync_run(action: Any, as_json: bool, background: bool = False) -> None:
         from dataclasses import asdict
 
         out.print_json(json.dumps(asdict(report)))
-        return
+    else:
+        _report(report, background)
+    if report.failed:
+        raise FilesFailed(len(report.failed))
+
+
+def _report(report: Any, background: bool) -> None:
+    """A sync report for people: --quiet leaves out the summary, never the problems."""
+    for root in report.missing_roots:
+        err.print(
+            f"[yellow]missing root[/] {escape(root)}: its files stay indexed; "
+            f"`kenning remove {escape(root)}` drops them",
+            highlight=False,
+        )
+    for path, reason in report.failed:
+        err.print(f"[red]failed[/]  {escape(f'{path}: {reason}')}", highlight=False)
+    for path, reason in report.warnings:
+        err.print(f"[yellow]warning[/] {escape(f'{path}: {reason}')}", highlight=False)
     if state.quiet:
         return
     err.print(
@@ -56,16 +77,6 @@ def _sync_run(action: Any, as_json: bool, background: bool = False) -> None:
             f"keyword meanwhile; {why}.",
             highlight=False,
         )
-    for root in report.missing_roots:
-        err.print(
-            f"[yellow]missing root[/] {escape(root)}: its files stay indexed; "
-            f"`kenning remove {escape(root)}` drops them",
-            highlight=False,
-        )
-    for path, reason in report.failed:
-        err.print(f"[red]failed[/]  {escape(f'{path}: {reason}')}", highlight=False)
-    for path, reason in report.warnings:
-        err.print(f"[yellow]warning[/] {escape(f'{path}: {reason}')}", highlight=False)
     if report.skipped:
         exts: dict[str, int] = {}
         for path, _ in report.skipped:
@@ -129,6 +140,9 @@ def add(
 
         kenning add paper.pdf ~/wiki --chunk-size 128
     """
+    from kenning.index import check_paths
+
+    check_paths(list(paths))  # before the index is created: a typo leaves nothing behind
     size = int(max_file_size * 1e6)
     with open_index(create=True, chunk_size=chunk_size, overlap=overlap) as index:
         _indexed(
@@ -248,9 +262,12 @@ def migrate(
     from dataclasses import asdict
 
     from kenning.config import default_index
+    from kenning.index import check_location
     from kenning.index.copying import copy_index
     from kenning.store import open_store
 
+    check_location(state.index or default_index(), create=False)
+    check_location(to, create=True)
     with (
         open_store(state.index or default_index(), create=False) as source,
         open_store(to) as target,
@@ -278,7 +295,11 @@ def search(
         typer.Option(help="Metadata condition: tag=ml, 'date>=2025-01-01', author!=me."),
     ] = None,
     path: Annotated[
-        list[str] | None, typer.Option(help="Glob on the path under its root: 'projects/**'.")
+        list[str] | None,
+        typer.Option(
+            help="Glob on the path as the results show it, with or without the root's name: "
+            "'vault/projects/**' or 'projects/**'."
+        ),
     ] = None,
     type_: Annotated[
         list[str] | None, typer.Option("--type", help="markdown, text, html or pdf.")
@@ -310,11 +331,15 @@ def search(
         kenning search "squash commits" --rerank --explain     # after `kenning tune`
     """
     from kenning.filters import Filters
+    from kenning.index import check_query
     from kenning.search import highlight_spans
     from kenning.text.tokens import query_terms
 
+    check_query(query)
     filters = Filters.parse(where, path, type_)
     with open_index() as index:
+        for warning in index.filter_warnings(filters):
+            err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
         hits = index.search(query, k=k, filters=filters, mode=mode, fusion=fusion, rerank=rerank)
         rerank_seconds, reranked = index.searcher.rerank_seconds, index.searcher.reranked
         roots = index.store.roots()
@@ -451,14 +476,13 @@ def watch(
                 sys.stdout.write(json.dumps({**asdict(report), "changed": sorted(changed)}) + "\n")
                 sys.stdout.flush()
                 return
-            if state.quiet:
-                return
-            stamp = time.strftime("%H:%M:%S")
-            err.print(
-                f"[dim]{stamp}[/] +{report.added} ~{report.changed} -{report.deleted} "
-                f"→{report.moved} searchable in {report.seconds:.1f}s",
-                highlight=False,
-            )
+            if not state.quiet:  # the pass's line; its failures are shown even so
+                stamp = time.strftime("%H:%M:%S")
+                err.print(
+                    f"[dim]{stamp}[/] +{report.added} ~{report.changed} -{report.deleted} "
+                    f"→{report.moved} searchable in {report.seconds:.1f}s",
+                    highlight=False,
+                )
             for path, reason in report.failed:
                 err.print(f"[red]failed[/]  {escape(f'{path}: {reason}')}", highlight=False)
             if live:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -12,10 +14,22 @@ from kenning.errors import MissingExtra
 
 from .shell import app, err, out, state
 
+#: what `kenning serve` and `kenning mcp` import, and the package that provides each
+SERVE_MODULES = {"fastapi": "fastapi", "starlette": "fastapi", "uvicorn": "uvicorn", "mcp": "mcp"}
 
-def _require_extra() -> None:
-    for module in ("fastapi", "uvicorn", "mcp"):
-        MissingExtra.require(module, module, "serve")
+
+def _server(module: str) -> ModuleType:
+    """A module of ``kenning.serve``; ``MissingExtra`` naming ``kenning[serve]`` (checked
+    before anything of the server is imported) when a package it needs is missing."""
+    for name, package in SERVE_MODULES.items():
+        MissingExtra.require(name, package, "serve")
+    try:
+        return importlib.import_module(f"kenning.serve.{module}")
+    except ImportError as e:  # a package the extra brings along, missing or broken
+        missing = (e.name or "").split(".")[0]
+        if not missing or missing == "kenning":
+            raise
+        raise MissingExtra(missing, "serve") from None
 
 
 @app.command()
@@ -58,15 +72,12 @@ def serve(
         KENNING_API_KEY=$(openssl rand -hex 24) kenning serve --host 0.0.0.0
     """
     from kenning.config import default_index
-    from kenning.serve.security import Security
 
-    security = Security.for_bind(
+    security = _server("security").Security.for_bind(
         host, os.environ.get("KENNING_API_KEY"), max_body, tuple(cors_origin or ())
     )
-    _require_extra()
+    create_app, run = _server("app").create_app, _server("server").serve
     from kenning.answer.answerer import Answering
-    from kenning.serve.app import create_app
-    from kenning.serve.server import serve as run
 
     location = state.index or default_index()
     answering = Answering(location, llm, model, strategy)
@@ -110,7 +121,5 @@ def mcp() -> None:
     """
     from kenning.config import default_index
 
-    _require_extra()
-    from kenning.serve.mcp_server import run_stdio
-
+    run_stdio = _server("mcp_server").run_stdio
     run_stdio(state.index or default_index(), state.embedder)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,10 +21,11 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from kenning.errors import KenningError
+from kenning.errors import EXIT_CODES, KenningError
 
 out = Console()
-err = Console(stderr=True)
+#: messages are never wrapped by kenning: a terminal wraps them, and a log keeps each whole
+err = Console(stderr=True, soft_wrap=True)
 
 #: global options and whether each takes a value
 GLOBAL_OPTIONS = {
@@ -37,6 +39,8 @@ GLOBAL_OPTIONS = {
 }
 #: exit code of an unexpected exception (EX_SOFTWARE)
 INTERNAL_ERROR = 70
+#: seconds between progress lines when stderr is not a terminal (a pipe, a log file)
+PLAIN_EVERY = 5.0
 
 
 class State:
@@ -119,6 +123,12 @@ class KenningGroup(TyperGroup):
             raise typer.Exit(INTERNAL_ERROR) from None
 
 
+def exit_codes_help() -> str:
+    """The exit code table for ``kenning --help`` (from ``kenning.errors.EXIT_CODES``)."""
+    rows = "\n".join(f"| {code} | {meaning} |" for code, meaning in EXIT_CODES.items())
+    return "**Exit codes**\n\n| code | meaning |\n|---|---|\n" + rows
+
+
 app = typer.Typer(
     cls=KenningGroup,
     help=(
@@ -127,10 +137,19 @@ app = typer.Typer(
         "The index lives in ./.kenning/index.db unless you pass --index or set KENNING_INDEX. "
         "Global options (--index, --embedder, --quiet, --debug) go before or after the command."
     ),
+    epilog=exit_codes_help(),
     no_args_is_help=True,
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
+
+
+def print_version(value: bool) -> None:
+    if value:
+        from kenning import __version__
+
+        typer.echo(f"kenning {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -161,9 +180,37 @@ def main_options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks and libraries' own log messages.")
     ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     state.index, state.embedder, state.quiet, state.debug = index, embedder, quiet, debug
     quiet_libraries(debug)
+    show_notices(quiet, debug)
+
+
+class _Notices(logging.Handler):
+    """kenning's own INFO lines (a model exported once, a runtime measured) on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"kenning: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+def show_notices(quiet: bool, debug: bool) -> None:
+    """Say on stderr, in one line each, what kenning prepares once and why it takes a while
+    (``kenning.embedders.onnxgraph``, ``kenning.embedders.minilm``); -q silences them with the rest,
+    and --debug shows them with every other log line."""
+    logger = logging.getLogger("kenning")
+    handler = next((h for h in logger.handlers if isinstance(h, _Notices)), None)
+    if handler is None:
+        handler = _Notices()
+        logger.addHandler(handler)
+    handler.setLevel(logging.CRITICAL + 1 if quiet or debug else logging.INFO)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
 
 
 def quiet_libraries(debug: bool) -> None:
@@ -199,8 +246,11 @@ def open_history(create: bool = False) -> Any:
     """The evaluation history kept in the index file named by the global options."""
     from kenning.config import default_index
     from kenning.eval.history import History
+    from kenning.index import check_location
 
-    return History(state.index or default_index(), create=create)
+    location = state.index or default_index()
+    check_location(location, create)
+    return History(location, create=create)
 
 
 class ProgressBars:
@@ -208,6 +258,8 @@ class ProgressBars:
 
     Nothing is drawn with --quiet (or ``hidden``, for --json); ``ticker`` bars appear with
     their first tick, so a run that fails before its first query leaves no empty bar behind.
+    When stderr is not a terminal (piped to a file or a log), there are no bars but plain
+    lines: one every ``PLAIN_EVERY`` seconds per stage, and one when it ends.
     """
 
     def __init__(self, hidden: bool = False) -> None:
@@ -230,15 +282,39 @@ class ProgressBars:
             TimeRemainingColumn(),
             console=err,
             transient=False,
-            disable=state.quiet or hidden,
+            disable=state.quiet or hidden or not err.is_terminal,
         )
+        #: plain lines instead of bars: the tasks are still counted, only not drawn
+        self.plain = not (state.quiet or hidden or err.is_terminal)
+        self.printed: dict[Any, tuple[float, float]] = {}  # task -> (when, count) last printed
         self.task: Any = None
         self.chunks, self.unit = 0, "files"
 
     def stage(self, name: str, total: int, unit: str = "files") -> None:
         self.bar.start()
         self.task = self.bar.add_task(name, total=total, info=unit)
+        self.printed[self.task] = (time.monotonic(), 0)
         self.chunks, self.unit = 0, unit
+
+    def _line(self, task_id: Any, final: bool = False) -> None:
+        """In plain mode, a line for the task if it ended or ``PLAIN_EVERY`` has passed."""
+        if not self.plain:
+            return
+        task = next(t for t in self.bar.tasks if t.id == task_id)
+        when, count = self.printed.get(task_id, (time.monotonic(), 0))
+        ended = task.total is not None and task.completed >= task.total
+        now = time.monotonic()
+        if task.completed == count or not (final or ended or now - when >= PLAIN_EVERY):
+            return
+        self.printed[task_id] = (now, task.completed)
+        of = f"/{task.total:.0f}" if task.total is not None else ""
+        err.print(
+            f"{task.description}: {task.completed:.0f}{of} {task.fields.get('info', '')} "
+            f"({task.elapsed or 0:.1f}s)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
     def advance(self, files: int, chunks: int) -> None:
         self.chunks += chunks
@@ -255,6 +331,7 @@ class ProgressBars:
             )
             info = f"files · {self.chunks} chunks{rate}"
         self.bar.update(self.task, advance=files, info=info)
+        self._line(self.task)
 
     def ticker(self, name: str, total: int | None = None, unit: str = "queries") -> Any:
         """A callable that counts one more item in its own bar, shown from the first tick."""
@@ -264,11 +341,16 @@ class ProgressBars:
             if not task:
                 self.bar.start()
                 task.append(self.bar.add_task(name, total=total, info=unit))
+                self.printed[task[0]] = (time.monotonic(), 0)
             self.bar.advance(task[0])
+            self._line(task[0])
 
         return tick
 
     def close(self) -> None:
+        for task in self.bar.tasks:  # where the last line was not the end of its stage
+            self._line(task.id, final=True)
+        self.plain = False  # closed twice (Ctrl-C, then the with block) prints once
         self.bar.stop()
 
     def __enter__(self) -> ProgressBars:

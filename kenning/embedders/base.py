@@ -81,6 +81,13 @@ class Embedder(ABC):
             out[idx] = self._check(vecs, len(idx))
         return normalise(out)
 
+    def embed_now(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of a few passages wanted now, to be compared rather than stored (an
+        answer's sentences, which the citation check compares too): latency-bound, like a
+        query. ``embed_documents`` here; a backend whose batches run on a runtime that is
+        slow to start sends them where its queries go."""
+        return self.embed_documents(texts)
+
     def embed_query(self, text: str) -> np.ndarray:
         vec = self._check(self.embed_batch([self.query_prefix + text]), 1)
         return normalise(vec)[0]

@@ -8,6 +8,7 @@ machine does fastest (``hardware``), always giving the same vectors within a sta
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -34,6 +35,14 @@ GPU_BATCH = 128
 CPU_BATCH = 16
 #: batches up to this size are latency-bound like a query, so they take the query runtime
 SMALL_BATCH = 4
+#: document texts a process embeds in batches on ONNX before ``auto`` turns to the calibrated
+#: runtime (measuring it first if this machine has no calibration yet). ONNX is loaded for
+#: queries anyway, with the same vectors; torch costs seconds to import (~5 s in issue #30)
+#: and the calibration more, which only a long job repays (the best gain measured is
+#: torch-bf16's 1.7x on an AVX-512 BF16 EPYC). So a first `kenning add` of a few notes, an
+#: edit under `watch` or a server's sync never wait for torch; a large vault switches once
+#: it is 512 chunks in
+LONG_JOB = 512
 #: ``auto`` picks torch for batches only when it is this much faster than ONNX: ONNX is
 #: loaded for queries anyway, and torch costs seconds to import and ~300 MB of memory
 TORCH_MARGIN = 1.10
@@ -71,6 +80,8 @@ INT8_MIN_COSINE = 0.99
 QUERY_INT8_MIN_COSINE = 0.98
 #: ~150 model tokens of ordinary prose: the length of a typical chunk, which is what a
 #: calibration batch must look like (speed depends on length, not on the words)
+log = logging.getLogger(__name__)
+
 _CALIBRATION_TEXT = (
     "Background: the study followed adults who slept fewer than six hours a night for two "
     "years, measuring blood pressure, fasting glucose and the thickness of the carotid "
@@ -94,12 +105,14 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
     kenning's first ONNX export on an AVX-512 machine, level on an AVX2 one, and the fused
     ONNX graph used now is level with torch on the 2-core AVX-512 machine here).
     ``runtime="auto"`` (the default) therefore embeds queries and batches of up to
-    ``SMALL_BATCH`` texts through ONNX, and real batches through whichever runtime measured
-    faster on this machine: a calibration of a few seconds, run the first time a batch is
-    embedded and cached in ``<cache>/runtimes.json`` per CPU model and vector features, core
-    count, library versions, ONNX graph and runtimes measured (delete the file to measure
-    again); after that, torch is not
-    even imported where ONNX won. ``runtime="onnx"`` or ``"torch"`` runs everything through one.
+    ``SMALL_BATCH`` texts, and an answer's sentences (``embed_now``), through ONNX, and the
+    batches of a long job through whichever runtime measured faster on this machine. A job
+    is long once a process has embedded ``LONG_JOB`` texts (until then batches run on ONNX
+    too, so a small `kenning add` never waits for torch); the calibration, a few seconds,
+    runs then and is cached in ``<cache>/runtimes.json`` per CPU model and vector features,
+    core count, library versions, ONNX graph and runtimes measured (delete the file to
+    measure again); torch is never imported where ONNX won. ``runtime="onnx"`` or
+    ``"torch"`` runs everything through one.
     The ONNX file is exported once from the packaged weights into the kenning cache folder.
 
     On a CPU with native bfloat16 (``BF16_FLAGS``), the calibration also measures
@@ -165,6 +178,8 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         self._sessions: dict[str, Any] = {}
         self._batch_runtime: str | None = None
         self._calibrating = threading.Lock()
+        self._batched = 0  # texts embedded in document batches so far (``LONG_JOB``)
+        self._ran_on: str | None = None  # the runtime of the last document batch
         self._batch_size: int | None = None
         self._encoded: dict[str, list[int]] = {}  # text -> token ids, from the last ``lengths``
 
@@ -173,7 +188,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         """Chunks per batch: ``GPU_BATCH`` on a GPU, else ``CPU_BATCH`` (set it to override)."""
         if self._batch_size is not None:
             return self._batch_size
-        return GPU_BATCH if self.batch_runtime == "cuda" else CPU_BATCH
+        return GPU_BATCH if self._on_gpu() else CPU_BATCH
 
     @batch_size.setter
     def batch_size(self, size: int) -> None:
@@ -248,15 +263,23 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
 
     @property
     def batch_runtime(self) -> str:
-        """The runtime for batches: ``cuda`` (torch on the GPU) where there is one, else
-        under ``auto`` the calibrated one (measured on first use)."""
+        """The runtime for a long job's batches: ``cuda`` (torch on the GPU) where there is
+        one, else under ``auto`` the calibrated one (measured now if this machine has none)."""
         with self._calibrating:
             if self._batch_runtime is None:
                 self._batch_runtime = self._pick_batch_runtime()
         return self._batch_runtime
 
+    def _runtime_for_batch(self) -> str:
+        """The runtime for the next document batch: under ``auto`` on a CPU, ONNX until this
+        process has embedded ``LONG_JOB`` texts, then ``batch_runtime``."""
+        short = self._batched < LONG_JOB and self._batch_runtime is None
+        if short and self._asked_runtime() == "auto" and not self._on_gpu():
+            return "onnx"
+        return self.batch_runtime
+
     def runs_on(self) -> str | None:
-        return self._batch_runtime  # (None until the first batch picks it)
+        return self._ran_on  # (None until the first document batch)
 
     def _asked_runtime(self) -> str:
         """The runtime asked for batches: int8 is an ONNX graph, so nothing to calibrate
@@ -287,9 +310,26 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
             return normalise(vec)[0]
         return super().embed_query(text)
 
+    def embed_now(self, texts: list[str]) -> np.ndarray:
+        """A few texts wanted now (an answer's sentences) take the query path, whatever
+        runtime batches take: the fp32 ONNX graph, in batches of ``CPU_BATCH``. A cold
+        `kenning ask` then never imports torch, and its vectors are the documents' (cosine
+        >= 0.9999 to every runtime's)."""
+        if self.query_runtime != "onnx" or not texts:
+            return super().embed_now(texts)
+        prefixed = [self.document_prefix + t for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for idx in self.batched(prefixed, CPU_BATCH):
+            vecs = self._embed_onnx([prefixed[i] for i in idx], "query")
+            out[idx] = self._check(vecs, len(idx))
+        return normalise(out)
+
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         small = len(texts) <= SMALL_BATCH
-        runtime = self.query_runtime if small else self.batch_runtime
+        runtime = self.query_runtime if small else self._runtime_for_batch()
+        if not small:
+            self._batched += len(texts)
+            self._ran_on = runtime
         if runtime == "torch-bf16":
             return self._embed_bf16(texts)
         if runtime in ("torch", "cuda"):
@@ -372,7 +412,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
                 try:
                     import onnxruntime as ort
                 except ImportError as e:
-                    raise MissingExtra("onnxruntime", "minilm") from e
+                    raise MissingExtra("onnxruntime", None) from e
                 if workload == "query-int8":
                     graph = quantize_minilm(self._onnx_path(), QUERY_INT8_GRAPH)
                 elif workload == "batch" and self.precision == "int8":
@@ -448,6 +488,11 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
         stored = known.get(key, {}).get("batch_runtime")
         if stored in ("onnx", "torch", "torch-bf16"):
             return str(stored)
+        log.info(
+            "measuring which runtime embeds long jobs fastest on this machine, once (torch is "
+            "loaded to compare: some seconds); cached in %s",
+            path,
+        )
         try:
             rates = self.calibrate()
         except MissingExtra:  # no sentence-transformers here: nothing to compare with

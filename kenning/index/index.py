@@ -13,6 +13,8 @@ incompatible vectors. Syncing lives in ``kenning.ingest``, searching in ``kennin
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +24,14 @@ import numpy as np
 
 from kenning.config import default_index
 from kenning.embedders import Embedder, embedders, get_embedder
-from kenning.errors import ConfigError, EmbedderMismatch, NotFound
+from kenning.errors import (
+    CannotCreateIndex,
+    ConfigError,
+    EmbedderMismatch,
+    IndexUnusable,
+    NotAnIndex,
+    NotFound,
+)
 from kenning.filters import Filters
 from kenning.ingest.embedding import (
     EmbedReport,
@@ -31,7 +40,7 @@ from kenning.ingest.embedding import (
     embedding_status,
     start_worker,
 )
-from kenning.ingest.sync import Progress, Syncer, SyncReport
+from kenning.ingest.sync import FIELDS_KEY, Progress, Syncer, SyncReport
 from kenning.search import DEPTH, Hit, Searcher, memory_needed
 from kenning.search.tuned import META_KEY as TUNING_KEY
 from kenning.store import Store, open_store
@@ -73,12 +82,22 @@ class Index:
     ) -> Index:
         """Open the index at a path or URL (default: ``$KENNING_INDEX`` or ./.kenning/index.db).
 
-        ``create=False`` raises ``NotFound`` instead of creating an empty index.
+        ``create=False`` raises ``NotFound`` instead of creating an empty index. A folder, a
+        file that is not an index, or a place where no file can be made raises ``NotAnIndex``
+        or ``CannotCreateIndex`` before anything is created (``check_location``), and a new
+        index whose opening fails (say, an unknown embedder) is removed again.
         ``reembed=True`` with an ``embedder`` other than the stored one forgets all indexed
         content (roots are kept) so the next ``sync`` rebuilds it with the new embedder; it
         forgets any tuning too (``kenning tune`` learnt it for the old vectors).
         """
-        store = open_store(location if location is not None else default_index(), create)
+        location = location if location is not None else default_index()
+        check_location(location, create)
+        new = _new_paths(location) if create else []
+        try:
+            store = open_store(location, create)
+        except (OSError, sqlite3.Error) as e:
+            _remove(new)
+            raise _unusable(location, e) from None
         try:
             if reembed and embedder is not None:
                 stored = json.loads(store.get_meta("embedder") or "{}")
@@ -92,6 +111,7 @@ class Index:
             return cls(store, emb, spec, vector_index, keyword_index)
         except BaseException:
             store.close()
+            _remove(new)  # a command that fails to open an index leaves no new one behind
             raise
 
     # -- writing ---------------------------------------------------------------
@@ -103,10 +123,7 @@ class Index:
         wait for ``sync``, so processes adding different roots to a shared index never
         queue behind each other's locks)."""
         added: list[str | Path] = []
-        for p in paths:
-            resolved = Path(p).expanduser().resolve()
-            if not resolved.exists():
-                raise NotFound(f"{p}: no such file or folder")
+        for resolved in check_paths(paths):
             self.store.add_root(str(resolved))
             added.append(resolved)
         return self.sync(progress=progress, roots=added, **kw)
@@ -146,7 +163,7 @@ class Index:
             self.store,
             self.embedder,
             self.chunking,
-            index_dir=Path(side).parent.resolve() if side else None,
+            index_path=Path(side).resolve() if side else None,
             force=force,
             max_file_bytes=max_file_bytes,
             progress=progress,
@@ -216,8 +233,24 @@ class Index:
         """Top-``k`` chunks for ``query``, fusing keyword and meaning (``mode='hybrid'``).
 
         ``alpha`` defaults to the weight ``kenning tune`` fitted, else ``search.ALPHA``;
-        ``rerank`` re-orders the top candidates with the reranker it trained."""
+        ``rerank`` re-orders the top candidates with the reranker it trained. An empty
+        query is a ``ConfigError``: it has nothing to rank by."""
+        check_query(query)
+        if filters:
+            filters = filters.for_roots(self.store.roots())
         return self.searcher.search(query, k, filters, mode, fusion, alpha, depth, rerank)
+
+    def filter_warnings(self, filters: Filters | None) -> list[str]:
+        """What looks wrong in ``filters`` for this index: a ``--where`` field that no indexed
+        source has (a typo, most likely), with the close field names that exist."""
+        if not filters or all(c.key in ("title", "type", "path") for c in filters.where):
+            return []
+        saved = self.store.get_meta(FIELDS_KEY)  # kept by every sync
+        if saved is not None:
+            fields = set(json.loads(saved))
+        else:  # an index last synced by an older kenning: read every source's metadata
+            fields = {key for row in self.store.sources().values() for key in row.metadata}
+        return filters.unknown_fields(fields)
 
     def status(self) -> dict[str, Any]:
         """Roots, counts, size on disk, the memory a search process will map (``memory``,
@@ -253,6 +286,123 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: the first bytes of every SQLite database file
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _local_file(location: str | Path) -> Path | None:
+    """The file a location names when it is a local SQLite file (None for a server URL)."""
+    text = str(location)
+    if "://" not in text:
+        return Path(text)
+    if text.startswith("sqlite:///"):
+        return Path(text[len("sqlite:///") :])
+    return None
+
+
+def check_location(location: str | Path, create: bool = True) -> None:
+    """Refuse, before anything is created, an index path that cannot hold an index: a folder,
+    a file that is not a SQLite database, or (with ``create``) a new file whose folder cannot
+    be made. Each error names the path and what to pass instead."""
+    path = _local_file(location)
+    if path is None:
+        return
+    if path.is_dir():
+        inside = path / ".kenning" / "index.db"
+        hint = (
+            f"did you mean --index {inside}?"
+            if inside.is_file()
+            else f"pass a file path, e.g. --index {path / 'index.db'}"
+        )
+        raise NotAnIndex(f"the index {path} is a folder, not an index file; {hint}")
+    if path.exists():
+        try:
+            with path.open("rb") as f:
+                head = f.read(len(SQLITE_HEADER))
+        except OSError as e:
+            raise NotAnIndex(
+                f"cannot read the index {path} ({e.strerror}); check its permissions, or pass "
+                "another --index"
+            ) from None
+        if head and head != SQLITE_HEADER:  # an empty file is an empty database to SQLite
+            raise NotAnIndex(
+                f"{path} is not a kenning index (not a SQLite database); pass --index with an "
+                "index file, or a new path to create one there"
+            )
+        return
+    if not create:
+        return  # the store says there is no index there, and how to make one
+    folder = path.absolute().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise CannotCreateIndex(
+            f"cannot create the index {path}: {existing} is a file, not a folder; pass "
+            "--index with a path in a folder"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CannotCreateIndex(
+            f"cannot create the index {path}: {existing} is not writable; pass --index with "
+            "a path in a folder you can write to"
+        )
+
+
+def _new_paths(location: str | Path) -> list[Path]:
+    """What opening a new local index would create and does not exist yet: the file, its
+    SQLite companions, and the missing folders above it (deepest first, after the files)."""
+    path = _local_file(location)
+    if path is None or path.exists():
+        return []
+    files = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    folders = []
+    for folder in (path.absolute().parent, *path.absolute().parent.parents):
+        if folder.exists():
+            break
+        folders.append(folder)
+    return [f for f in files if not f.exists()] + folders
+
+
+def _remove(paths: list[Path]) -> None:
+    for p in paths:
+        try:
+            p.rmdir() if p.is_dir() else p.unlink(missing_ok=True)
+        except OSError:
+            pass  # a folder something else wrote to meanwhile stays
+
+
+def _unusable(location: str | Path, e: OSError | sqlite3.Error) -> IndexUnusable:
+    """The error to show for a store that SQLite or the file system would not open."""
+    path = _local_file(location) or location
+    if isinstance(e, sqlite3.DatabaseError) and "not a database" in str(e):
+        return NotAnIndex(
+            f"{path} is not a kenning index (not a SQLite database); pass --index with an "
+            "index file, or a new path to create one there"
+        )
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    where = f" ({e.filename})" if isinstance(e, OSError) and e.filename else ""
+    return CannotCreateIndex(
+        f"cannot open or create the index {path}: {reason}{where}; pass --index with a path "
+        "in a folder you can write to"
+    )
+
+
+def check_paths(paths: list[str | Path]) -> list[Path]:
+    """The paths, resolved; ``NotFound`` naming the first that does not exist, so a command
+    can check them before it creates anything."""
+    resolved = []
+    for p in paths:
+        r = Path(p).expanduser().resolve()
+        if not r.exists():
+            raise NotFound(f"{p}: no such file or folder; check the path (nothing was indexed)")
+        resolved.append(r)
+    return resolved
+
+
+def check_query(query: str) -> None:
+    """An empty (or blank) query is an error: it has no words to rank by."""
+    if not query.strip():
+        raise ConfigError("the query is empty; say what to look for, in words")
 
 
 def _resolve_embedder(store: Store, embedder: str | Embedder | None) -> Embedder:

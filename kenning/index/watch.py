@@ -19,7 +19,7 @@ from typing import Any
 
 from kenning.errors import MissingExtra, NotFound
 from kenning.ingest.embedding import EmbedReport
-from kenning.ingest.sync import Progress, SyncReport
+from kenning.ingest.sync import Progress, SyncReport, own_file
 
 from .index import Index
 
@@ -45,18 +45,12 @@ def watch(
     try:
         import watchfiles
     except ImportError as e:  # pragma: no cover - a core dependency
-        raise MissingExtra("watchfiles", "watch") from e
+        raise MissingExtra("watchfiles", None) from e
     roots = [r for r in index.store.roots() if Path(r).exists()]
     if not roots:
         raise NotFound("no roots to watch; add one with `kenning add PATH`")
     side = index.store.side_path
-    index_dir = Path(side).resolve().parent if side else None
-
-    def relevant(_change: Any, path: str) -> bool:
-        p = Path(path)
-        if index_dir is not None and (p == index_dir or index_dir in p.parents):
-            return False  # the index's own files change with every sync
-        return not any(part.startswith(".") for part in p.parts)
+    relevant = change_filter(roots, Path(side).resolve() if side else None)
 
     report = index.sync(progress=progress, embed=False)
     if on_sync:
@@ -82,3 +76,21 @@ def watch(
         report.seconds = time.perf_counter() - t0
         if on_sync:
             on_sync(report, {path for _, path in changes})
+
+
+def change_filter(roots: list[str], index_path: Path | None) -> Callable[[Any, str], bool]:
+    """Which changed paths start a sync: not the index's own files (they change with every
+    sync, wherever the index sits, even in a folder above the notes), and nothing under a
+    hidden folder of a root (``.git``, ``.obsidian``; the roots' own path may be hidden)."""
+    resolved = [Path(r).resolve() for r in roots]
+
+    def relevant(_change: Any, path: str) -> bool:
+        p = Path(path)
+        if own_file(p, index_path):
+            return False
+        for root in resolved:
+            if p == root or root in p.parents:
+                return not any(part.startswith(".") for part in p.relative_to(root).parts)
+        return True
+
+    return relevant

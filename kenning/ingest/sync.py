@@ -33,6 +33,9 @@ BATCH_CHUNKS = 1000
 BATCH_FILES = 200
 
 SKIP_DIRS = {"node_modules", "__pycache__", "venv"}
+#: meta key: the metadata fields the indexed sources have (JSON list), kept by every sync so
+#: a ``--where`` on a field that none has can be told apart from one that matches nothing
+FIELDS_KEY = "fields"
 #: a pass that re-reads this share of the files learns the boilerplate anew
 LEARN_SHARE = 0.5
 #: documents loaded for that kept in memory for the pass, at most this many file bytes
@@ -98,8 +101,20 @@ class _Seen:
         )
 
 
-def walk(root: Path, index_dir: Path | None) -> Iterator[tuple[Path, os.stat_result]]:
-    """Files under ``root`` (or root itself), skipping hidden folders and the index."""
+def own_file(path: Path, index_path: Path | None) -> bool:
+    """Whether ``path`` is one of the index's own files: the database, its SQLite companions
+    (-wal, -shm, -journal) and the caches and locks kept beside it (``index.db.*``)."""
+    if index_path is None or path.parent != index_path.parent:
+        return False
+    name, own = path.name, index_path.name
+    return name == own or name.startswith((own + ".", own + "-"))
+
+
+def walk(
+    root: Path, index_path: Path | None, unreadable: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[Path, os.stat_result]]:
+    """Files under ``root`` (or root itself), skipping hidden folders and the index's own
+    files. A folder that cannot be listed goes into ``unreadable`` with the reason."""
     if root.is_file():
         yield root, root.stat()
         return
@@ -108,15 +123,17 @@ def walk(root: Path, index_dir: Path | None) -> Iterator[tuple[Path, os.stat_res
         folder = stack.pop()
         try:
             entries = list(os.scandir(folder))
-        except OSError:
+        except OSError as e:
+            if unreadable is not None:
+                unreadable.append((str(folder), f"cannot read folder ({e.strerror})"))
             continue
         for entry in sorted(entries, key=lambda e: e.name):
             if entry.name.startswith("."):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                if entry.name not in SKIP_DIRS and Path(entry.path) != index_dir:
+                if entry.name not in SKIP_DIRS:
                     stack.append(Path(entry.path))
-            elif entry.is_file():
+            elif entry.is_file() and not own_file(Path(entry.path), index_path):
                 yield Path(entry.path), entry.stat()
 
 
@@ -132,7 +149,7 @@ class Syncer:
         store: Store,
         embedder: Embedder,
         spec: ChunkSpec,
-        index_dir: Path | None = None,
+        index_path: Path | None = None,
         force: bool = False,
         max_file_bytes: int = MAX_FILE_BYTES,
         progress: Progress | None = None,
@@ -140,13 +157,16 @@ class Syncer:
     ) -> None:
         self.store, self.embedder, self.spec = store, embedder, spec
         self.roots = list(roots) if roots is not None else None
-        self.index_dir, self.force, self.max_file_bytes = index_dir, force, max_file_bytes
+        self.index_path, self.force, self.max_file_bytes = index_path, force, max_file_bytes
         self.progress = progress
         self.report = SyncReport()
         self.boilerplate: frozenset[str] = frozenset()
         self._docs: dict[str, tuple[bytes, Document]] = {}  # loaded while learning boilerplate
         self._pending: list[tuple[SourceRow, list[Chunk] | None]] = []
         self._pending_chunks = 0
+        self._unreadable: list[str] = []  # folders that could not be listed this pass
+        self._fields: set[str] = set()  # metadata keys of the sources, for FIELDS_KEY
+        self._written: set[str] = set()  # paths whose rows this pass rewrites
 
     def run(self) -> SyncReport:
         """Sync the chosen roots (all by default) under their ``sync:<root>`` locks, so two
@@ -157,13 +177,20 @@ class Syncer:
 
     def _run(self, roots: list[str]) -> SyncReport:
         t0 = time.perf_counter()
-        stored = {p: s for p, s in self.store.sources().items() if s.root in roots}
+        every = self.store.sources()
+        stored = {p: s for p, s in every.items() if s.root in roots}
         seen = self._scan(roots)
         self.report.scanned = len(seen)
         # A root that vanished (an unmounted drive, a renamed folder) keeps its files:
         # deleting them would throw away every embedding. `kenning remove` drops it.
+        # Likewise the files of a folder that cannot be read now (its rights changed).
         missing = set(self.report.missing_roots)
-        gone = {p: s for p, s in stored.items() if p not in seen and s.root not in missing}
+        unread = tuple(folder + os.sep for folder in self._unreadable)
+        gone = {
+            p: s
+            for p, s in stored.items()
+            if p not in seen and s.root not in missing and not p.startswith(unread)
+        }
         todo: list[tuple[_Seen, SourceRow | None]] = []
         for path, s in seen.items():
             old = stored.get(path)
@@ -181,6 +208,10 @@ class Syncer:
         if gone:
             self.report.deleted = self.store.delete_sources(gone)
         self.store.gc_embeddings()
+        for path, row in every.items():  # the rest keep the fields they had
+            if path not in gone and path not in self._written:
+                self._fields.update(row.metadata)
+        self.store.set_meta(FIELDS_KEY, json.dumps(sorted(self._fields)))
         self.store.set_meta("last_sync", str(time.time()))
         self.report.seconds = time.perf_counter() - t0
         return self.report
@@ -191,11 +222,15 @@ class Syncer:
             if not Path(root).exists():
                 self.report.missing_roots.append(root)
                 continue
-            for path, st in walk(Path(root), self.index_dir):
+            unreadable: list[tuple[str, str]] = []
+            for path, st in walk(Path(root), self.index_path, unreadable):
                 if file_type(path) is None:
                     self.report.skipped.append((str(path), f"unsupported type {path.suffix}"))
                     continue
                 seen[str(path)] = _Seen(str(path), root, st.st_size, st.st_mtime_ns)
+            # reported as an unreadable file is: by path and reason, among the failures
+            self.report.failed += unreadable
+            self._unreadable += [folder for folder, _ in unreadable]
         return seen
 
     def _boilerplate(
@@ -293,6 +328,8 @@ class Syncer:
         self._queue(row, [], 0)
 
     def _queue(self, row: SourceRow, chunks: list[Chunk] | None, n: int) -> None:
+        self._fields.update(row.metadata)
+        self._written.add(row.path)
         self._pending.append((row, chunks))
         self._pending_chunks += n
         if self._pending_chunks >= BATCH_CHUNKS or len(self._pending) >= BATCH_FILES:

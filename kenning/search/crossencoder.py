@@ -50,7 +50,7 @@ def load(folder: Path | None) -> tuple[Any, Any]:
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
     except ImportError as e:  # pragma: no cover - core dependencies of the minilm extra
-        raise MissingExtra("torch", "minilm") from e
+        raise MissingExtra("torch", None) from e
     from kenning.embedders.onnxgraph import minilm_dir
 
     hf_logging.disable_progress_bar()

@@ -45,8 +45,9 @@ def create_app(
 
     ``security`` defaults to no key, no host check and a 1 MB body limit: fine in-process;
     `kenning serve` passes ``Security.for_bind(host, key)``. ``answering`` defaults to the
-    settings in kenning.toml. ``warm`` loads the embedder at start-up rather than at the first
-    request.
+    settings in kenning.toml. ``warm`` loads what answering needs at start-up (``pool.warm``:
+    the search, the embedder's query and sentence sessions) rather than at the first request,
+    so the first question (to the extractive answerer) is answered as fast as the tenth.
     """
     security = security or Security()
     service = Service(index_location, embedder, pool_size, answering)

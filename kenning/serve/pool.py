@@ -95,9 +95,12 @@ class IndexPool:
             self._write_lock.release()
 
     def warm(self) -> None:
-        """Load the first index's embedder now, so the first request does not wait for it."""
+        """Load what the first request needs now, so that it waits no longer than the tenth:
+        the first index's embedder for queries and for an answer's sentences (their ONNX
+        sessions), and its search (keyword and vector indexes read into memory)."""
         with self.borrow() as index:
-            index.embedder.embed_query("warm up")
+            index.search("warm up", k=1)
+            index.embedder.embed_now(["Warm up the path an answer's sentences take."])
 
     def close(self) -> None:
         with self._lock:

@@ -56,21 +56,34 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
     watch_index: tuple[str | Path, str | None] | None = None,
 ) -> None:
-    """Serve ``app`` until interrupted. ``on_ready`` gets the URL once the socket listens;
+    """Serve ``app`` until interrupted. ``on_ready`` gets the URL once the application has
+    started (``warm``: the models are loaded) and the server accepts requests;
     ``watch_index`` (location, embedder) also runs `kenning watch` on that index."""
     sock = bind(host, port)
     stop = threading.Event()
     watcher = start_watch(*watch_index, stop) if watch_index else None
     try:
-        if on_ready:
-            on_ready(url_of(sock))
         config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
-        uvicorn.Server(config).run(sockets=[sock])
+        ReadyServer(config, lambda: on_ready and on_ready(url_of(sock))).run(sockets=[sock])
     finally:
         stop.set()
         if watcher is not None:
             watcher.join(timeout=5)
         sock.close()
+
+
+class ReadyServer(uvicorn.Server):
+    """uvicorn's server, calling ``started`` once the application has started (its lifespan
+    has loaded the models) and the server accepts requests: only then is it ready."""
+
+    def __init__(self, config: uvicorn.Config, started: Callable[[], object]) -> None:
+        super().__init__(config)
+        self._started = started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and not self.should_exit:
+            self._started()
 
 
 def start_watch(

@@ -8,7 +8,6 @@ are applied by the store itself (in SQL), never by loading every source into Pyt
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
@@ -16,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -82,21 +81,16 @@ class Lock:
 
 
 class FileLock(Lock):
-    """``flock`` on a file beside the index: the kernel drops it when its holder dies, even
-    by SIGKILL, so a stale lock never blocks the next process."""
+    """A lock file beside the index, held by ``filelock`` (``flock`` on POSIX, ``msvcrt``
+    locking on Windows): the operating system drops it when its holder dies, even by
+    SIGKILL, so a stale lock never blocks the next process."""
 
-    def __init__(self, handle: IO[str]) -> None:
-        self.handle = handle
+    def __init__(self, held: Any) -> None:
+        self.held = held  # a filelock.FileLock, acquired
 
     def release(self) -> None:
-        if not self.handle.closed:
-            fcntl.flock(self.handle, fcntl.LOCK_UN)
-            self.handle.close()
-
-
-#: the SQL condition, over chunks aliased ``c``, of a chunk still waiting for its vector
-#: (both stores keep vectors in an ``embeddings`` table keyed by chunk hash)
-UNEMBEDDED = "NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash)"
+        if self.held.is_locked:
+            self.held.release()
 
 
 class Store(ABC):
@@ -145,14 +139,16 @@ class Store(ABC):
         side = self.side_path
         if side is None:
             return Lock()
+        import filelock  # only a process that locks pays its import
+
         slug = name if re.fullmatch(r"\w+", name) else hashlib.sha1(name.encode()).hexdigest()[:16]
-        handle = open(f"{side}.{slug}.lock", "a+")  # noqa: SIM115 - held as long as the lock
+        # not thread-local: a lock may be released by another thread than took it
+        held = filelock.FileLock(f"{side}.{slug}.lock", thread_local=False)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except OSError:
-            handle.close()
+            held.acquire(blocking=wait)
+        except OSError:  # filelock.Timeout (held elsewhere) is one
             return None
-        return FileLock(handle)
+        return FileLock(held)
 
     @contextmanager
     def locked(self, names: Iterable[str]) -> Iterator[None]:

@@ -30,8 +30,8 @@ Measured on real notes (317 jbranchaud/til notes on git, vim, docker and bash, w
 issue's footer appended to each, MiniLM, 60 title queries and 5 git/GitHub questions):
 hits in the top five that were mostly footer fell from 54 and 11 of 25 (chunker version 1)
 to 8 and 4 (sections merged: the footer no longer makes slivers) to 1 and 0 with this rule;
-top-1 on the title queries stayed at 59-60 of 60. ``tests/test_noisy.py`` checks the same on
-a generated vault.
+top-1 on the title queries stayed at 59-60 of 60. ``tests/text/test_boilerplate.py`` checks the
+same on a generated vault.
 
 The syncer counts ``block_keys`` over the files it indexes (plus what it saved from earlier
 syncs), asks ``repeated`` for the set, and passes that set to ``chunk_document``.

@@ -84,8 +84,10 @@ def load(path: Path, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Document:
             f"file too large ({len(data) / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB limit; "
             "raise it with --max-file-size)",
         )
-    if not data.strip():
-        raise LoadError(str(path), "empty file")
+    if not data.strip() and kind in ("markdown", "text"):
+        # An empty note is a note (Obsidian makes one for every link clicked before it is
+        # written): indexed with its title and no chunks, not reported as a failure.
+        return Document(str(path), kind, data.decode("utf-8", "replace"), path.stem)
     return _LOADERS[kind](path, data)
 
 

@@ -99,7 +99,7 @@ def finetune(
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
     except ImportError as e:  # pragma: no cover - core dependencies of the minilm extra
-        raise MissingExtra("torch", "minilm") from e
+        raise MissingExtra("torch", None) from e
     started = time.perf_counter()
     hf_logging.disable_progress_bar()
     torch.manual_seed(seed)

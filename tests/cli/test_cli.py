@@ -109,7 +109,7 @@ def test_add_reports_failures_by_name(tmp_path: Path) -> None:
     (root / "ok.md").write_text("fine")
     (root / "bad.md").write_bytes(b"\xff\xfe\x00\x00")
     result = runner.invoke(app, ["--index", str(tmp_path / "i.db"), "-e", "hash", "add", str(root)])
-    assert result.exit_code == 0
+    assert result.exit_code == 7  # some files failed (kenning.errors.FilesFailed)
     assert "bad.md" in result.output and "binary" in result.output
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from kenning import ConfigError, MissingExtra
 from kenning.config import cache_dir
-from kenning.embedders import HashEmbedder, MiniLMEmbedder, get_embedder, hardware
+from kenning.embedders import HashEmbedder, MiniLMEmbedder, get_embedder, hardware, minilm
 from kenning.embedders.hardware import cpu_name, machine_key
 from kenning.embedders.minilm import CALIBRATION_FILE, QUERY_INT8_MIN_COSINE, SMALL_BATCH
 
@@ -210,22 +210,60 @@ def _calibrated(cache: Path, runtime: str) -> None:
     (cache / CALIBRATION_FILE).write_text(json.dumps(data))
 
 
+def test_a_short_job_stays_on_onnx_and_a_long_one_calibrates_then_switches(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The calibration (torch imported, three runtimes measured: ~15 s) waits until this
+    process has embedded ``LONG_JOB`` texts, so a first `add` of a few notes never waits for
+    it; batches until then take ONNX, which queries load anyway."""
+    calls = _measured(monkeypatch, {"onnx": 10.0, "torch": 20.0})
+    monkeypatch.setattr(minilm, "LONG_JOB", 2 * len(TEXTS))
+    ran: list[tuple[str, str]] = []
+
+    def run(name: str, workload: str, n: int) -> np.ndarray:
+        ran.append((name, workload))
+        return np.ones((n, 384), dtype=np.float32)
+
+    monkeypatch.setattr(MiniLMEmbedder, "_embed_onnx", lambda s, t, w: run("onnx", w, len(t)))
+    monkeypatch.setattr(MiniLMEmbedder, "_embed_torch", lambda s, t: run("torch", "", len(t)))
+    emb = MiniLMEmbedder()
+    emb.batch_size = len(TEXTS)
+    assert emb.runs_on() is None  # nothing embedded yet
+    emb.embed_documents(TEXTS)
+    emb.embed_documents(TEXTS)
+    assert calls == [] and set(ran) == {("onnx", "batch")} and emb.runs_on() == "onnx"
+    assert not (cache / CALIBRATION_FILE).exists()
+    emb.embed_documents(TEXTS)  # LONG_JOB texts in: measured once, then the winner runs
+    assert len(calls) == 1 and ran[-1] == ("torch", "") and emb.runs_on() == "torch"
+    emb.embed_now(TEXTS)  # an answer's sentences still take the query session
+    assert ran[-1] == ("onnx", "query") and len(calls) == 1
+
+
 @pytest.mark.real_model
-def test_queries_take_onnx_and_batches_the_calibrated_runtime(cache: Path) -> None:
+def test_queries_and_sentences_take_onnx_and_long_jobs_the_calibrated_runtime(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _calibrated(cache, "torch")
+    monkeypatch.setattr(minilm, "LONG_JOB", len(TEXTS))
     emb = get_embedder("minilm:query_precision=int8")
     assert isinstance(emb, MiniLMEmbedder) and emb.runs_on() is None  # not known yet
-    docs = emb.embed_documents(TEXTS)
-    assert emb.runs_on() == "torch"
+    short = emb.embed_documents(TEXTS)  # a short job: ONNX, torch not even loaded
+    assert emb.runs_on() == "onnx" and emb._model is None
+    sentences = emb.embed_now(TEXTS)  # an answer's sentences: the fp32 query session
+    assert emb._model is None and set(emb._sessions) == {"batch", "query"}
+    docs = emb.embed_documents(TEXTS)  # LONG_JOB texts in: the calibrated runtime
+    assert emb.runs_on() == "torch" and emb._model is not None
     query = emb.embed_query("what replaces recurrence?")
     assert (emb.query_runtime, emb.batch_runtime) == ("onnx", "torch")
-    assert emb._model is not None  # torch embedded the batch ...
-    assert set(emb._sessions) == {"query-int8"}  # ... and ONNX only the query (int8)
+    assert set(emb._sessions) == {"batch", "query", "query-int8"}  # the query in int8
     assert docs.shape == (len(TEXTS), 384) and query.shape == (384,)
+    # Every path gives the documents' vectors: runtimes may take turns under one index.
+    assert (short * docs).sum(axis=1).min() > 0.9999
+    assert (sentences * docs).sum(axis=1).min() > 0.9999
     # One document alone is latency-bound like a query: it stays on ONNX (in fp32: documents
     # are stored), with the same vector.
     alone = emb.embed_documents(TEXTS[:1])[0]
-    assert float(alone @ docs[0]) > 0.9999 and set(emb._sessions) == {"query-int8", "query"}
+    assert float(alone @ docs[0]) > 0.9999
 
 
 @pytest.mark.real_model

@@ -128,8 +128,7 @@ def test_bad_files_are_reported_and_the_rest_indexed(index: Index, tmp_path: Pat
     report = index.add([root])
     failed = dict(report.failed)
     assert set(failed) == {
-        str(root / n)
-        for n in ("corrupt.pdf", "binary.md", "empty.md", "latin1.txt", "long-line.md")
+        str(root / n) for n in ("corrupt.pdf", "binary.md", "latin1.txt", "long-line.md")
     }
     assert "PDF" in failed[str(root / "corrupt.pdf")]
     assert "too large" in failed[str(root / "long-line.md")]
@@ -138,12 +137,15 @@ def test_bad_files_are_reported_and_the_rest_indexed(index: Index, tmp_path: Pat
     indexed = {r[0] for r in chunk_rows(index)}
     assert indexed == {str(root / "good.md"), str(root / "bad-yaml.md")}
     problems = {p["path"]: p for p in index.status()["problems"]}
-    assert problems[str(root / "empty.md")]["reason"] == "empty file"
+    assert problems[str(root / "latin1.txt")]["reason"].startswith("invalid UTF-8")
     assert problems[str(root / "bad-yaml.md")]["status"] == "warning"
+    # An empty note is a note with no text yet, not a problem.
+    assert str(root / "empty.md") not in problems
+    assert index.store.sources()[str(root / "empty.md")].status == "ok"
     # A failed file that is fixed gets indexed on the next sync.
-    (root / "empty.md").write_text("now it has text")
+    (root / "latin1.txt").write_text("now it has text")
     assert index.sync().changed == 1
-    assert str(root / "empty.md") in {r[0] for r in chunk_rows(index)}
+    assert str(root / "latin1.txt") in {r[0] for r in chunk_rows(index)}
 
 
 def test_a_raised_size_limit_indexes_a_50mb_single_line(index: Index, tmp_path: Path) -> None:

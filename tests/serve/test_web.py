@@ -2,7 +2,7 @@
 
 One uvicorn server on 127.0.0.1 (a free port) serves a real SQLite index of the til notes
 (hash embedder, the default extractive answerer: no model, no network) plus a small root of
-our own: a note with tags and hostile markup, and an empty file that fails to load. Chromium
+our own: a note with tags and hostile markup, and a binary file that fails to load. Chromium
 is Debian's (`install.sh` installs it), driven by the Playwright package without
 `playwright install`. Screenshots go to $KENNING_ARTIFACTS (or the test's temporary folder),
 their paths are printed, and each is checked to hold a real picture, not a blank page.
@@ -74,7 +74,7 @@ def served(til_notes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     extra = base / "extra"
     extra.mkdir()
     (extra / "hostile.md").write_text(HOSTILE)
-    (extra / "empty.md").write_text("")
+    (extra / "binary.md").write_bytes(b"\x00\x01\x02PNG")
     location = base / "index.db"
     with Index.open(location, embedder="hash") as index:
         index.add([til_notes, extra])
@@ -353,6 +353,48 @@ def test_unsupported_sentences_are_marked(page, served):
     assert page.locator(".sentence.supported .flag").count() == 0
 
 
+def test_sources_list_each_note_once_with_its_passages_beneath(page, served, artifacts):
+    """An answer may draw on several chunks of one note (one listed `Apollo_program` five
+    times): the Sources list names each note once, in the order first cited, with every
+    passage ([n] and where it sits) beneath it, each opening its own span."""
+    req = urllib.request.Request(
+        served["url"] + "/api/ask",
+        data=json.dumps({"question": "how do I name a tmux session?"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req) as res:
+        answer = json.load(res)
+    one = answer["sources"][0]
+    other = {**one, "doc_id": one["doc_id"] + 1000, "title": "Another note", "path": "/x/y.md"}
+    sources = [
+        {**one, "n": 1},
+        {**one, "n": 2, "start": 0, "end": 10, "heading": "Second part", "lines": [1, 2]},
+        {**other, "n": 3, "start": 5, "end": 9},
+        {**one, "n": 4, "start": 11, "end": 20, "heading": "Third part", "lines": [3, 4]},
+    ]
+    answer["sources"] = sources
+    body = "event: answer\r\ndata: " + json.dumps(answer) + "\r\n\r\n"
+    page.route(
+        "**/api/ask/stream",
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
+    )
+    open_page(page, "#ask")
+    page.fill("#question", "how do I name a tmux session?")
+    page.press("#question", "Enter")
+    page.wait_for_selector(".turn .sources .passages")
+    notes = page.locator(".turn .sources > li")
+    assert notes.count() == 2
+    assert notes.nth(0).locator("a.open-doc").first.inner_text() == one["title"]
+    assert notes.nth(1).locator("a.open-doc").first.inner_text() == "Another note"
+    links = [notes.nth(i).locator(".passages a") for i in range(2)]
+    assert [x.all_inner_texts() for x in links] == [["[1]", "[2]", "[4]"], ["[3]"]]
+    for n, link in zip([1, 2, 4, 3], links[0].all() + links[1].all(), strict=True):
+        s = sources[n - 1]
+        assert link.get_attribute("href") == f"/doc/{s['doc_id']}?start={s['start']}&end={s['end']}"
+    assert "Second part" in notes.nth(0).locator(".passages li").nth(1).inner_text()
+    screenshot(page, artifacts, "sources")
+
+
 def test_ask_within_the_search_filters(page):
     open_page(page)
     page.wait_for_selector("#f-folder option[value='git/**']", state="attached")
@@ -399,7 +441,7 @@ def test_status_view_shows_counts_failures_and_syncs(page, served, artifacts):
     assert page.inner_text("#stat-files") == str(status["files"])
     assert page.inner_text("#stat-chunks") == str(status["chunks"])
     problems = page.locator("#status-body table").inner_text()
-    assert "extra/empty.md" in problems and "empty file" in problems
+    assert "extra/binary.md" in problems and "binary content" in problems
     assert page.locator(".roots li").count() == 2
     screenshot(page, artifacts, "status")
 

@@ -8,7 +8,12 @@ fails when a registered backend has no way to be made here.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +26,8 @@ from hypothesis import strategies as st
 from kenning import Filters, Index
 from kenning.errors import NotFound, SchemaTooNew, UnknownBackend
 from kenning.store import SourceRow, Store, open_store, stores
-from kenning.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from kenning.store.sqlite import SQLiteStore
+from kenning.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from kenning.text.chunking import Chunk
 
 #: how to make a fresh location for each backend; a new backend adds its own here
@@ -275,6 +281,52 @@ def test_sql_filters_equal_python_filters(one_store: Store, metas: list, where: 
     expected = {r.path for r in s.sources().values() if filters.matches(r)}
     got = {r.path for r in s.chunks(s.chunk_ids(filters).tolist()).values()}
     assert got == expected
+
+
+_HOLD = """
+import sys, time
+from kenning.store import open_store
+store = open_store(sys.argv[1])
+lock = store.lock("embed")
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_lock_is_one_holder_s_until_released_or_killed(make) -> None:
+    """``Store.lock``: a second holder is refused while the first holds it, and gets it once
+    the first releases it, or dies by SIGKILL without releasing anything."""
+    s = make()
+    held = s.lock("embed", wait=False)
+    assert held is not None and s.lock("embed", wait=False) is None
+    held.release()
+    again = s.lock("embed", wait=False)
+    assert again is not None
+    again.release()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLD, s.address], stdout=subprocess.PIPE, text=True, env=env
+    ) as child:
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "held"
+            assert s.lock("embed", wait=False) is None  # another process holds it
+        finally:
+            child.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while (after := s.lock("embed", wait=False)) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert after is not None, "a killed holder left its lock behind"
+    after.release()
+    s.close()
+
+
+def test_kenning_imports_without_fcntl() -> None:
+    """Windows has no ``fcntl``: importing kenning and its stores must not need it (the lock
+    file is taken through ``filelock``, imported when a lock is taken)."""
+    code = "import sys; sys.modules['fcntl'] = None; import kenning, kenning.store; print('ok')"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def test_locations_pick_the_backend(tmp_path: Path) -> None:

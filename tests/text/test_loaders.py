@@ -122,8 +122,8 @@ def test_pdf_text_per_page(tmp_path: Path) -> None:
     [
         ("corrupt.pdf", b"%PDF-1.4\n this is not really a pdf", "PDF"),
         ("binary.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-        ("empty.md", b"", "empty"),
-        ("blank.txt", b"  \n\n", "empty"),
+        ("empty.html", b"", "no text"),
+        ("empty.pdf", b"", "PDF"),
         ("latin1.txt", "caf\xe9 au lait".encode("latin-1"), "invalid UTF-8"),
         ("huge.md", b"a" * (21 * 1024 * 1024), "too large"),
         ("image.png", b"\x89PNG", "unsupported"),

@@ -25,7 +25,7 @@ TOKENIZING = [
     "kenning.search.keywords",
     "kenning.search.searcher",
     "kenning.search.rerankers",
-    "kenning.store.pgbm25",
+    "kenning.store.postgres.bm25",
     "kenning.store.postgres",
 ]
 

@@ -303,12 +303,37 @@
       .map((part) => (/^`[^`]+`$/.test(part) ? el("code", {}, part.slice(1, -1)) : part));
   }
 
-  function sourceLabel(source) {
-    const parts = [shortPath(source.path || "")];
+  /** Where a passage sits in its note: its page or heading, and its lines. */
+  function passageLabel(source) {
+    const parts = [];
     if (typeof source.page === "number") parts.push("page " + source.page);
     else if (source.heading && source.heading !== source.title) parts.push(source.heading);
     if (Array.isArray(source.lines)) parts.push(`lines ${source.lines[0]}–${source.lines[1]}`);
-    return parts.join(" · ");
+    return parts.join(" · ") || "the note";
+  }
+
+  /** The sources as notes, in the order each is first cited, each with its passages: one
+   * note's chunks are listed under it once, not as so many separate sources. */
+  function sourceNotes(sources) {
+    const notes = new Map();
+    for (const s of sources) {
+      const key = s.doc_id ?? s.path;
+      if (!notes.has(key)) notes.set(key, []);
+      notes.get(key).push(s);
+    }
+    return [...notes.values()];
+  }
+
+  function sourceNote(passages) {
+    const first = passages[0];
+    const title = first.title || shortPath(first.path || "");
+    return el("li", { class: "source-note" },
+      el("a", { class: "open-doc", href: docHref(first.doc_id, first.start, first.end) }, title),
+      el("span", { class: "where" }, " " + shortPath(first.path || "")),
+      el("ul", { class: "passages" }, passages.map((s) => el("li", { dataset: { n: s.n } },
+        el("a", { class: "open-doc passage", href: docHref(s.doc_id, s.start, s.end),
+          "aria-label": `Source ${s.n}: ${title}, ${passageLabel(s)}` }, `[${s.n}]`),
+        el("span", { class: "at" }, " " + passageLabel(s))))));
   }
 
   function renderAnswer(box, answer) {
@@ -344,9 +369,7 @@
     const sources = answer.sources || [];
     if (sources.length) {
       box.append(el("h3", { class: "sources-title" }, answer.refused ? "Nearest passages" : "Sources"),
-        el("ol", { class: "sources" }, sources.map((s) => el("li", { value: s.n },
-          el("a", { class: "open-doc", href: docHref(s.doc_id, s.start, s.end) }, s.title || shortPath(s.path)),
-          el("span", { class: "where" }, " " + sourceLabel(s))))));
+        el("ul", { class: "sources" }, sourceNotes(sources).map(sourceNote)));
     }
     for (const note of answer.notes || []) box.append(el("p", { class: "note" }, note));
   }

@@ -4,6 +4,7 @@ Metadata is a JSON column: a condition on a key is an ``EXISTS`` over ``json_eac
 list matches when any item does, and ``!=`` when none does). Comparisons and path globs run
 as small SQL functions that reuse ``kenning.filters``' own rules, so a filtered search in
 SQL selects exactly the sources ``Filters.matches`` would, without loading them into Python.
+``SQLFilters`` walks the filter; this module writes each condition.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import sqlite3
 from functools import lru_cache
 from typing import Any
 
-from kenning.filters import Filters, compare, glob_regex, relative
-
-_COLUMNS = ("title", "type", "path")
+from kenning.filters import compare, relative
+from kenning.store.sql import SQLFilters
 
 
 @lru_cache(maxsize=256)
@@ -40,31 +40,19 @@ def register_functions(db: sqlite3.Connection) -> None:
     )
 
 
-def filter_sql(filters: Filters) -> tuple[str, list[Any]]:
-    """A WHERE clause over ``sources s`` and its parameters."""
-    parts, args = ["s.status != 'failed'"], []
-    if filters.types:
-        parts.append(f"s.type IN ({','.join('?' * len(filters.types))})")
-        args += filters.types
-    if filters.paths:
-        alternatives = []
-        for pattern in filters.paths:
-            alternatives.append(
-                "kenning_glob(?, kenning_relpath(s.path, s.root)) OR kenning_glob(?, s.path)"
-            )
-            rx = glob_regex(pattern).pattern
-            args += [rx, rx]
-        parts.append("(" + " OR ".join(alternatives) + ")")
-    for c in filters.where:
-        op = "=" if c.op == "!=" else c.op
-        if c.key in _COLUMNS:
-            test = f"kenning_compare(s.{c.key}, 'text', ?, ?)"
-            args += [op, c.value]
-        else:
-            test = (
-                "EXISTS (SELECT 1 FROM json_each(s.metadata, ?) j "
-                "WHERE kenning_compare(j.value, j.type, ?, ?))"
-            )
-            args += [f'$."{c.key}"', op, c.value]
-        parts.append(f"NOT {test}" if c.op == "!=" else test)
-    return " AND ".join(parts), args
+class SQLiteFilters(SQLFilters):
+    """Each condition of a filter in SQLite, with ``?`` parameters."""
+
+    glob = "(kenning_glob(?, kenning_relpath(s.path, s.root)) OR kenning_glob(?, s.path))"
+    column = "kenning_compare(s.{key}, 'text', ?, ?)"
+    metadata = (
+        "EXISTS (SELECT 1 FROM json_each(s.metadata, '$.\"' || ? || '\"') j "
+        "WHERE kenning_compare(j.value, j.type, ?, ?))"
+    )
+
+    def types(self, types: list[str]) -> tuple[str, list[Any]]:
+        return f"s.type IN ({','.join('?' * len(types))})", types
+
+
+#: a WHERE clause over ``sources s`` and its parameters, from ``Filters``
+filter_sql = SQLiteFilters()

@@ -1,11 +1,12 @@
-"""Real vaults are noisy (issue #11): template footers in every note, HTML, comments, link
+"""Boilerplate in real, noisy vaults: template footers in every note, HTML, comments, link
 URLs, notes titled only by their file name, front matter that strict YAML rejects.
 
 The vault below is generated in ``tmp_path``: 48 notes on varied subjects, every one ending
 with the footer that a GitHub-publishing template wrote into a 6,500-note Obsidian vault.
-The end-to-end tests go through ``kenning.Index``, whose syncer counts
-``boilerplate.block_keys`` over the vault and passes ``boilerplate.repeated`` to
-``chunk_document``.
+The rule that finds such repeated blocks (``kenning.text.boilerplate``) is checked, then the
+chunks that leave them out, then search end to end through ``kenning.Index``, whose syncer
+counts ``boilerplate.block_keys`` over the vault and passes ``boilerplate.repeated`` to
+``chunk_document``. What markup reads as is tested in test_markup.py.
 """
 
 from __future__ import annotations
@@ -406,43 +407,6 @@ def hashed(vault: Path, tmp_path_factory: pytest.TempPathFactory) -> Index:
 
 def docs(vault: Path) -> list:
     return [load(p, p.read_bytes()) for p in sorted(vault.rglob("*.md"))]
-
-
-# -- markup -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("source", "reads"),
-    [
-        (FOOTER.format(path="a%20b.md"), "This note in GitHub Edit In GitHub"),
-        ("[[target|alias]], [[Note#Part]], [[#Part]], [[Plain]]", "alias, Note, Part, Plain"),
-        ("![cat](cat.png) ![[photo.jpg]] ![[Other note]]", "cat Other note"),
-        ("[wiki](https://en.wikipedia.org/wiki/Foo_(bar)) end", "wiki end"),
-        (
-            "see https://www.gnu.org/software/tar/ and <https://manned.org/tar>",
-            "see gnu.org and manned.org",
-        ),
-        ("a <!-- one\n\ntwo --> b %% three\nfour %% c", "a b c"),
-        ("`<div>` and `[x](https://y)` stay", "`<div>` and `[x](https://y)` stay"),
-        ("```html\n<b>[x](y)</b>\n```", "```html\n<b>[x](y)</b>\n```"),
-        ("> [!note] Title\nbody ^abc123", "Title\nbody"),
-        ("fish &amp; chips&nbsp;today", "fish & chips today"),
-        ("x < y and z > w", "x < y and z > w"),
-    ],
-)
-def test_readable_leaves_out_markup_and_keeps_code(source: str, reads: str) -> None:
-    assert readable(source) == reads
-
-
-def test_a_reading_of_any_span_matches_the_whole_reading() -> None:
-    """Markup is located once per document, so a chunk that holds half a comment or half a
-    fence reads as that part of the whole."""
-    text = "one <!-- two\n\nthree --> four\n\n```\n<b>x</b>\n\n<i>y</i>\n```\nfive <b>six</b>"
-    doc = load(Path("n.md"), text.encode())
-    middle = text.index("three")
-    assert doc.reading.read(middle, len(text)) == "four\n\n```\n<b>x</b>\n\n<i>y</i>\n```\nfive six"
-    fence_half = text.index("<i>")
-    assert doc.reading.read(fence_half, len(text)).startswith("<i>y</i>")
 
 
 # -- the boilerplate rule --------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 from kenning.filters import Filters
 
-from .pgfilters import filter_sql
+from .filters import filter_sql
 
 # BM25 as FTS5's bm25() and BM25Index compute it, given each query term's IDF weight. The
 # ``= ANY`` condition lets PostgreSQL read only the query terms' postings through the primary

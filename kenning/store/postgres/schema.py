@@ -1,15 +1,16 @@
 """The PostgreSQL store's schema: its own PostgreSQL schema (``kenning``), created and changed
 only by the numbered ``MIGRATIONS``; the applied numbers are rows of
-``kenning.schema_version``, so a database tells which kenning made it.
+``kenning.schema_version``, so a database tells which kenning made it. ``SQLStore._migrate``
+applies them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from kenning.errors import SchemaTooNew
-
-from .pgfilters import COMPARE
+from .filters import COMPARE
 
 SCHEMA = "kenning"
 SCHEMA_VERSION = 4
@@ -97,21 +98,18 @@ def version(db: Any) -> int:
     return int(db.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
 
 
-def migrate(db: Any, location: str) -> None:
-    """Apply the migrations the database lacks, in one transaction; raise ``SchemaTooNew``
-    for a database a newer kenning has migrated further (``location`` names it)."""
-    if version(db) < SCHEMA_VERSION:
-        with db.transaction():
-            # One migrating process at a time; the others find the work done.
-            db.execute("SELECT pg_advisory_xact_lock(hashtext('kenning:migrate'))")
-            db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
-            for number in range(version(db) + 1, SCHEMA_VERSION + 1):
-                db.execute(MIGRATIONS[number])
-                db.execute("INSERT INTO schema_version VALUES (%s)", (number,))
-    found = version(db)
-    if found > SCHEMA_VERSION:
-        raise SchemaTooNew(
-            f"{location} has schema version {found}; this kenning knows up to "
-            f"{SCHEMA_VERSION}. Upgrade kenning."
-        )
+@contextmanager
+def transaction(db: Any) -> Iterator[Any]:
+    """The transaction migrations run in: one migrating process at a time (the others find
+    the work done), in the store's own schema."""
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(hashtext('kenning:migrate'))")
+        db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+        yield db
+
+
+def apply(db: Any, number: int) -> None:
+    """Run migration ``number`` and record it."""
+    db.execute(MIGRATIONS[number])
+    db.execute("INSERT INTO schema_version VALUES (%s)", (number,))

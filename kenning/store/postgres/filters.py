@@ -1,6 +1,6 @@
 """``Filters`` compiled to SQL over the ``sources`` table, for PostgreSQL.
 
-The same rules as ``kenning.store.sqlfilters`` (and ``Filters.matches``, the reference):
+The same rules as ``kenning.store.sqlite.filters`` (and ``Filters.matches``, the reference):
 metadata is a ``jsonb`` column, a list matches when any item does and ``!=`` when none does;
 numbers compare as numbers and everything else as lower-cased text in code-point order
 (``COLLATE "C"``, as Python compares strings). Comparisons run in ``kenning_compare``, a SQL
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kenning.filters import Filters, glob_regex
+from kenning.store.sql import SQLFilters
 
 #: created by the PostgreSQL store's migrations; mirrors ``kenning.filters.compare``
 COMPARE = """
@@ -53,8 +53,6 @@ BEGIN
 END $f$;
 """
 
-_COLUMNS = ("title", "type", "path")
-
 # The path under its root, as ``kenning.filters.relative`` gives it.
 _RELATIVE = (
     "CASE WHEN s.path = s.root THEN regexp_replace(s.path, '^.*/', '') "
@@ -63,32 +61,21 @@ _RELATIVE = (
 )
 
 
-def filter_sql(filters: Filters) -> tuple[str, list[Any]]:
-    """A WHERE clause over ``sources s`` and its parameters (psycopg ``%s`` style)."""
-    parts: list[str] = ["s.status <> 'failed'"]
-    args: list[Any] = []
-    if filters.types:
-        parts.append("s.type = ANY(%s)")
-        args.append(list(filters.types))
-    if filters.paths:
-        alternatives = []
-        for pattern in filters.paths:
-            rx = "^" + glob_regex(pattern).pattern
-            alternatives.append(f"(({_RELATIVE}) ~ %s OR s.path ~ %s)")
-            args += [rx, rx]
-        parts.append("(" + " OR ".join(alternatives) + ")")
-    for c in filters.where:
-        op = "=" if c.op == "!=" else c.op
-        if c.key in _COLUMNS:
-            test = f"kenning_compare(to_jsonb(s.{c.key}), %s, %s)"
-            args += [op, c.value]
-        else:
-            test = (
-                "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN "
-                "jsonb_typeof(s.metadata -> %s) = 'array' THEN s.metadata -> %s "
-                "ELSE jsonb_build_array(s.metadata -> %s) END) j(v) "
-                "WHERE kenning_compare(j.v, %s, %s))"
-            )
-            args += [c.key, c.key, c.key, op, c.value]
-        parts.append(f"NOT {test}" if c.op == "!=" else test)
-    return " AND ".join(parts), args
+class PostgresFilters(SQLFilters):
+    """Each condition of a filter in PostgreSQL, with psycopg's ``%s`` parameters."""
+
+    glob = f"(({_RELATIVE}) ~ %s OR s.path ~ %s)"
+    column = "kenning_compare(to_jsonb(s.{key}), %s, %s)"
+    # the value at the key (m), or each of its items when it is a list (v)
+    metadata = (
+        "EXISTS (SELECT 1 FROM (SELECT s.metadata -> %s AS m) x, jsonb_array_elements("
+        "CASE WHEN jsonb_typeof(x.m) = 'array' THEN x.m ELSE jsonb_build_array(x.m) END) j(v) "
+        "WHERE kenning_compare(j.v, %s, %s))"
+    )
+
+    def types(self, types: list[str]) -> tuple[str, list[Any]]:
+        return "s.type = ANY(%s)", [types]
+
+
+#: a WHERE clause over ``sources s`` and its parameters, from ``Filters``
+filter_sql = PostgresFilters()

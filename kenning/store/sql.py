@@ -1,0 +1,386 @@
+"""``SQLStore``: what the SQLite and PostgreSQL stores share, written once.
+
+Both keep the same tables (``meta``, ``roots``, ``sources``, ``chunks``, ``embeddings`` keyed
+by chunk hash) and answer most of the ``Store`` interface with the same SQL. That SQL is
+written here with ``?`` markers, and ``_run`` hands it to the driver in the backend's own
+parameter style (``param``: ``?`` for sqlite3, ``%s`` for psycopg). A backend supplies its
+transactions, how it tests a column against many values, how it decodes a stored vector, and
+the parts that really differ: writing chunks with their keyword index, vectors, keyword search.
+
+Filters and migrations are split the same way: ``SQLFilters`` walks a filter and each
+backend's ``filters`` module writes the SQL of one condition; ``SQLStore._migrate`` applies the
+numbered migrations of the backend's ``schema`` module (``Schema``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+
+from kenning.errors import SchemaTooNew
+from kenning.filters import Filters, glob_regex
+from kenning.text.chunking import Chunk
+
+from .base import ChunkRow, SourceRow, Store, StoredChunk
+
+T = TypeVar("T")
+
+#: the SQL condition, over chunks aliased ``c``, of a chunk still waiting for its vector
+UNEMBEDDED = "NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.hash = c.hash)"
+
+#: a source's columns in ``SourceRow``'s order; metadata as JSON text in both databases
+_SOURCE = (
+    "SELECT id, path, root, size, mtime_ns, hash, type, status, error, title, "
+    "CAST(metadata AS text) FROM sources"
+)
+_UPSERT_SOURCE = (
+    "INSERT INTO sources (path, root, size, mtime_ns, hash, type, status, error, title, "
+    "metadata, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (path) DO UPDATE SET root=excluded.root, size=excluded.size, "
+    "mtime_ns=excluded.mtime_ns, hash=excluded.hash, type=excluded.type, "
+    "status=excluded.status, error=excluded.error, title=excluded.title, "
+    "metadata=excluded.metadata, indexed_at=excluded.indexed_at RETURNING id"
+)
+_CHUNK = (
+    'SELECT c.id, c.source_id, s.path, s.title, s.type, c.start, c."end", c.heading, '
+    "c.page, c.text, c.hash FROM chunks c JOIN sources s ON s.id = c.source_id"
+)
+#: columns a filter may name that are columns of ``sources``, not metadata keys
+COLUMNS = ("title", "type", "path")
+
+
+def _source(row: Sequence[Any]) -> SourceRow:
+    sid, path, root, size, mtime, digest, kind, status, error, title, meta = row
+    return SourceRow(
+        sid, path, root, size, mtime, digest, kind, status, error, title, json.loads(meta)
+    )
+
+
+class Schema(Protocol):
+    """What a store's ``schema`` module provides: numbered migrations, and how its database
+    records how far it has come."""
+
+    SCHEMA_VERSION: int
+    MIGRATIONS: dict[int, str]
+
+    def version(self, db: Any) -> int:
+        """The last migration applied (0: none yet)."""
+
+    def transaction(self, db: Any) -> AbstractContextManager[Any]:
+        """The transaction migrations run in, one migrating process at a time."""
+
+    def apply(self, db: Any, number: int) -> None:
+        """Run migration ``number`` and record it."""
+
+
+class SQLFilters(ABC):
+    """``Filters`` compiled to a WHERE clause over ``sources s`` and its parameters.
+
+    The rules are ``Filters.matches``' (the reference): a failed source never matches, a
+    metadata list matches when any item does and ``!=`` when none does, a path glob matches
+    the path under its root or the whole path. The walk is shared; each backend gives the SQL
+    of each condition, with its driver's parameter markers.
+    """
+
+    #: a path glob, as a regular expression anchored at the start: its two parameters are
+    #: the expression, for the path under its root and for the whole path
+    glob: str
+    #: the source column ``{key}`` compares: its parameters are the operator and the value
+    column: str
+    #: some item of the metadata value at a key compares: the key, the operator, the value
+    metadata: str
+
+    @abstractmethod
+    def types(self, types: list[str]) -> tuple[str, list[Any]]:
+        """The source's type is one of ``types``."""
+
+    def __call__(self, filters: Filters) -> tuple[str, list[Any]]:
+        parts: list[tuple[str, list[Any]]] = [("s.status <> 'failed'", [])]
+        if filters.types:
+            parts.append(self.types(list(filters.types)))
+        if filters.paths:
+            rx = ["^" + glob_regex(pattern).pattern for pattern in filters.paths]
+            globs = " OR ".join([self.glob] * len(rx))
+            parts.append((f"({globs})", [r for r in rx for _ in range(2)]))
+        for c in filters.where:
+            op = "=" if c.op == "!=" else c.op
+            if c.key in COLUMNS:
+                test, args = self.column.format(key=c.key), [op, c.value]
+            else:
+                test, args = self.metadata, [c.key, op, c.value]
+            parts.append((f"NOT {test}" if c.op == "!=" else test, args))
+        return " AND ".join(p for p, _ in parts), [arg for _, args in parts for arg in args]
+
+
+class SQLStore(Store):
+    """The ``Store`` methods whose SQL both databases share, over the connection ``db``."""
+
+    db: Any
+    #: the driver's parameter marker, put in place of the ``?`` of the SQL written here
+    param = "?"
+    #: chunks ``c`` joined with where their keyword-indexed text lives, and that text
+    bodies = "chunks c"
+    body = "c.body"
+    #: compiles ``Filters`` for this database
+    filter_sql: SQLFilters
+
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        """Execute SQL written with ``?`` markers in this driver's parameter style."""
+        if self.param != "?":
+            sql = sql.replace("?", self.param)
+        return self.db.execute(sql, args)
+
+    @abstractmethod
+    def _write(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in one write transaction (again, where the database may abort it to
+        break a deadlock) and return what it returns."""
+
+    @abstractmethod
+    def _matching(self, column: str, values: list[Any]) -> Iterator[tuple[str, list[Any]]]:
+        """``column`` is one of ``values``: a (condition, parameters) pair per batch of values
+        the database takes in one statement."""
+
+    @staticmethod
+    @abstractmethod
+    def _vector(value: Any) -> np.ndarray:
+        """A stored vector as float32."""
+
+    @abstractmethod
+    def _insert_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        """Store vectors by chunk hash inside the current transaction (stored ones are kept)."""
+
+    @abstractmethod
+    def _delete(self, paths: Sequence[str]) -> int:
+        """Delete these sources with their chunks inside the current transaction."""
+
+    @abstractmethod
+    def _clear(self) -> None:
+        """Empty sources, chunks, their keyword index and vectors, inside the current
+        transaction."""
+
+    def _migrate(self, schema: Schema) -> None:
+        """Apply the migrations the database lacks, in one transaction; raise ``SchemaTooNew``
+        for a database a newer kenning has migrated further."""
+        if schema.version(self.db) < schema.SCHEMA_VERSION:
+            with schema.transaction(self.db):
+                # Another process may have migrated while this one waited for the lock.
+                for number in range(schema.version(self.db) + 1, schema.SCHEMA_VERSION + 1):
+                    schema.apply(self.db, number)
+        found = schema.version(self.db)
+        if found > schema.SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.location} has schema version {found}; this kenning knows up to "
+                f"{schema.SCHEMA_VERSION}. Upgrade kenning."
+            )
+
+    def _bump(self, key: str = "generation") -> None:
+        """Move a generation counter on, so searchers know their caches are stale:
+        ``generation`` for chunks, ``vectors_generation`` for vectors added on their own."""
+        self._run(
+            "INSERT INTO meta VALUES (?, '1') ON CONFLICT (key) DO UPDATE SET "
+            "value = CAST(CAST(meta.value AS bigint) + 1 AS text)",
+            (key,),
+        )
+
+    def _upsert_sources(
+        self, sources: Iterable[tuple[SourceRow, list[Chunk] | None]]
+    ) -> list[tuple[int, list[Chunk]]]:
+        """Insert or update source rows; the (source id, chunks) of those whose chunks are
+        replaced."""
+        now = time.time()
+        replaced: list[tuple[int, list[Chunk]]] = []
+        for src, chunks in sources:
+            sid = self._run(
+                _UPSERT_SOURCE,
+                (
+                    src.path,
+                    src.root,
+                    src.size,
+                    src.mtime_ns,
+                    src.hash,
+                    src.type,
+                    src.status,
+                    src.error,
+                    src.title,
+                    json.dumps(src.metadata),
+                    now,
+                ),
+            ).fetchone()[0]
+            if chunks is not None:
+                replaced.append((sid, chunks))
+        return replaced
+
+    # -- meta and roots ------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._run("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._run(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._run("SELECT key, value FROM meta").fetchall())
+
+    def roots(self) -> list[str]:
+        return [r[0] for r in self._run("SELECT path FROM roots ORDER BY path")]
+
+    def add_root(self, path: str) -> None:
+        self._run("INSERT INTO roots VALUES (?, ?) ON CONFLICT DO NOTHING", (path, time.time()))
+
+    def remove_root(self, path: str) -> list[str]:
+        def work() -> list[str]:
+            self._run("DELETE FROM roots WHERE path = ?", (path,))
+            gone = [r[0] for r in self._run("SELECT path FROM sources WHERE root = ?", (path,))]
+            self._delete(gone)
+            return gone
+
+        return self._write(work)
+
+    # -- writing -------------------------------------------------------------------
+
+    def write_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        def work() -> None:
+            self._insert_vectors(vectors)
+            self._bump("vectors_generation")
+
+        self._write(work)
+
+    def replace_vectors(self, vectors: dict[str, np.ndarray], embedder: str) -> None:
+        def work() -> None:
+            self._run("DELETE FROM embeddings")
+            self._insert_vectors(vectors)
+            self.set_meta("embedder", embedder)
+            self._bump("vectors_generation")
+
+        self._write(work)
+
+    def delete_sources(self, paths: Iterable[str]) -> int:
+        items = sorted(paths)  # the order two writers lock rows in
+        return self._write(lambda: self._delete(items))
+
+    def gc_embeddings(self) -> int:
+        def work() -> int:
+            cur = self._run(
+                "DELETE FROM embeddings WHERE NOT EXISTS "
+                "(SELECT 1 FROM chunks c WHERE c.hash = embeddings.hash)"
+            )
+            return int(cur.rowcount)
+
+        return self._write(work)
+
+    def reset(self) -> None:
+        def work() -> None:
+            self._clear()
+            self._run("DELETE FROM meta WHERE key = 'embedder'")
+            self._bump()
+
+        self._write(work)
+
+    def move_source(self, old: str, new: str, root: str, size: int, mtime_ns: int) -> None:
+        def work() -> None:
+            self._run(
+                "UPDATE sources SET path = ?, root = ?, size = ?, mtime_ns = ? WHERE path = ?",
+                (new, root, size, mtime_ns, old),
+            )
+            self._bump()
+
+        self._write(work)
+
+    # -- reading -------------------------------------------------------------------
+
+    def sources(self) -> dict[str, SourceRow]:
+        return {row.path: row for row in map(_source, self._run(_SOURCE))}
+
+    def known_hashes(self, hashes: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for where, args in self._matching("hash", list(set(hashes))):
+            found.update(
+                r[0] for r in self._run(f"SELECT hash FROM embeddings WHERE {where}", args)
+            )
+        return found
+
+    def vectors_for(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for where, args in self._matching("hash", list(set(hashes))):
+            rows = self._run(f"SELECT hash, vector FROM embeddings WHERE {where}", args)
+            out.update((h, self._vector(v)) for h, v in rows)
+        return out
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        out: dict[int, ChunkRow] = {}
+        for where, args in self._matching("c.id", list(ids)):
+            out.update({r[0]: ChunkRow(*r) for r in self._run(f"{_CHUNK} WHERE {where}", args)})
+        return out
+
+    def dump(self, paths: Sequence[str]) -> list[tuple[SourceRow, list[Chunk]]]:
+        out: list[tuple[SourceRow, list[Chunk]]] = []
+        for path in paths:
+            row = self._run(f"{_SOURCE} WHERE path = ?", (path,)).fetchone()
+            if row is None:
+                continue
+            src = _source(row)
+            rows = self._run(
+                f'SELECT c.start, c."end", c.text, c.heading, c.page, {self.body}, c.hash '
+                f"FROM {self.bodies} WHERE c.source_id = ? ORDER BY c.ord",
+                (src.id,),
+            )
+            chunks: list[Chunk] = [
+                StoredChunk(a, b, t, h, p, body=body, key=key) for a, b, t, h, p, body, key in rows
+            ]
+            out.append((src, chunks))
+        return out
+
+    def pending(
+        self, after: int, limit: int, everything: bool = False
+    ) -> list[tuple[int, str, str]]:
+        waiting = "" if everything else f"AND {UNEMBEDDED} "
+        rows = self._run(
+            f"SELECT c.id, c.hash, {self.body} FROM {self.bodies} "
+            f"WHERE c.id > ? {waiting}ORDER BY c.id LIMIT ?",
+            (after, limit),
+        )
+        return [(i, h, body) for i, h, body in rows]
+
+    def pending_count(self) -> int:
+        sql = f"SELECT count(DISTINCT hash) FROM chunks c WHERE {UNEMBEDDED}"
+        return int(self._run(sql).fetchone()[0])
+
+    def chunk_ids(self, filters: Filters | None = None) -> np.ndarray:
+        if not filters:
+            rows = self._run("SELECT id FROM chunks ORDER BY id")
+        else:
+            where, args = self.filter_sql(filters)
+            rows = self.db.execute(  # the filter's SQL is in the driver's style already
+                "SELECT id FROM chunks WHERE source_id IN "
+                f"(SELECT s.id FROM sources s WHERE {where}) ORDER BY id",
+                args,
+            )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def chunk_count(self) -> int:
+        return int(self._run("SELECT count(*) FROM chunks").fetchone()[0])
+
+    def stats(self) -> dict[str, Any]:
+        one = lambda q: self._run(q).fetchone()[0]  # noqa: E731
+        failed = self._run(
+            "SELECT path, status, error FROM sources WHERE status <> 'ok' ORDER BY path"
+        ).fetchall()
+        return {
+            "sources": one("SELECT count(*) FROM sources WHERE status <> 'failed'"),
+            "chunks": one("SELECT count(*) FROM chunks"),
+            "embeddings": one("SELECT count(*) FROM embeddings"),
+            "problems": [{"path": p, "status": s, "reason": e} for p, s, e in failed],
+        }
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,87 @@
+"""The SQLite store's schema: created and changed only by the numbered ``MIGRATIONS``;
+``PRAGMA user_version`` records how far a file has come. ``SQLStore._migrate`` applies them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SCHEMA_VERSION = 3
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        path TEXT NOT NULL UNIQUE,
+        root TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        title TEXT NOT NULL DEFAULT '',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        indexed_at REAL NOT NULL
+    );
+    CREATE INDEX sources_hash ON sources(hash);
+    CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        ord INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL,
+        heading TEXT NOT NULL,
+        page INTEGER,
+        text TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX chunks_source ON chunks(source_id);
+    CREATE INDEX chunks_hash ON chunks(hash);
+    CREATE TABLE embeddings (hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        body, tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    """,
+    # 2 created the evaluation tables; they now belong to ``kenning.eval.history``, which
+    # creates them itself (with the same columns), so files of every age agree.
+    2: "",
+    # Embedders took device="cpu" by default before they could use a GPU; an index recorded
+    # that default, not a choice, so it moves to "auto" like a new index (CPU where no GPU).
+    # (CASE: only the embedder's value is JSON; other keys must never be parsed.)
+    3: """
+    UPDATE meta SET value = json_set(value, '$.args.device', 'auto')
+    WHERE CASE WHEN key = 'embedder' THEN json_extract(value, '$.args.device') END = 'cpu'
+    """,
+}
+
+
+def version(db: sqlite3.Connection) -> int:
+    """The last migration applied to the file (0: none yet)."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction (``BEGIN IMMEDIATE``: it waits for the file's one writer, so
+    two processes never both migrate), rolled back if its body raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def apply(db: sqlite3.Connection, number: int) -> None:
+    """Run migration ``number`` statement by statement (``executescript`` would commit) and
+    record it."""
+    for statement in MIGRATIONS[number].split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(f"PRAGMA user_version = {number}")
