@@ -105,7 +105,7 @@ def test_search_sees_new_files_after_sync(index: Index, notes: Path) -> None:
 
 
 def test_pdf_hits_carry_their_page(index: Index, tmp_path: Path) -> None:
-    from test_loaders import make_pdf
+    from conftest import make_pdf
 
     root = tmp_path / "pdfs"
     root.mkdir()

@@ -3,22 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import make_pdf
 
 from kenning.errors import LoadError
 from kenning.text.loaders import load
-
-
-def make_pdf(path: Path, pages: list[str]) -> bytes:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    c = canvas.Canvas(str(path), pagesize=A4)
-    c.setTitle("Test PDF")
-    for text in pages:
-        c.drawString(72, 720, text)
-        c.showPage()
-    c.save()
-    return path.read_bytes()
 
 
 def test_markdown_front_matter_is_typed() -> None:
