@@ -17,7 +17,7 @@ find_links=()
 # setuptools comes from the lock too, so building the editable install fetches nothing
 .venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
 .venv/bin/pip check >/dev/null || { .venv/bin/pip check >&2; exit 1; }
-# The web page's tests (tests/test_web.py) drive Debian's chromium through Playwright, without
+# The web page's tests (tests/serve/test_web.py) drive Debian's chromium through Playwright, without
 # `playwright install` (no browser download: only Debian's packages can be reached).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -65,12 +65,12 @@ from kenning.config import cache_dir
 from kenning.embedders import MiniLMEmbedder, embedders
 from kenning.embedders.hardware import machine_key
 from kenning.embedders.minilm import CALIBRATION_FILE, QUERY_INT8_GRAPH
+from kenning.embedders.onnxgraph import export_minilm_onnx, minilm_dir, quantize_minilm
 from kenning.eval.datasets import BeirDataset, load_beir, write_corpus
 from kenning.eval.evaluate import RunConfig, run_queries, score_configs
-from kenning.ingest.chunking import ChunkSpec, chunk_document, embedding_text
-from kenning.ingest.loaders import load
-from kenning.onnxgraph import export_minilm_onnx, minilm_dir, quantize_minilm
 from kenning.search import Hit
+from kenning.text.chunking import ChunkSpec, chunk_document, embedding_text
+from kenning.text.loaders import load
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 

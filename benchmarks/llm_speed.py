@@ -62,7 +62,7 @@ def measure(model: str, threads: int, prompt_tokens: int, new_tokens: int, join:
     """One model, in this (fresh) process."""
     import resource
 
-    from kenning.answer import models
+    from kenning.answer import gguf as models
     from kenning.answer.local import LocalLLM
 
     out: dict[str, Any] = {"model": model, "threads": threads}

@@ -5,7 +5,7 @@
 
 The SQLite index is the evaluation cache (`kenning eval retrieval` and benchmarks/beir.py
 build it: SciFact through the real pipeline, default MiniLM). It is copied into PostgreSQL
-with ``kenning.migration.copy_index`` (what `kenning migrate` runs: no re-embedding), into a
+with ``kenning.index.copying.copy_index`` (what `kenning migrate` runs: no re-embedding), into a
 throwaway local server (``kenning.store.postgres.local``) unless ``--url`` names an empty
 database. Then the 300 test queries run through the evaluation path on both stores, for
 bm25, dense and hybrid, and the nDCG@10 of each pair is printed with its difference, with the
@@ -22,7 +22,7 @@ from pathlib import Path
 from kenning import Index
 from kenning.eval.datasets import load_beir
 from kenning.eval.evaluate import RunConfig, corpus_index, run_queries, score_configs
-from kenning.migration import copy_index
+from kenning.index.copying import copy_index
 from kenning.search import Hit
 from kenning.store import open_store
 from kenning.store.postgres.local import LocalPostgres

@@ -292,8 +292,8 @@ def _time(fn: object) -> float:
 
 def cmd_recall(db: str, data: Path, cache: Path, dtype: str) -> dict[str, float]:
     """Recall@10 of HNSW (graph in ``dtype``) against exact search, on the claims' vectors."""
+    from kenning.search.vectors import HNSWIndex, _exact
     from kenning.store.sqlite import SQLiteStore
-    from kenning.vectors import HNSWIndex, _exact
 
     qv = query_vectors(data, cache)
     store = SQLiteStore(db)
@@ -366,7 +366,7 @@ def copy_to_store(db: Path, url: str, cache: Path) -> str:
     PostgreSQL (kenning.store.postgres.local) under ``cache`` with a database per index size; a
     ``postgresql://`` URL is used as given, and one that already holds the same number of
     chunks is taken as loaded (the copy takes minutes per 100k chunks)."""
-    from kenning.migration import copy_index
+    from kenning.index.copying import copy_index
     from kenning.store import open_store
 
     if url == "pgserver":

@@ -44,9 +44,9 @@ from kenning.eval.datasets import load_beir, safe_name, write_corpus
 from kenning.eval.evaluate import RunConfig, corpus_digest, corpus_index, paired_bootstrap
 from kenning.eval.metrics import evaluate, to_run
 from kenning.index import Index
-from kenning.ingest.chunking import ChunkSpec
+from kenning.search.tuned import META_KEY, Tuning
+from kenning.text.chunking import ChunkSpec
 from kenning.tuning.finetune import EPOCHS, MIX
-from kenning.tuning.record import META_KEY, Tuning
 from kenning.tuning.tune import tune
 
 Run = dict[str, dict[str, float]]

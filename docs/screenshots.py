@@ -3,7 +3,7 @@
     python docs/screenshots.py
 
 Builds a fresh index of examples/notes in a temporary folder, serves it, and drives Debian's
-chromium through Playwright (as tests/test_web.py does): a search (web.png) and an answer
+chromium through Playwright (as tests/serve/test_web.py does): a search (web.png) and an answer
 (web-ask.png). Needs the serve extra, playwright and `chromium` on the PATH.
 """
 

@@ -15,12 +15,12 @@ from .errors import (
 )
 from .filters import Filters
 from .index import Index
-from .ingest.chunking import Chunk, ChunkSpec
 from .ingest.sync import SyncReport
-from .keywords import KeywordIndex
 from .search import Hit
+from .search.keywords import KeywordIndex
+from .search.vectors import VectorIndex
 from .store import SQLiteStore, Store, open_store
-from .vectors import VectorIndex
+from .text.chunking import Chunk, ChunkSpec
 
 __all__ = [
     "Chunk",

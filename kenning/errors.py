@@ -14,7 +14,7 @@ rest), 70 an unexpected exception (with a pointer to --debug), 130 Ctrl-C. Catch
     ├── MissingExtra           an optional package is missing (names the pip extra)
     ├── ModelUnavailable       a model's weights cannot be loaded here (offline, not cached)
     │   └── ModelCorrupt       a model file does not match its pinned SHA-256
-    ├── IndexError_            the index file cannot be used
+    ├── IndexUnusable          the index file cannot be used
     │   ├── NotAnIndex         the path is a folder or a file that is not a kenning index
     │   ├── CannotCreateIndex  no index file can be made there (no such folder, no rights)
     │   ├── EmbedderMismatch   opened with another embedder than the one it was built with
@@ -110,21 +110,21 @@ class ModelCorrupt(ModelUnavailable):
         )
 
 
-class IndexError_(KenningError):  # noqa: N801 - the builtin IndexError means something else
+class IndexUnusable(KenningError):
     """The index database cannot be used as asked."""
 
     exit_code = 4
 
 
-class NotAnIndex(IndexError_):
+class NotAnIndex(IndexUnusable):
     """The index path names a folder, or a file that is not a kenning index (SQLite)."""
 
 
-class CannotCreateIndex(IndexError_):
+class CannotCreateIndex(IndexUnusable):
     """A new index file cannot be made at the path (no such folder, no rights, read-only)."""
 
 
-class EmbedderMismatch(IndexError_):
+class EmbedderMismatch(IndexUnusable):
     """The index was built with another embedder; mixing vectors would return garbage."""
 
     def __init__(self, path: str, stored: str, stored_dim: int, given: str, given_dim: int) -> None:
@@ -152,7 +152,7 @@ class EmbedderChanged(EmbedderMismatch):
         return str(self.args[0])
 
 
-class SchemaTooNew(IndexError_):
+class SchemaTooNew(IndexUnusable):
     """The file was migrated by a newer kenning than this one."""
 
 

@@ -137,7 +137,7 @@ def til_notes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class TitleAsker(LLM):
     """A writer for unit tests that turns each passage's title into a question, and gives an
     unusable reply (a fragment) for every third passage. The real model writes questions in
-    tests/test_local_llm.py."""
+    tests/answer/test_local_llm.py."""
 
     id = "title-asker"
 
@@ -155,3 +155,17 @@ class TitleAsker(LLM):
             yield from (reply[:5], reply[5:], "\nAnd a second line that is never read.")
         finally:
             self.closed += 1
+
+
+def make_pdf(path: Path, pages: list[str]) -> bytes:
+    """A PDF at ``path`` with one line of text per page (reportlab); returns its bytes."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.setTitle("Test PDF")
+    for text in pages:
+        c.drawString(72, 720, text)
+        c.showPage()
+    c.save()
+    return path.read_bytes()

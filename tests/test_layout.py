@@ -1,9 +1,9 @@
-"""The package's shape: imports flow one way, the public names resolve, the module map of
-docs/architecture.md matches the tree.
+"""The package's shape: imports flow one way, each folder is one layer, the public names
+resolve, the module map of docs/architecture.md matches the tree.
 
-Layers, lowest first. A module may import from its own layer or a lower one, never from a
-higher one, and the import graph (lazy imports inside functions and imports for type
-checkers included) has no cycles.
+Layers, lowest first, one folder each. A module may import from its own layer or a lower
+one, never from a higher one, and the import graph (lazy imports inside functions and
+imports for type checkers included) has no cycles.
 """
 
 from __future__ import annotations
@@ -15,40 +15,24 @@ from pathlib import Path
 import kenning
 
 PACKAGE = Path(kenning.__file__).parent
+#: one folder per layer, lowest first; the package root holds the base (its plain modules)
+#: and, on top of everything, the front door (``__init__``, the public API, and ``__main__``)
 LAYERS = [
-    ["errors", "config", "registry"],
-    ["filters", "ingest", "ingest.markup", "ingest.loaders", "ingest.boilerplate"],
-    ["ingest.chunking", "onnxgraph", "embedders.*", "vectors", "tokens"],
-    [
-        "store.base",
-        "store.sql",
-        "store.sqlite.filters",
-        "store.sqlite.schema",
-        "store.sqlite",
-        "store.postgres.filters",
-        "store.postgres.schema",
-        "store.postgres.bm25",
-        "store.postgres",
-    ],
-    ["store.postgres.local", "store"],
-    ["keywords", "ingest.sync", "ingest.embedding", "migration"],
-    [
-        "tuning.crossencoder",
-        "rerank",
-        "tuning",
-        "tuning.adapter",
-        "tuning.finetune",
-        "tuning.record",
-    ],
-    ["search"],
-    ["index", "watch"],
-    ["answer.*"],
-    ["eval.*", "tuning.pairs", "tuning.reranking", "tuning.tune"],
-    ["serve.*"],  # the HTTP API, web page, OpenAI routes and MCP: drive index, answer, eval
+    ["errors", "config", "registry", "filters"],  # the exception tree, settings, registries
+    ["text.*"],  # files read, markup, template lines, chunks, the tokenizer
+    ["embedders.*"],  # the embedder role, MiniLM and its ONNX graphs, third-party models
+    ["store.*"],  # the Store interface, SQLite and PostgreSQL
+    ["ingest.*"],  # bringing a store in line with the disk, embedding what waits
+    ["search.*"],  # keyword and vector indexes, rerankers, the stored tuning, Searcher
+    ["index.*"],  # Index, the one object every edge drives; watch; copying an index
+    ["answer.*"],  # LLM backends, prompts, citations, ask
+    ["eval.*"],  # retrieval and answer evaluation, question sets
+    ["tuning.*"],  # training: the adapter, MiniLM, rerankers, `kenning tune`
+    ["serve.*"],  # the HTTP API, web page, OpenAI routes and MCP
     ["cli.*"],  # `kenning serve` and `kenning mcp` start the server
-    [""],  # kenning/__init__.py re-exports the public API and sits on top
-    ["__main__"],  # ``python -m kenning`` runs the CLI
+    ["", "__main__"],  # the public API (kenning/__init__.py) and ``python -m kenning``
 ]
+FRONT_DOOR = {"", "__main__"}
 
 
 def modules() -> dict[str, Path]:
@@ -85,6 +69,10 @@ def imports(module: str, path: Path, known: set[str]) -> set[str]:
                 target = ".".join([*base, *(node.module.split(".") if node.module else [])])
                 names = [target] + [f"{target}.{a.name}".strip(".") for a in node.names]
                 names = ["kenning." + n if n else "kenning" for n in names]
+            elif node.module == "kenning" and all(a.name.startswith("__") for a in node.names):
+                # the package's own metadata (``__version__``): kenning/__init__.py has run
+                # before any of its modules, so this imports nothing above the importer
+                continue
             else:
                 names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
         else:
@@ -112,6 +100,21 @@ def test_no_module_imports_from_a_layer_above_it() -> None:
         if layer(d) > layer(m)
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def folder(module: str) -> str:
+    path = modules()[module]
+    return module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+
+def test_each_folder_holds_one_layer() -> None:
+    """A folder is a layer: its modules import each other freely, and nothing above."""
+    layers: dict[str, set[int]] = {}
+    for m in modules():
+        if m not in FRONT_DOOR:
+            layers.setdefault(folder(m), set()).add(layer(m))
+    wide = {f"kenning/{f}": sorted(n) for f, n in layers.items() if len(n) > 1}
+    assert not wide, f"folders spanning layers: {wide}"
 
 
 def test_the_import_graph_has_no_cycles() -> None:

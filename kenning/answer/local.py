@@ -19,14 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kenning.answer.llms import LLM, Message, Prompt, Usage, completion_text, llms
-from kenning.answer.models import (
+from kenning.answer.gguf import (
     DEFAULT_MODEL,
     KNOWN_MODELS,
     check_model_arg,
     model_label,
     resolve_model,
 )
+from kenning.answer.llms import LLM, Message, Prompt, Usage, completion_text, llms
 from kenning.config import usable_cores
 from kenning.errors import ConfigError, MissingExtra
 
@@ -50,7 +50,7 @@ def _cyllama() -> Any:
 class LocalLLM(LLM):
     """A GGUF model through llama.cpp, in this process: ``get_llm("local", model=...)``.
 
-    ``model`` is a known name (see ``kenning.answer.models.KNOWN_MODELS``) or a GGUF path.
+    ``model`` is a known name (see ``kenning.answer.gguf.KNOWN_MODELS``) or a GGUF path.
     Nothing heavy happens on construction: the model file is built or verified and loaded on
     first use (``stream`` or ``count_tokens``), once, whichever thread gets there first.
     One context serves every call, so calls from several threads take turns.

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kenning.search import STOPWORDS
+from kenning.text.tokens import STOPWORDS
 
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 _STARTS_UNIT = re.compile(r"^\s*(?:[#|>]|[-*+]\s|\d+[.)]\s)")

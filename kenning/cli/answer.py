@@ -60,8 +60,8 @@ MARKS = {
 
 def Answering(llm: str | None, model: str | None, strategy: str | None, k: int | None) -> Any:
     """The answerer as configured for the index named by the global options
-    (``kenning.answer.answering.Answering``, shared with ``kenning serve``)."""
-    from kenning.answer.answering import Answering as Configured
+    (``kenning.answer.answerer.Answering``, shared with ``kenning serve``)."""
+    from kenning.answer.answerer import Answering as Configured
 
     return Configured(state.index, llm, model, strategy, k)
 

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from kenning.errors import FilesFailed
 
-from .shell import Progress, app, err, open_index, out, short_path, state
+from .shell import ProgressBars, app, err, open_index, out, short_path, state
 
 
 def _sync_run(action: Any, as_json: bool, background: bool = False) -> None:
@@ -25,7 +25,7 @@ def _sync_run(action: Any, as_json: bool, background: bool = False) -> None:
     if state.quiet or as_json:
         report = action(None)
     else:
-        with Progress() as progress:
+        with ProgressBars() as progress:
             try:
                 report = action(progress)
             except KeyboardInterrupt:
@@ -196,7 +196,7 @@ def embed(as_json: JsonOpt = False) -> None:
         if state.quiet or as_json:
             report = index.embed()
         else:
-            with Progress() as progress:
+            with ProgressBars() as progress:
                 report = index.embed(progress)
     if as_json:
         from dataclasses import asdict
@@ -263,7 +263,7 @@ def migrate(
 
     from kenning.config import default_index
     from kenning.index import check_location
-    from kenning.migration import copy_index
+    from kenning.index.copying import copy_index
     from kenning.store import open_store
 
     check_location(state.index or default_index(), create=False)
@@ -275,7 +275,7 @@ def migrate(
         if state.quiet or as_json:
             report = copy_index(source, target)
         else:
-            with Progress() as progress:
+            with ProgressBars() as progress:
                 report = copy_index(source, target, progress)
     if as_json:
         out.print_json(json.dumps(asdict(report)))
@@ -332,7 +332,8 @@ def search(
     """
     from kenning.filters import Filters
     from kenning.index import check_query
-    from kenning.search import highlight_spans, query_terms
+    from kenning.search import highlight_spans
+    from kenning.text.tokens import query_terms
 
     check_query(query)
     filters = Filters.parse(where, path, type_)
@@ -458,7 +459,7 @@ def watch(
     """
     from dataclasses import asdict
 
-    from kenning.watch import watch as run_watch
+    from kenning.index.watch import watch as run_watch
 
     with open_index() as index:
         roots = index.store.roots()

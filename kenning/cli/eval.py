@@ -14,7 +14,7 @@ from rich.table import Table
 from kenning.errors import ConfigError
 
 from .answer import Answering, ModelOpt, WriterOpt, writer
-from .shell import Progress, err, open_history, open_index, out
+from .shell import ProgressBars, err, open_history, open_index, out
 
 eval_app = typer.Typer(
     help="Measure retrieval and answers: on BEIR benchmarks, QA sets, or your own notes.",
@@ -138,7 +138,7 @@ def retrieval(
                 chunk_size=index.chunking.size,
                 overlap=index.chunking.overlap,
             )
-            with Progress(hidden=as_json) as progress:
+            with ProgressBars(hidden=as_json) as progress:
                 tick = progress.ticker("querying", len(questions) * len(configs))
                 results = evaluate_questions(index, questions, configs, ks, tick)
         _finish(f"generated:{generated}", results, output, as_json)
@@ -146,7 +146,7 @@ def retrieval(
     if dataset is None:
         raise ConfigError("give a BEIR DATASET folder or --generated NAME")
     configs = _configs(config)
-    with Progress(hidden=as_json) as progress:
+    with ProgressBars(hidden=as_json) as progress:
         results = evaluate_beir(dataset, split, configs, ks, progress, progress.ticker("querying"))
     _finish(str(dataset), results, output, as_json)
 
@@ -176,7 +176,7 @@ def generate(
     from kenning.eval.questions import generate as make
 
     author = writer(llm, model)
-    with open_index() as index, Progress(hidden=as_json or author is None) as progress:
+    with open_index() as index, ProgressBars(hidden=as_json or author is None) as progress:
         tick = progress.ticker("writing questions", n, "questions") if author else None
         questions = make(index, n, seed, author, tick)
     method = "structure" if author is None else f"llm:{author.id}:{model or 'default'}"
@@ -246,7 +246,7 @@ def qa(
 
         answering = Answering(answerer, model, strategy, None)
         llm = answering.llm
-        with Progress(hidden=as_json) as progress:
+        with ProgressBars(hidden=as_json) as progress:
             tick = progress.ticker("answers", min(limit or 10**9, len(qa_set.items)), "answers")
             mean, rows = answer_eval(
                 qa_set,
@@ -260,7 +260,7 @@ def qa(
             )
         kind = f"answers:{llm.id}"
     else:
-        with Progress(hidden=as_json) as progress:
+        with ProgressBars(hidden=as_json) as progress:
             tick = progress.ticker("questions", len(qa_set.items))
             mean, rows = retrieval_eval(
                 qa_set, dataset.resolve().name, RunConfig.parse(config), tick=tick

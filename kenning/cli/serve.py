@@ -77,7 +77,7 @@ def serve(
         host, os.environ.get("KENNING_API_KEY"), max_body, tuple(cors_origin or ())
     )
     create_app, run = _server("app").create_app, _server("server").serve
-    from kenning.answer.answering import Answering
+    from kenning.answer.answerer import Answering
 
     location = state.index or default_index()
     answering = Answering(location, llm, model, strategy)

@@ -201,7 +201,7 @@ class _Notices(logging.Handler):
 
 def show_notices(quiet: bool, debug: bool) -> None:
     """Say on stderr, in one line each, what kenning prepares once and why it takes a while
-    (``kenning.onnxgraph``, ``kenning.embedders.minilm``); -q silences them with the rest,
+    (``kenning.embedders.onnxgraph``, ``kenning.embedders.minilm``); -q silences them with the rest,
     and --debug shows them with every other log line."""
     logger = logging.getLogger("kenning")
     handler = next((h for h in logger.handlers if isinstance(h, _Notices)), None)
@@ -233,7 +233,7 @@ def open_index(
 ) -> Any:
     """The index named by the global options; ``create`` lets `add` make a new one."""
     from kenning.index import Index
-    from kenning.ingest.chunking import ChunkSpec
+    from kenning.text.chunking import ChunkSpec
 
     spec = None
     if chunk_size is not None or overlap is not None:
@@ -253,7 +253,7 @@ def open_history(create: bool = False) -> Any:
     return History(location, create=create)
 
 
-class Progress:
+class ProgressBars:
     """Progress bars in one live display: sync stages (files/s, chunks/s, ETA) and queries.
 
     Nothing is drawn with --quiet (or ``hidden``, for --json); ``ticker`` bars appear with
@@ -353,7 +353,7 @@ class Progress:
         self.plain = False  # closed twice (Ctrl-C, then the with block) prints once
         self.bar.stop()
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> ProgressBars:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -113,7 +113,7 @@ def tune_command(
 
         kenning tune --undo
     """
-    from kenning.rerank import rerankers as reranker_registry
+    from kenning.search.rerankers import rerankers as reranker_registry
     from kenning.tuning.tune import read_questions, tune
     from kenning.tuning.tune import undo as forget
 

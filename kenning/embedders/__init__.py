@@ -18,7 +18,7 @@ from kenning.errors import ConfigError
 
 from .base import Embedder, HashEmbedder, embedders, normalise
 from .minilm import MiniLMEmbedder, TunedMiniLMEmbedder
-from .models import BgeSmallEmbedder, E5SmallEmbedder, SentenceTransformerEmbedder
+from .thirdparty import BgeSmallEmbedder, E5SmallEmbedder, SentenceTransformerEmbedder
 
 
 def get_embedder(name: str, **kwargs: Any) -> Embedder:

@@ -12,7 +12,7 @@ import platform
 from pathlib import Path
 
 from kenning.config import usable_cores
-from kenning.onnxgraph import ONNX_GRAPH
+from kenning.embedders.onnxgraph import ONNX_GRAPH
 
 #: CPU features that run bfloat16 matrix products natively; elsewhere torch emulates them
 #: slowly, so ``torch-bf16`` is not even measured there

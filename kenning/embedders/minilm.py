@@ -19,11 +19,11 @@ import numpy as np
 
 import kenning.embedders.hardware as hardware  # (a module: tests patch what it reports)
 from kenning.config import cache_dir, usable_cores
+from kenning.embedders.onnxgraph import export_minilm_onnx, minilm_dir, quantize_minilm
 from kenning.errors import ConfigError, MissingExtra
-from kenning.onnxgraph import export_minilm_onnx, minilm_dir, quantize_minilm
 
 from .base import embedders, normalise
-from .models import SentenceTransformerEmbedder
+from .thirdparty import SentenceTransformerEmbedder
 
 #: what ``MiniLMEmbedder(runtime=...)`` accepts; ``auto`` measures which is faster for batches
 MINILM_RUNTIMES = ("auto", "onnx", "torch", "torch-bf16")
@@ -391,7 +391,7 @@ class MiniLMEmbedder(SentenceTransformerEmbedder):
 
     def token_vectors(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Unit vectors of every token of each text, (texts, tokens, dim), with the mask of
-        real tokens: what late interaction (``rerank.LateReranker``) compares. On the GPU
+        real tokens: what late interaction (``search.rerankers.LateReranker``) compares. On the GPU
         where batches run there (``--rerank``'s 20 passages, and tune's training lists, take
         most of a second each on 2 CPU cores), else through ONNX in fp32, whatever runtime
         embeds batches: the same fp32 vectors either way."""

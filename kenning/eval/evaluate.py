@@ -19,9 +19,9 @@ import numpy as np
 from kenning.config import cache_dir
 from kenning.errors import ConfigError
 from kenning.index import Index
-from kenning.ingest.chunking import ChunkSpec
 from kenning.ingest.sync import Progress
 from kenning.search import ALPHA, DEPTH, FUSIONS, MODES, Hit, check_mode
+from kenning.text.chunking import ChunkSpec
 
 from .datasets import BeirDataset, write_corpus
 from .metrics import evaluate, to_run

@@ -23,8 +23,9 @@ from typing import Any
 from kenning.answer.llms import LLM, Message, Prompt
 from kenning.errors import ConfigError
 from kenning.index import Index
-from kenning.search import STOPWORDS, Hit
+from kenning.search import Hit
 from kenning.store.base import ChunkRow
+from kenning.text.tokens import STOPWORDS
 
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")

@@ -1,2 +1,2 @@
-"""From files to stored chunks: ``loaders`` read a file, ``chunking`` cuts it into spans,
-``sync`` keeps the store in line with the roots on disk."""
+"""Writing to the store: ``sync`` keeps it in line with the roots on disk (files read and
+chunked by ``kenning.text``), ``embedding`` computes the vectors of what waits."""

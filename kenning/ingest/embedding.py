@@ -25,8 +25,8 @@ import numpy as np
 from kenning.embedders import Embedder
 from kenning.errors import EmbedderChanged
 from kenning.store.base import Lock, Store
+from kenning.text.chunking import embedding_text
 
-from .chunking import embedding_text
 from .sync import Progress
 
 #: chunks committed per transaction (about 10 s of work for MiniLM on 2 cores)

@@ -23,10 +23,9 @@ from typing import Protocol
 from kenning.embedders import Embedder  # only to count tokens: chunks fit the model
 from kenning.errors import LoadError
 from kenning.store.base import SourceRow, Store
-
-from .boilerplate import block_keys, repeated
-from .chunking import Chunk, ChunkSpec, chunk_document
-from .loaders import MAX_FILE_BYTES, Document, file_type, load
+from kenning.text.boilerplate import block_keys, repeated
+from kenning.text.chunking import Chunk, ChunkSpec, chunk_document
+from kenning.text.loaders import MAX_FILE_BYTES, Document, file_type, load
 
 #: commit once this many new chunks are pending (keyword rows only: cheap to write)
 BATCH_CHUNKS = 1000

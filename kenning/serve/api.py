@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from kenning.search import DEPTH
 
-from . import answers
+from . import answer_handlers as answers
 from .errors import message_of, status_of
-from .models import (
+from .schemas import (
     AnswerResponse,
     AskRequest,
     ConversationList,

@@ -22,7 +22,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.concurrency import run_in_threadpool
 
-from kenning.answer.answering import Answering
+from kenning.answer.answerer import Answering
 
 from . import api, errors, mcp_server, openai_api
 from .pool import POOL_SIZE

@@ -20,7 +20,7 @@ from mcp.types import ToolAnnotations
 from kenning.errors import KenningError
 from kenning.filters import Filters
 
-from . import answers
+from . import answer_handlers as answers
 from .errors import message_of
 from .service import Service
 

@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from kenning.answer import Answer
 from kenning.errors import ConfigError
 
-from . import answers
+from . import answer_handlers as answers
 from .errors import error_body
 from .service import Service
 from .streaming import ERROR, RESULT, Emit, event_stream, run_streaming, sse

@@ -21,7 +21,7 @@ import uvicorn
 
 from kenning.errors import ConfigError
 from kenning.index import Index
-from kenning.watch import watch
+from kenning.index.watch import watch
 
 log = logging.getLogger("kenning.serve")
 

@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from kenning.answer.answering import Answering
+from kenning.answer.answerer import Answering
 from kenning.answer.memory import Conversations
 from kenning.errors import ConfigError, NotFound
 from kenning.eval.history import History
 from kenning.filters import Filters
 from kenning.index import Index
-from kenning.ingest.loaders import load
 from kenning.ingest.sync import Progress
-from kenning.search import query_terms
+from kenning.text.loaders import load
+from kenning.text.tokens import query_terms
 
 from .pool import POOL_SIZE, IndexPool
 

@@ -28,7 +28,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from markdown_it import MarkdownIt
 
 from kenning.errors import NotFound
-from kenning.ingest.loaders import split_front_matter
+from kenning.text.loaders import split_front_matter
 
 from .service import Service
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from kenning.filters import Filters
-from kenning.ingest.chunking import Chunk
 from kenning.registry import Registry
+from kenning.text.chunking import Chunk
 
 #: store backends by URL scheme (plugins: entry-point group ``kenning.stores``)
 stores: Registry[Store] = Registry("store", "kenning.stores")

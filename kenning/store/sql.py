@@ -25,7 +25,7 @@ import numpy as np
 
 from kenning.errors import SchemaTooNew
 from kenning.filters import Filters, glob_regex
-from kenning.ingest.chunking import Chunk
+from kenning.text.chunking import Chunk
 
 from .base import ChunkRow, SourceRow, Store, StoredChunk
 

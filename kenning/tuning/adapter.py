@@ -1,23 +1,19 @@
-"""A query-side adapter: a small learnt transform of query embeddings only.
+"""Fitting the query-side adapter (``kenning.search.adapter.QueryAdapter``).
 
-``q' = normalise(q + U (Vᵀ q))``, a residual low-rank map. ``U`` starts at zero, so an
-untrained adapter changes nothing, and documents are never re-embedded: the adapter moves
-each query towards the stored vectors of the passages that answer it. It is trained with a
-softmax over the corpus (in-batch, mined hard and sampled negatives), in numpy on the CPU,
-in seconds.
+``U`` starts at zero, so an untrained adapter changes nothing, and documents are never
+re-embedded: the adapter moves each query towards the stored vectors of the passages that
+answer it. It is trained with a softmax over the corpus (in-batch, mined hard and sampled
+negatives), in numpy on the CPU, in seconds.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from kenning.errors import ConfigError
+from kenning.search.adapter import QueryAdapter
 
 #: rank of the low-rank update, and the step size: both small, because a few hundred pairs
 #: are memorised in fifty steps by a rank-16 map (training MRR 0.99, held-out falling)
@@ -27,52 +23,6 @@ LEARNING_RATE = 5e-4
 TEMPERATURE = 0.1
 #: largest number of corpus vectors in one softmax; beyond it negatives are sampled
 MAX_CANDIDATES = 8192
-
-
-def _encode(a: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode()
-
-
-def _decode(text: str, shape: tuple[int, int]) -> np.ndarray:
-    a = np.frombuffer(base64.b64decode(text), dtype="<f4")
-    if a.size != shape[0] * shape[1]:
-        raise ConfigError(f"query adapter: expected {shape[0]}x{shape[1]} values, got {a.size}")
-    return a.reshape(shape).astype(np.float32)
-
-
-@dataclass
-class QueryAdapter:
-    """The residual map ``q + U (Vᵀ q)``; ``u`` and ``v`` are (dim, rank) matrices."""
-
-    u: np.ndarray
-    v: np.ndarray
-
-    @property
-    def dim(self) -> int:
-        return int(self.u.shape[0])
-
-    def apply(self, queries: np.ndarray) -> np.ndarray:
-        """Adapted unit vectors for one query (dim,) or many (n, dim)."""
-        q = np.asarray(queries, dtype=np.float32)
-        if q.shape[-1] != self.dim:
-            raise ConfigError(
-                f"query adapter is for dimension {self.dim}, the query has {q.shape[-1]}"
-            )
-        out = q + (q @ self.v) @ self.u.T
-        norms = np.linalg.norm(out, axis=-1, keepdims=True)
-        return (out / np.where(norms == 0, 1.0, norms)).astype(np.float32)
-
-    def to_dict(self) -> dict[str, Any]:
-        dim, rank = self.u.shape
-        return {"dim": dim, "rank": rank, "u": _encode(self.u), "v": _encode(self.v)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> QueryAdapter:
-        unknown = set(data) - {"dim", "rank", "u", "v"}
-        if unknown:
-            raise ConfigError(f"query adapter: unknown keys {sorted(unknown)}")
-        shape = (int(data["dim"]), int(data["rank"]))
-        return cls(_decode(data["u"], shape), _decode(data["v"], shape))
 
 
 def fit_adapter(

@@ -12,8 +12,8 @@ took the test claims' nDCG@10, mixed with the fused score, from 0.738 to 0.763; 
 
 The weights land in ``<cache>/models/minilm-cross-<digest>`` (the encoder as
 ``model.safetensors``, the head as ``head.json``), the digest covering the training groups
-and settings, so the same tuning run twice reuses the folder. ``rerank.CrossReranker`` loads
-it by path.
+and settings, so the same tuning run twice reuses the folder. ``search.rerankers.CrossReranker``
+loads it by path, and ``search.crossencoder`` scores with it.
 """
 
 from __future__ import annotations
@@ -22,17 +22,15 @@ import hashlib
 import json
 import math
 import random
-import threading
 import time
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kenning.config import cache_dir, usable_cores
-from kenning.errors import ConfigError, MissingExtra
+from kenning.errors import ConfigError
+from kenning.search.crossencoder import READ_TOKENS, load
+from kenning.search.rerankers import CrossReranker, TrainingList, read_passage
 
 from .finetune import passes, publish, warmup_then_decay
 
@@ -40,8 +38,8 @@ from .finetune import passes, publish, warmup_then_decay
 #: claims, three scored 0.7666 on the test claims (held-out 0.7782) where two scored
 #: 0.7561 (held-out 0.7764) on the same pairs, at 1.5x the training time (README)
 EPOCHS = 3
-#: word pieces of (question + passage) the model reads: MiniLM's training length
-MAX_TOKENS = 256
+#: word pieces of (question + passage) the model reads when trained
+MAX_TOKENS = READ_TOKENS
 #: hard negatives per gold passage in a training group
 NEGATIVES = 7
 #: groups per optimiser step
@@ -53,7 +51,20 @@ HEAD_LEARNING_RATE = 1e-3
 #: step reads one of the gold passages, so a question counts once however many answer it
 Group = tuple[str, list[str], list[str]]
 
-_lock = threading.Lock()
+
+def prepare(
+    lists: Sequence[TrainingList],
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> CrossReranker:
+    """A ``CrossReranker`` whose cross-encoder is trained on ``kenning tune``'s (question,
+    candidates, gold mask) lists: what tune calls in place of ``CrossReranker.prepare``."""
+    groups = []
+    for question, passages, gold in lists:
+        texts = [read_passage(p) for p in passages]
+        golds = [t for t, g in zip(texts, gold, strict=True) if g]
+        groups.append((question, golds, [t for t in texts if t not in golds]))
+    return CrossReranker(model=str(train(groups, seed=seed, log=log)))
 
 
 def train(
@@ -76,7 +87,7 @@ def train(
     folder = _folder(groups, epochs, seed, max_tokens)
     if (folder / "head.json").is_file():
         return folder
-    torch, model = _load(None)
+    torch, model = load(None)
     model.max_tokens = max_tokens
     say = log or (lambda _m: None)
     torch.manual_seed(seed)
@@ -116,74 +127,6 @@ def train(
     model.eval()
     _save(model, folder)
     return folder
-
-
-def score(folder: str, query: str, texts: Sequence[str]) -> np.ndarray:
-    """The trained model's score for each (query, text), higher is better."""
-    torch, model = _cached(folder)
-    with _lock, torch.inference_mode():
-        out = model([(query, t) for t in texts], model.max_tokens)
-    return out.float().cpu().numpy().astype(np.float64)
-
-
-@lru_cache(maxsize=2)
-def _cached(folder: str) -> tuple[Any, Any]:
-    path = Path(folder)
-    if not (path / "head.json").is_file():
-        raise ConfigError(
-            f"the cross-encoder {folder} is missing (deleted?): run `kenning tune` again, or "
-            "`kenning tune --undo`"
-        )
-    torch, model = _load(path)
-    model.eval()
-    return torch, model
-
-
-def _load(folder: Path | None) -> tuple[Any, Any]:
-    """torch and the model: the packaged encoder with a fresh head, or a trained one."""
-    try:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-    except ImportError as e:  # pragma: no cover - core dependencies of the minilm extra
-        raise MissingExtra("torch", None) from e
-    from kenning.onnxgraph import minilm_dir
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    packaged = str(minilm_dir())
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-
-    class CrossEncoder(torch.nn.Module):  # type: ignore[misc, name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.tokenizer = AutoTokenizer.from_pretrained(packaged)
-            self.encoder = AutoModel.from_pretrained(str(folder or packaged))
-            self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1)
-            self.max_tokens = MAX_TOKENS
-
-        def forward(self, pairs: list[tuple[str, str]], max_tokens: int) -> Any:
-            batch = self.tokenizer(
-                [q for q, _ in pairs],
-                [t for _, t in pairs],
-                truncation="only_second",
-                max_length=max_tokens,
-                padding=True,
-                return_tensors="pt",
-            ).to(device)
-            hidden = self.encoder(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1)
-            return self.head(pooled).squeeze(-1)
-
-    model = CrossEncoder()
-    if folder is not None:
-        head = json.loads((folder / "head.json").read_text())
-        with torch.no_grad():
-            model.head.weight.copy_(torch.tensor([head["weight"]]))
-            model.head.bias.copy_(torch.tensor([head["bias"]]))
-        model.max_tokens = int(head["max_tokens"])
-    return torch, model.to(device)
 
 
 def _save(model: Any, folder: Path) -> None:

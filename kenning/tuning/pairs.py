@@ -19,9 +19,9 @@ import numpy as np
 
 from kenning.embedders import Embedder
 from kenning.index import Index
-from kenning.search import DEPTH, fuse, query_terms
-
-from .adapter import QueryAdapter
+from kenning.search import DEPTH, fuse
+from kenning.search.adapter import QueryAdapter
+from kenning.text.tokens import query_terms
 
 #: a ranking space: question vectors and the vectors of ``Pairs.ids`` (None: the index's own)
 Space = tuple[np.ndarray, np.ndarray]

@@ -28,10 +28,10 @@ import numpy as np
 from kenning.config import cache_dir
 from kenning.errors import ConfigError, MissingExtra, NotFound
 from kenning.filters import Filters
-from kenning.ingest.chunking import Chunk
 from kenning.store.base import Lock, SourceRow, stores
 from kenning.store.sql import SQLStore
-from kenning.tokens import Tokenizer
+from kenning.text.chunking import Chunk
+from kenning.text.tokens import Tokenizer
 
 from . import schema
 from .bm25 import count as count_terms

@@ -18,10 +18,10 @@ import numpy as np
 
 from kenning.errors import ConfigError, NotFound
 from kenning.filters import Filters
-from kenning.ingest.chunking import Chunk
 from kenning.store.base import SourceRow, stores
+from kenning.store.matrix import read_matrix, write_matrix
 from kenning.store.sql import SQLStore
-from kenning.vectors import read_matrix, write_matrix
+from kenning.text.chunking import Chunk
 
 from . import schema
 from .filters import filter_sql, register_functions
