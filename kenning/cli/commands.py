@@ -298,7 +298,7 @@ def search(
         list[str] | None,
         typer.Option(
             help="Glob on the path as the results show it, with or without the root's name: "
-            "'vault/projects/**' or 'projects/**'."
+            "`vault/projects/**` or `projects/**`."
         ),
     ] = None,
     type_: Annotated[
