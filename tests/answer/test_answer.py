@@ -228,6 +228,7 @@ def test_chat_rewrites_follow_ups_and_survives_a_restart(tmp_path: Path, notes: 
     assert "2 turns" in listed.output and "What is the softmax function?" in listed.output
 
 
+@pytest.mark.slow
 def test_eval_qa_scores_an_answerer(tmp_path: Path, monkeypatch) -> None:
     from kenning.eval.qa import decision
 

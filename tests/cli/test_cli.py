@@ -92,6 +92,7 @@ def test_embedder_options_ride_on_the_embedder_id(tmp_path: Path, notes: Path) -
     assert "NAME:KEY=VALUE" in out
 
 
+@pytest.mark.real_model
 def test_reembed_switches_embedder_and_keeps_roots(tmp_path: Path, notes: Path) -> None:
     db = tmp_path / "i.db"
     run(db, "--embedder", "hash", "-q", "add", str(notes))
@@ -125,6 +126,7 @@ def test_every_command_is_in_the_readme() -> None:
         assert f"kenning {command}" in readme, command
 
 
+@pytest.mark.slow
 def test_console_script_help_is_fast_and_skips_heavy_imports() -> None:
     code = (
         "import sys; from kenning.cli import app\n"

@@ -50,6 +50,7 @@ def test_a_command_keeps_its_own_option_of_a_global_name(tmp_path: Path, notes: 
     assert code == 0 and json.loads(out)["unchanged"] == 5
 
 
+@pytest.mark.slow
 def test_library_messages_never_reach_the_terminal(tmp_path: Path) -> None:
     from reportlab.pdfgen import canvas
 
@@ -73,6 +74,7 @@ def test_library_messages_never_reach_the_terminal(tmp_path: Path) -> None:
         assert index.search("tomatoes", k=1, mode="bm25")  # the damaged-but-readable one
 
 
+@pytest.mark.slow
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
     tmp_path: Path, notes: Path
 ) -> None:

@@ -63,7 +63,11 @@ def test_every_embedder_is_covered() -> None:
     assert sorted(embedders.names()) == sorted(ARGS)
 
 
-@pytest.fixture(scope="module", params=sorted(ARGS))
+#: every embedder but the hash fake runs a real model
+PARAMS = [n if n == "hash" else pytest.param(n, marks=pytest.mark.real_model) for n in sorted(ARGS)]
+
+
+@pytest.fixture(scope="module", params=PARAMS)
 def emb(request: pytest.FixtureRequest) -> Embedder:
     name = request.param
     if name == "bge-small" and not _in_hf_cache("BAAI/bge-small-en-v1.5"):

@@ -33,6 +33,7 @@ TEXTS = [
 ]
 
 
+@pytest.mark.slow
 def test_auto_asks_torch_only_where_an_nvidia_driver_is_loaded() -> None:
     code = (
         "import sys; from kenning.embedders.hardware import torch_device; "

@@ -83,6 +83,7 @@ def test_paired_bootstrap_matches_a_paired_t_test() -> None:
     assert paired_bootstrap(a, a + 0.2 + rng.normal(0, 0.01, 300)) < 0.001
 
 
+@pytest.mark.slow
 def test_beir_evaluation_agrees_with_pytrec_eval_and_writes_a_report(
     beir: Path, tmp_path: Path
 ) -> None:
@@ -204,6 +205,7 @@ def test_cli_eval_generate_asks_the_named_llm_to_write(
     assert result.exit_code != 0 and "cannot write questions" in result.output
 
 
+@pytest.mark.slow
 def test_cli_eval_generate_retrieval_and_history(notes: Path, tmp_path: Path, beir: Path) -> None:
     runner = CliRunner()
     db = str(tmp_path / "i.db")
@@ -262,6 +264,7 @@ def test_cli_eval_generate_retrieval_and_history(notes: Path, tmp_path: Path, be
     assert "generated:mine" in run("eval", "history")
 
 
+@pytest.mark.slow
 def test_without_matplotlib_the_report_has_no_plot_and_json_is_printed(
     beir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,6 +49,7 @@ def agree(run: dict, qrels: dict) -> None:
 doc = st.sampled_from([f"d{i}" for i in range(40)])
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     runs=st.dictionaries(

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import write_notes
 
 from kenning import Index
@@ -87,6 +88,7 @@ def test_only_one_process_embeds_an_index(tmp_path: Path) -> None:
         assert not index.embed().busy and index.pending() == 0
 
 
+@pytest.mark.slow
 def test_add_background_returns_at_once_and_a_worker_finishes(tmp_path: Path) -> None:
     notes = write_notes(tmp_path / "notes")
     for n in range(40):
@@ -134,6 +136,7 @@ def test_add_background_returns_at_once_and_a_worker_finishes(tmp_path: Path) ->
     assert seen_running
 
 
+@pytest.mark.slow
 def test_a_second_worker_leaves_while_the_first_embeds(tmp_path: Path) -> None:
     notes = write_notes(tmp_path / "notes")
     db = tmp_path / "i.db"

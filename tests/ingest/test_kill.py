@@ -22,6 +22,8 @@ from kenning import Index
 from kenning.embedders import HashEmbedder
 from kenning.store import Store, open_store
 
+pytestmark = pytest.mark.slow  # kill -9 of real subprocesses, on the til notes
+
 
 def snapshot(store: Store) -> tuple[set, set, int, int]:
     """Chunks (with source path and text), vectors by chunk hash, keyword rows, embeddings."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from conftest import write_notes
 
 from kenning import ChunkSpec, Index
@@ -148,6 +149,7 @@ def test_bad_files_are_reported_and_the_rest_indexed(index: Index, tmp_path: Pat
     assert str(root / "latin1.txt") in {r[0] for r in chunk_rows(index)}
 
 
+@pytest.mark.slow
 def test_a_raised_size_limit_indexes_a_50mb_single_line(index: Index, tmp_path: Path) -> None:
     root = tmp_path / "big"
     root.mkdir()

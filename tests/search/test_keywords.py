@@ -46,6 +46,7 @@ def til_index(request: pytest.FixtureRequest, til_db: Path):
         yield index
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("query", QUERIES)
 def test_same_ranking_as_the_reference(til_index: Index, til_db: Path, query: str) -> None:
     terms = query_terms(query)
@@ -58,6 +59,7 @@ def test_same_ranking_as_the_reference(til_index: Index, til_db: Path, query: st
         assert a == pytest.approx(b, rel=1e-3)  # token counts differ in rare edge cases
 
 
+@pytest.mark.slow
 def test_filters_narrow_the_ranking(til_index: Index) -> None:
     hits = til_index.search("rebase", mode="bm25", k=5, filters=Filters.parse(paths=["vim/**"]))
     assert hits and all("/vim/" in h.path for h in hits)
@@ -65,6 +67,7 @@ def test_filters_narrow_the_ranking(til_index: Index) -> None:
     assert any("/vim/" not in h.path for h in unfiltered)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("filters", [None, Filters.parse(paths=["vim/**", "git/**"])])
 def test_hybrid_ranks_memory_bm25_beside_the_query_embedding(til_db: Path, filters) -> None:
     """With the in-memory BM25, hybrid search ranks keywords on a worker thread while the

@@ -71,7 +71,13 @@ def cross_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return reranker.model
 
 
-@pytest.fixture(params=sorted(ARGS))
+#: the cross-encoder runs a real model
+PARAMS = [
+    pytest.param(n, marks=pytest.mark.real_model) if n == "cross" else n for n in sorted(ARGS)
+]
+
+
+@pytest.fixture(params=PARAMS)
 def reranker(request: pytest.FixtureRequest) -> Reranker:
     args = dict(ARGS[request.param])
     if request.param == "cross":
@@ -284,6 +290,7 @@ def test_maxsim_computes_each_pair_once_while_remembered_and_matches_a_fresh_com
 # -- the cross backend -------------------------------------------------------------------
 
 
+@pytest.mark.real_model
 def test_the_cross_encoder_learns_its_lists_and_reuses_its_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -102,6 +102,7 @@ def test_memory_mapped_vectors_give_the_same_top_k(
         assert [s for _, s in filtered] == pytest.approx(sorted(scores, reverse=True)[:20])
 
 
+@pytest.mark.slow
 def test_hnsw_is_mapped_once_up_to_date_and_matches_exact(tmp_path: Path) -> None:
     ids, m = clustered(5000)
     exact = ExactIndex()
@@ -164,6 +165,7 @@ def til_rows(til_notes: Path, tmp_path_factory: pytest.TempPathFactory) -> list[
         return list(index.store.keyword_rows())
 
 
+@pytest.mark.slow
 def test_bm25_built_in_batches_equals_one_batch(
     til_rows: list[tuple[int, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,6 +185,7 @@ def test_bm25_built_in_batches_equals_one_batch(
     assert whole._term("zzzzqqqq") is None
 
 
+@pytest.mark.slow
 def test_bm25_mapped_from_disk_ranks_as_built(
     til_rows: list[tuple[int, str]], tmp_path: Path
 ) -> None:
@@ -215,6 +218,7 @@ def test_searchers_of_one_process_share_the_loaded_bm25(tmp_path: Path, notes: P
         assert a.searcher.keywords()._index() is b.searcher.keywords()._index()  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_memory_estimate_matches_real_sizes(
     tmp_path: Path, til_rows: list[tuple[int, str]]
 ) -> None:
@@ -240,6 +244,7 @@ def test_memory_needed_follows_auto() -> None:
     assert 1.5e9 < big["vectors"] < 1.6e9  # 1M float32 384-d vectors
 
 
+@pytest.mark.slow
 def test_bm25_pruning_is_exact(til_rows: list[tuple[int, str]]) -> None:
     """MaxScore skips posting lists, never results: the same top k as scoring everything."""
     bm25 = BM25Index()

@@ -34,6 +34,8 @@ from serving import make_index, running
 
 from kenning.serve.server import BackgroundServer
 
+pytestmark = pytest.mark.slow  # schemathesis against a real server
+
 #: examples per operation and generation mode; the whole pass stays well under a minute
 EXAMPLES = int(os.environ.get("KENNING_FUZZ_EXAMPLES", "20"))
 EXCLUDED = {"POST /api/sync"}

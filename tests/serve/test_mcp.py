@@ -63,6 +63,7 @@ def check(result: dict[str, Any]) -> None:
     assert result["missing"].is_error and "424242" in result["missing"].content[0].text
 
 
+@pytest.mark.slow
 def test_stdio_client_lists_and_calls_the_three_tools(db: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     server = StdioServerParameters(

@@ -292,6 +292,7 @@ def chunk_texts(folder: Path, notes: dict[str, str]) -> set[str]:
         return {h.text for h in index.search("zebra lantern", k=len(notes))}
 
 
+@pytest.mark.slow
 def test_concurrent_searches_during_syncs_see_whole_notes(tmp_path: Path) -> None:
     """Searches from many clients while syncs rewrite every note: no errors, no missing hit,
     and every hit is one version of its note or the other, never a mix."""

@@ -170,6 +170,7 @@ def test_mcp_over_http_needs_the_key(keyed: str) -> None:
     assert seen and set(seen) == {401}
 
 
+@pytest.mark.slow
 def test_kenning_serve_prints_its_url_and_serves_until_stopped(db: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("KENNING_API_KEY", None)

@@ -4,6 +4,7 @@ import hashlib
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ markdown_line = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(
     lines=st.lists(markdown_line, max_size=40),
@@ -52,6 +54,7 @@ def test_offsets_rebuild_source(
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(words=st.lists(st.from_regex(r"[a-z]{1,12}", fullmatch=True), min_size=1, max_size=400))
 def test_no_overlap_means_a_partition(words: list[str]) -> None:
@@ -141,6 +144,7 @@ noisy_line = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(
     lines=st.lists(noisy_line, max_size=50),
@@ -253,6 +257,7 @@ def test_a_long_title_and_heading_path_are_held_to_a_quarter_of_the_size() -> No
     assert chunks[-1].heading == "A > B > C" and "word79" not in chunks[-1].context
 
 
+@pytest.mark.slow
 def test_a_note_of_nothing_but_markup_keeps_its_stored_text_bounded() -> None:
     md = "# Page\n\n" + '<div class="a"></div>\n' * 20_000 + "\nThe end.\n"
     doc = load(Path("page.md"), md.encode())

@@ -187,6 +187,7 @@ def test_the_api_explains_the_tuned_fusion_weight(tmp_path: Path) -> None:
 # -- tuning -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tune_measures_on_held_out_pairs_and_search_uses_what_it_keeps(til_index: Index) -> None:
     query = "squash the last few commits"
     before = [h.chunk_id for h in til_index.searcher.search(query)]
@@ -224,6 +225,7 @@ def test_tune_measures_on_held_out_pairs_and_search_uses_what_it_keeps(til_index
     assert [h.chunk_id for h in til_index.searcher.search(query)] == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "rule",
     [("MIN_GAIN", 1.0), ("SIGNIFICANCE", 0.0)],  # no setting gains a whole point; no p < 0
@@ -240,6 +242,7 @@ def test_tune_keeps_the_current_setting_when_nothing_beats_it(
     assert til_index.searcher.tuning() is None
 
 
+@pytest.mark.slow
 def test_tune_retunes_against_the_stored_tuning(
     til_index: Index, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -299,6 +302,7 @@ def test_tune_needs_enough_notes(index: Index, notes: Path) -> None:
         tuning.tune(index)
 
 
+@pytest.mark.slow
 def test_the_tune_command_reports_and_undoes(til_index: Index) -> None:
     db = til_index.location
     til_index.close()
@@ -315,6 +319,7 @@ def test_the_tune_command_reports_and_undoes(til_index: Index) -> None:
     assert result.exit_code == 0 and "nothing to undo" in result.output
 
 
+@pytest.mark.slow
 def test_tune_trains_on_questions_an_llm_writes(
     til_index: Index, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -350,6 +355,7 @@ def _title_questions(index: Index, limit: int) -> list[dict[str, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_real_questions_let_tune_fit_the_fusion_weight(til_index: Index, tmp_path: Path) -> None:
     questions = tmp_path / "questions.jsonl"
     questions.write_text("\n".join(json.dumps(q) for q in _title_questions(til_index, 60)))
