@@ -125,6 +125,7 @@ def test_reopen_restores_it_and_another_embedder_is_refused(emb: Embedder, tmp_p
         Index.open(db, embedder=other)
 
 
+@pytest.mark.slow  # imports torch and sentence-transformers to find the model missing
 def test_an_uncached_hub_model_is_a_clear_error() -> None:
     if _in_hf_cache("BAAI/bge-small-en-v1.5"):
         pytest.skip("the model is cached here, so it loads")
