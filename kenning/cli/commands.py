@@ -84,6 +84,18 @@ def _report(report: Any, background: bool) -> None:
             exts[ext] = exts.get(ext, 0) + 1
         summary = ", ".join(f"{e} ×{n}" for e, n in sorted(exts.items(), key=lambda kv: -kv[1]))
         err.print(f"skipped {len(report.skipped)} files of unsupported types: {summary}")
+    if report.excluded:
+        reasons: dict[str, int] = {}
+        for _, why in report.excluded:
+            reasons[why] = reasons.get(why, 0) + 1
+        listed = ", ".join(
+            f"{why} ×{n}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])
+        )
+        err.print(
+            f"excluded {len(report.excluded)} paths on purpose: {escape(listed)} "
+            "(`kenning status` lists them)",
+            highlight=False,
+        )
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -123,6 +135,15 @@ def add(
     max_file_size: Annotated[
         float, typer.Option(help="Skip (and report) files larger than this many MB.")
     ] = 20.0,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Leave out paths matching GLOB (gitignore syntax, relative to the root; "
+            "repeatable). Kept with the root for every later sync, like a .kenningignore.",
+        ),
+    ] = None,
     background: BackgroundOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -139,15 +160,21 @@ def add(
         kenning add ~/vault --background     # return now, embed in a worker
 
         kenning add paper.pdf ~/wiki --chunk-size 128
+
+        kenning add ~/vault --exclude 'Archive/' --exclude '*.draft.md'
     """
     from kenning.index import check_paths
+    from kenning.ingest.exclusions import check_globs
 
     check_paths(list(paths))  # before the index is created: a typo leaves nothing behind
+    check_globs(exclude or [])
     size = int(max_file_size * 1e6)
     with open_index(create=True, chunk_size=chunk_size, overlap=overlap) as index:
         _indexed(
             index,
-            lambda p, embed: index.add(list(paths), progress=p, max_file_bytes=size, embed=embed),
+            lambda p, embed: index.add(
+                list(paths), progress=p, exclude=exclude, max_file_bytes=size, embed=embed
+            ),
             as_json,
             background,
         )
@@ -390,7 +417,10 @@ def search(
 
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
-    """Show roots, counts, size on disk, memory needed, embedder, last sync and failures.
+    """Show roots, counts, size on disk, memory needed, embedder, last sync, failures, exclusions.
+
+    Exclusions are the paths the last syncs left out on purpose, counted per reason
+    (.kenningignore, --exclude, the vault's settings, drawings and canvases).
 
     Example:
 
@@ -426,6 +456,16 @@ def status(as_json: JsonOpt = False) -> None:
                 f"[{colour}]{p['status']}[/] {escape(p['path'] + ': ' + str(p['reason']))}",
                 highlight=False,
             )
+    if info["excluded"]:
+        total = sum(e["count"] for e in info["excluded"])
+        out.print(f"\n[bold]{total} paths excluded on purpose (a folder counts once):[/]")
+        for e in info["excluded"]:
+            more = e["count"] - len(e["examples"])
+            shown = ", ".join(
+                short_path(p, info["roots"]) + ("/" if p.endswith("/") else "")
+                for p in e["examples"]
+            ) + (f", and {more} more" if more > 0 else "")
+            out.print(f"{escape(e['reason'])} ×{e['count']}: {escape(shown)}", highlight=False)
 
 
 def _embedding_line(e: dict[str, Any]) -> str:

@@ -40,7 +40,15 @@ from kenning.ingest.embedding import (
     embedding_status,
     start_worker,
 )
-from kenning.ingest.sync import FIELDS_KEY, Progress, Syncer, SyncReport
+from kenning.ingest.exclusions import EXAMPLES, check_globs
+from kenning.ingest.sync import (
+    EXCLUDED_KEY,
+    FIELDS_KEY,
+    ROOT_OPTIONS_KEY,
+    Progress,
+    Syncer,
+    SyncReport,
+)
 from kenning.search import DEPTH, Hit, Searcher, memory_needed
 from kenning.search.tuned import META_KEY as TUNING_KEY
 from kenning.store import Store, open_store
@@ -117,20 +125,66 @@ class Index:
     # -- writing ---------------------------------------------------------------
 
     def add(
-        self, paths: list[str | Path], progress: Progress | None = None, **kw: Any
+        self,
+        paths: list[str | Path],
+        progress: Progress | None = None,
+        exclude: list[str] | None = None,
+        **kw: Any,
     ) -> SyncReport:
         """Register files or folders as roots and index them (only them: the other roots
         wait for ``sync``, so processes adding different roots to a shared index never
-        queue behind each other's locks)."""
-        added: list[str | Path] = []
-        for resolved in check_paths(paths):
-            self.store.add_root(str(resolved))
-            added.append(resolved)
-        return self.sync(progress=progress, roots=added, **kw)
+        queue behind each other's locks).
+
+        ``exclude`` (gitignore-style globs, relative to each root) is kept with the roots and
+        applies to every later sync, like a ``.kenningignore``; given again, it replaces the
+        root's globs (``[]`` clears them), and left out it keeps them."""
+        resolved = check_paths(paths)
+        if exclude is not None:
+            check_globs(exclude)  # before anything is kept
+            options = self._root_options()
+            for root in resolved:
+                opts = options.setdefault(str(root), {})
+                if exclude:
+                    opts["exclude"] = list(exclude)
+                else:
+                    opts.pop("exclude", None)
+            self._save_root_options(options)
+        for root in resolved:
+            self.store.add_root(str(root))
+        return self.sync(progress=progress, roots=list(resolved), **kw)
 
     def remove(self, path: str | Path) -> int:
         """Drop a root and everything indexed under it; returns the number of files dropped."""
-        return len(self.store.remove_root(self._root(path)))
+        root = self._root(path)
+        options = self._root_options()
+        if options.pop(root, None) is not None:
+            self._save_root_options(options)
+        return len(self.store.remove_root(root))
+
+    def _root_options(self) -> dict[str, dict[str, Any]]:
+        return dict(json.loads(self.store.get_meta(ROOT_OPTIONS_KEY) or "{}"))
+
+    def _save_root_options(self, options: dict[str, dict[str, Any]]) -> None:
+        kept = {root: opts for root, opts in options.items() if opts}
+        self.store.set_meta(ROOT_OPTIONS_KEY, json.dumps(kept, sort_keys=True))
+
+    def excluded(self) -> list[dict[str, Any]]:
+        """What the last syncs left out on purpose, per reason: ``count`` (paths; a folder
+        counts once), a few ``examples`` and the ``roots`` concerned, largest count first."""
+        saved = json.loads(self.store.get_meta(EXCLUDED_KEY) or "{}")
+        roots = set(self.store.roots())
+        by_reason: dict[str, dict[str, Any]] = {}
+        for root, reasons in sorted(saved.items()):
+            if root not in roots:
+                continue
+            for why, entry in reasons.items():
+                out = by_reason.setdefault(
+                    why, {"reason": why, "count": 0, "examples": [], "roots": []}
+                )
+                out["count"] += entry["count"]
+                out["examples"] = (out["examples"] + entry["examples"])[:EXAMPLES]
+                out["roots"].append(root)
+        return sorted(by_reason.values(), key=lambda e: (-e["count"], e["reason"]))
 
     def _root(self, path: str | Path) -> str:
         """A root of this index, as stored; ``NotFound`` for any other path."""
@@ -254,7 +308,7 @@ class Index:
 
     def status(self) -> dict[str, Any]:
         """Roots, counts, size on disk, the memory a search process will map (``memory``,
-        bytes by part), embedder, last sync and problem files."""
+        bytes by part), embedder, last sync, problem files and what was excluded."""
         stats = self.store.stats()
         last = self.store.get_meta("last_sync")
         return {
@@ -275,6 +329,7 @@ class Index:
             if last
             else None,
             "problems": stats["problems"],
+            "excluded": self.excluded(),
             "embedding": embedding_status(self.store),
         }
 

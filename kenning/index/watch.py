@@ -19,10 +19,13 @@ from typing import Any
 
 from kenning.errors import MissingExtra, NotFound
 from kenning.ingest.embedding import EmbedReport
+from kenning.ingest.exclusions import IGNORE_FILE
 from kenning.ingest.sync import Progress, SyncReport, own_file
 
 from .index import Index
 
+#: hidden files whose change re-syncs: they change what is excluded (``ingest.exclusions``)
+RULE_FILES = {IGNORE_FILE, ".obsidian/app.json", ".obsidian/templates.json"}
 #: called after each pass with its report and the changed paths that set it off
 OnSync = Callable[[SyncReport, set[str]], None]
 #: called after each slice of embedding
@@ -81,7 +84,8 @@ def watch(
 def change_filter(roots: list[str], index_path: Path | None) -> Callable[[Any, str], bool]:
     """Which changed paths start a sync: not the index's own files (they change with every
     sync, wherever the index sits, even in a folder above the notes), and nothing under a
-    hidden folder of a root (``.git``, ``.obsidian``; the roots' own path may be hidden)."""
+    hidden folder of a root (``.git``, ``.obsidian``; the roots' own path may be hidden),
+    except the files that say what to exclude (``.kenningignore``, the vault's settings)."""
     resolved = [Path(r).resolve() for r in roots]
 
     def relevant(_change: Any, path: str) -> bool:
@@ -90,7 +94,10 @@ def change_filter(roots: list[str], index_path: Path | None) -> Callable[[Any, s
             return False
         for root in resolved:
             if p == root or root in p.parents:
-                return not any(part.startswith(".") for part in p.relative_to(root).parts)
+                rel = p.relative_to(root)
+                if rel.as_posix() in RULE_FILES:
+                    return True
+                return not any(part.startswith(".") for part in rel.parts)
         return True
 
     return relevant

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from kenning.embedders import Embedder  # only to count tokens: chunks fit the model
 from kenning.errors import LoadError
+from kenning.ingest.exclusions import Exclusions, summary
 from kenning.store.base import SourceRow, Store
 from kenning.text.boilerplate import block_keys, repeated
 from kenning.text.chunking import Chunk, ChunkSpec, chunk_document
@@ -36,6 +37,10 @@ SKIP_DIRS = {"node_modules", "__pycache__", "venv"}
 #: meta key: the metadata fields the indexed sources have (JSON list), kept by every sync so
 #: a ``--where`` on a field that none has can be told apart from one that matches nothing
 FIELDS_KEY = "fields"
+#: meta key: per root, what the last sync left out on purpose and why (``exclusions.summary``)
+EXCLUDED_KEY = "excluded"
+#: meta key: per root, the options ``add`` was given (``{"exclude": [GLOB, ...]}``)
+ROOT_OPTIONS_KEY = "root_options"
 #: a pass that re-reads this share of the files learns the boilerplate anew
 LEARN_SHARE = 0.5
 #: documents loaded for that kept in memory for the pass, at most this many file bytes
@@ -70,6 +75,9 @@ class SyncReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: paths left out on purpose (``.kenningignore``, the vault's settings, drawings), with
+    #: the reason; a folder (ending in /) stands for everything in it
+    excluded: list[tuple[str, str]] = field(default_factory=list)
     missing_roots: list[str] = field(default_factory=list)
     #: until every file was keyword-searchable, and in all (embedding included)
     keyword_seconds: float = 0.0
@@ -111,10 +119,16 @@ def own_file(path: Path, index_path: Path | None) -> bool:
 
 
 def walk(
-    root: Path, index_path: Path | None, unreadable: list[tuple[str, str]] | None = None
+    root: Path,
+    index_path: Path | None,
+    unreadable: list[tuple[str, str]] | None = None,
+    exclusions: Exclusions | None = None,
+    excluded: list[tuple[str, str]] | None = None,
 ) -> Iterator[tuple[Path, os.stat_result]]:
     """Files under ``root`` (or root itself), skipping hidden folders and the index's own
-    files. A folder that cannot be listed goes into ``unreadable`` with the reason."""
+    files. A folder that cannot be listed goes into ``unreadable`` with the reason; a file or
+    folder that ``exclusions`` leaves out goes into ``excluded`` with its reason (a folder is
+    not entered, its path ends in /)."""
     if root.is_file():
         yield root, root.stat()
         return
@@ -130,10 +144,18 @@ def walk(
         for entry in sorted(entries, key=lambda e: e.name):
             if entry.name.startswith("."):
                 continue
-            if entry.is_dir(follow_symlinks=False):
-                if entry.name not in SKIP_DIRS:
-                    stack.append(Path(entry.path))
-            elif entry.is_file() and not own_file(Path(entry.path), index_path):
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if is_dir and entry.name in SKIP_DIRS:
+                continue
+            if not is_dir and (not entry.is_file() or own_file(Path(entry.path), index_path)):
+                continue
+            why = exclusions.reason(Path(entry.path), is_dir) if exclusions else None
+            if why is not None:
+                if excluded is not None:
+                    excluded.append((entry.path + ("/" if is_dir else ""), why))
+            elif is_dir:
+                stack.append(Path(entry.path))
+            else:
                 yield Path(entry.path), entry.stat()
 
 
@@ -167,6 +189,7 @@ class Syncer:
         self._unreadable: list[str] = []  # folders that could not be listed this pass
         self._fields: set[str] = set()  # metadata keys of the sources, for FIELDS_KEY
         self._written: set[str] = set()  # paths whose rows this pass rewrites
+        self._excluded: dict[str, dict] = {}  # per root, exclusions.summary of this pass
 
     def run(self) -> SyncReport:
         """Sync the chosen roots (all by default) under their ``sync:<root>`` locks, so two
@@ -212,18 +235,28 @@ class Syncer:
             if path not in gone and path not in self._written:
                 self._fields.update(row.metadata)
         self.store.set_meta(FIELDS_KEY, json.dumps(sorted(self._fields)))
+        self._save_excluded()
         self.store.set_meta("last_sync", str(time.time()))
         self.report.seconds = time.perf_counter() - t0
         return self.report
 
     def _scan(self, roots: list[str]) -> dict[str, _Seen]:
         seen: dict[str, _Seen] = {}
+        options = json.loads(self.store.get_meta(ROOT_OPTIONS_KEY) or "{}")
+        rules = {  # read first: a bad .kenningignore stops the sync before anything changes
+            root: Exclusions.load(Path(root), options.get(root, {}).get("exclude", ()))
+            for root in roots
+            if Path(root).is_dir()
+        }
         for root in roots:
             if not Path(root).exists():
                 self.report.missing_roots.append(root)
                 continue
             unreadable: list[tuple[str, str]] = []
-            for path, st in walk(Path(root), self.index_path, unreadable):
+            excluded: list[tuple[str, str]] = []
+            for path, st in walk(
+                Path(root), self.index_path, unreadable, rules.get(root), excluded
+            ):
                 if file_type(path) is None:
                     self.report.skipped.append((str(path), f"unsupported type {path.suffix}"))
                     continue
@@ -231,7 +264,18 @@ class Syncer:
             # reported as an unreadable file is: by path and reason, among the failures
             self.report.failed += unreadable
             self._unreadable += [folder for folder, _ in unreadable]
+            self.report.excluded += excluded
+            self._excluded[root] = summary(excluded)
         return seen
+
+    def _save_excluded(self) -> None:
+        """Keep what this pass left out of its roots, for ``kenning status``; the other
+        roots keep what their last sync recorded, and roots no longer in the index go."""
+        saved = json.loads(self.store.get_meta(EXCLUDED_KEY) or "{}")
+        known = set(self.store.roots())
+        saved = {r: v for r, v in saved.items() if r in known and r not in self._excluded}
+        saved.update({r: v for r, v in self._excluded.items() if v})
+        self.store.set_meta(EXCLUDED_KEY, json.dumps(saved, sort_keys=True))
 
     def _boilerplate(
         self, todo: list[tuple[_Seen, SourceRow | None]], files: int
