@@ -113,6 +113,7 @@ class Exclusions:
     option: pathspec.PathSpec | None = None
     obsidian: list[re.Pattern[str]] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)  # vault-relative, ending in "/"
+    in_vault: str = ""  # the root's path in the vault ("" or "folder/")
 
     @classmethod
     def load(cls, root: Path, exclude: Sequence[str] = ()) -> Exclusions:
@@ -129,6 +130,8 @@ class Exclusions:
         rules.option = _spec(list(exclude), f"--exclude of {root}")
         rules.vault = find_vault(root)
         if rules.vault is not None:
+            if rules.vault != root:
+                rules.in_vault = root.relative_to(rules.vault).as_posix() + "/"
             settings = rules.vault / ".obsidian"
             app = _read_json(settings / "app.json")
             rules.obsidian = obsidian_filters(app.get("userIgnoreFilters") or [])
@@ -143,9 +146,9 @@ class Exclusions:
             rules.templates = [f.lower() for f in folders if f]
         return rules
 
-    def reason(self, path: Path, is_dir: bool) -> str | None:
-        """Why ``path`` (a file or folder under the root) is left out; None to index it."""
-        rel = path.relative_to(self.root).as_posix()
+    def reason(self, rel: str, is_dir: bool) -> str | None:
+        """Why the file or folder at ``rel`` (its path under the root, with / between
+        parts) is left out; None to index it."""
         if is_dir:
             rel += "/"
         if self.ignored is not None and self.ignored.match_file(rel):
@@ -153,15 +156,14 @@ class Exclusions:
         if self.option is not None and self.option.match_file(rel):
             return OPTION
         if self.vault is not None:
-            in_vault = path.relative_to(self.vault).as_posix()
-            candidates = [in_vault, in_vault + "/"] if is_dir else [in_vault]
+            in_vault = self.in_vault + rel  # a folder's ends in /: Obsidian tries both forms
+            candidates = (in_vault, in_vault[:-1]) if is_dir else (in_vault,)
             if any(p.search(c) for p in self.obsidian for c in candidates):
                 return OBSIDIAN
-            lowered = in_vault.lower() + ("/" if is_dir else "")
-            if any(lowered.startswith(t) for t in self.templates):
+            if in_vault.lower().startswith(tuple(self.templates)):
                 return TEMPLATES
         if not is_dir:
-            name = path.name.lower()
+            name = rel.rpartition("/")[2].lower()
             if name.endswith((".excalidraw.md", ".excalidraw")):
                 return DRAWING
             if name.endswith(".canvas"):

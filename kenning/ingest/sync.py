@@ -133,6 +133,7 @@ def walk(
         yield root, root.stat()
         return
     stack = [root]
+    skip = len(str(root).rstrip(os.sep)) + 1  # an entry's path under root: after this many chars
     while stack:
         folder = stack.pop()
         try:
@@ -149,7 +150,9 @@ def walk(
                 continue
             if not is_dir and (not entry.is_file() or own_file(Path(entry.path), index_path)):
                 continue
-            why = exclusions.reason(Path(entry.path), is_dir) if exclusions else None
+            why = None
+            if exclusions is not None:
+                why = exclusions.reason(entry.path[skip:].replace(os.sep, "/"), is_dir)
             if why is not None:
                 if excluded is not None:
                     excluded.append((entry.path + ("/" if is_dir else ""), why))
