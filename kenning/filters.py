@@ -1,6 +1,9 @@
 """Search filters on source metadata, path and type.
 
-``--where tag=ml`` matches a tag (a list field matches when any item equals the value);
+``--where tag=ml`` matches a tag (a list field matches when any item equals the value); tags
+nest as Obsidian's do, so ``tag=area`` also matches ``area/sub`` (``tag=area/sub`` does not
+match ``area``, nor ``area/subway``; ``tag=area/`` matches the children only), and
+``tag!=area`` excludes the children too;
 ``--where 'date>=2025-01-01'`` compares numbers as numbers and everything else as text
 (ISO dates sort correctly as text); a doubled operator (``tag==ml``, ``date>>2024``) is an
 error, not a value that starts with ``=``. ``--path 'projects/**'`` globs the path relative to
@@ -35,6 +38,8 @@ class Filterable(Protocol):
 
 _CONDITION = re.compile(r"^\s*([\w.\-]+)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
 _ALIASES = {"tag": "tags", "alias": "aliases"}
+#: metadata keys whose values nest with "/": ``key=parent`` matches ``parent/child`` too
+NESTED = ("tags",)
 #: characters of an operator: a value starting with one means a mistyped operator
 _OPERATOR_CHARS = "=<>!"
 #: mistyped operators and the one they most likely meant
@@ -77,9 +82,23 @@ class Condition:
         items = [i for i in items if i is not None]  # an empty value matches nothing
         if not items:
             return self.op == "!="
+        if self.op in ("=", "!=") and self.key in NESTED:
+            found = any(compare(i, "=", self.value) or under(i, self.value) for i in items)
+            return found == (self.op == "=")
         if self.op == "!=":
             return all(not compare(i, "=", self.value) for i in items)
         return any(compare(i, self.op, self.value) for i in items)
+
+
+def nested_prefix(value: str) -> str:
+    """What a nested value's children start with: ``area`` -> ``area/`` (lower-cased)."""
+    return value.lower().rstrip("/") + "/"
+
+
+def under(actual: Any, value: str) -> bool:
+    """Whether ``actual`` is a nested child of ``value`` (``area/sub`` under ``area``); only
+    text nests."""
+    return isinstance(actual, str) and actual.lower().startswith(nested_prefix(value))
 
 
 def compare(actual: Any, op: str, value: str) -> bool:

@@ -313,13 +313,25 @@ def migrate(
         )
 
 
+def _tag_line(tags: list[str], most: int = 6) -> str:
+    """A hit's tags under its source in the table (the first ``most``, then a count)."""
+    if not tags:
+        return ""
+    shown = " ".join(f"#{t}" for t in tags[:most])
+    more = f" +{len(tags) - most}" if len(tags) > most else ""
+    return f"\n[cyan]{escape(shown + more)}[/]"
+
+
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, in words.")],
     k: Annotated[int, typer.Option("--k", "-k", help="Number of results.")] = 10,
     where: Annotated[
         list[str] | None,
-        typer.Option(help="Metadata condition: tag=ml, 'date>=2025-01-01', author!=me."),
+        typer.Option(
+            help="Metadata condition: tag=ml (tag=area also matches area/sub), "
+            "'date>=2025-01-01', author!=me, or any front-matter key or Dataview field."
+        ),
     ] = None,
     path: Annotated[
         list[str] | None,
@@ -404,7 +416,7 @@ def search(
         row: list[str | Text] = [
             str(n),
             f"{h.score:.3f}",
-            f"{escape(shown)}\n[dim]{escape(where_in)}[/]",
+            f"{escape(shown)}\n[dim]{escape(where_in)}[/]" + _tag_line(h.tags),
             snippet,
         ]
         if explain:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,7 @@ class Hit:
     dense_rank: int | None = None
     bm25_score: float | None = None
     dense_score: float | None = None
+    tags: list[str] = field(default_factory=list)  # the note's tags: front matter and inline
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -414,6 +415,7 @@ class Searcher:
                     dense_rank=d[0] if d else None,
                     bm25_score=b[1] if b else None,
                     dense_score=d[1] if d else None,
+                    tags=row.tags,
                 )
             )
         return hits

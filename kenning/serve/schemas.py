@@ -35,6 +35,9 @@ class HitModel(Extensible):
     dense_rank: int | None = None
     bm25_score: float | None = None
     dense_score: float | None = None
+    tags: list[str] = Field(
+        default_factory=list, description="the note's tags: front matter and inline #tags"
+    )
 
 
 class SearchResponse(Extensible):

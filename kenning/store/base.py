@@ -14,7 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,7 @@ class ChunkRow:
     page: int | None
     text: str
     hash: str
+    tags: list[str] = field(default_factory=list)  # the source's tags (front matter, inline)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from kenning.errors import SchemaTooNew
-from kenning.filters import Filters, glob_regex
+from kenning.filters import NESTED, Filters, glob_regex, nested_prefix
 from kenning.text.chunking import Chunk
 
 from .base import ChunkRow, SourceRow, Store, StoredChunk
@@ -49,7 +49,8 @@ _UPSERT_SOURCE = (
 )
 _CHUNK = (
     'SELECT c.id, c.source_id, s.path, s.title, s.type, c.start, c."end", c.heading, '
-    "c.page, c.text, c.hash FROM chunks c JOIN sources s ON s.id = c.source_id"
+    "c.page, c.text, c.hash, CAST(s.metadata AS text) FROM chunks c "
+    "JOIN sources s ON s.id = c.source_id"
 )
 #: columns a filter may name that are columns of ``sources``, not metadata keys
 COLUMNS = ("title", "type", "path")
@@ -59,6 +60,27 @@ def _source(row: Sequence[Any]) -> SourceRow:
     sid, path, root, size, mtime, digest, kind, status, error, title, meta = row
     return SourceRow(
         sid, path, root, size, mtime, digest, kind, status, error, title, json.loads(meta)
+    )
+
+
+def _chunk(row: Sequence[Any]) -> ChunkRow:
+    """A ``_CHUNK`` row: the chunk's columns, then its source's metadata for its tags."""
+    cid, sid, path, title, kind, start, end, heading, page, text, digest, meta = row
+    tags = json.loads(meta).get("tags") if meta else None
+    items = tags if isinstance(tags, list) else [] if tags is None else [tags]
+    return ChunkRow(
+        cid,
+        sid,
+        path,
+        title,
+        kind,
+        start,
+        end,
+        heading,
+        page,
+        text,
+        digest,
+        [str(t) for t in items],
     )
 
 
@@ -93,6 +115,9 @@ class SQLFilters(ABC):
     glob: str
     #: the source column ``{key}`` compares: its parameters are the operator and the value
     column: str
+    #: some item of the metadata value at a key is a nested child: the key, then the
+    #: lower-cased prefix the child starts with (``kenning.filters.nested_prefix``)
+    nested: str
     #: some item of the metadata value at a key compares: the key, the operator, the value
     metadata: str
 
@@ -114,6 +139,9 @@ class SQLFilters(ABC):
                 test, args = self.column.format(key=c.key), [op, c.value]
             else:
                 test, args = self.metadata, [c.key, op, c.value]
+                if op == "=" and c.key in NESTED:  # tag=area matches area/sub too
+                    test = f"({test} OR {self.nested})"
+                    args += [c.key, nested_prefix(c.value)]
             parts.append((f"NOT {test}" if c.op == "!=" else test, args))
         return " AND ".join(p for p, _ in parts), [arg for _, args in parts for arg in args]
 
@@ -319,7 +347,7 @@ class SQLStore(Store):
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         out: dict[int, ChunkRow] = {}
         for where, args in self._matching("c.id", list(ids)):
-            out.update({r[0]: ChunkRow(*r) for r in self._run(f"{_CHUNK} WHERE {where}", args)})
+            out.update({r[0]: _chunk(r) for r in self._run(f"{_CHUNK} WHERE {where}", args)})
         return out
 
     def dump(self, paths: Sequence[str]) -> list[tuple[SourceRow, list[Chunk]]]:

@@ -36,8 +36,9 @@ from .loaders import Document, readable_heading
 from .markup import Reading
 
 #: the chunker's version: version 2 merges sections and leaves markup and boilerplate out of
-#: the indexed text; an index chunked by an older version must be re-chunked
-VERSION = 2
+#: the indexed text; version 3 reads inline tags and Dataview fields into a note's metadata.
+#: An index chunked by an older version must be re-read (unchanged chunks keep their vectors)
+VERSION = 3
 #: a chunk's source span holds at most this many characters per token of ``size``: a note
 #: of nothing but markup reads as little, yet its chunk's stored text must stay bounded
 RAW_CHARS_PER_TOKEN = 32

@@ -23,6 +23,7 @@ import yaml
 
 from kenning.errors import LoadError
 
+from . import inline
 from .markup import Reading, fences, readable
 
 MARKDOWN = {".md", ".markdown", ".mdx"}
@@ -232,7 +233,9 @@ def _load_markdown(path: Path, data: bytes) -> Document:
     h1 = _first_h1(text, body)
     title = readable_heading(str(meta.get("title") or h1 or "")) or path.stem
     links = sorted({m.group(1).strip() for m in _WIKILINK.finditer(text, body)})
-    return Document(str(path), "markdown", text, title, body, meta, links, warning=warning)
+    doc = Document(str(path), "markdown", text, title, body, meta, links, warning=warning)
+    doc.metadata = inline.merge(meta, *inline.body_metadata(doc.reading, body))
+    return doc
 
 
 def _load_text(path: Path, data: bytes) -> Document:

@@ -245,7 +245,7 @@ def test_store_filters_match_the_reference(filled: Store, spec: dict) -> None:
 
 scalar = st.one_of(
     st.integers(-20, 20),
-    st.sampled_from(["ml", "ML", "x", "2025-01-01", "2024-06-30", "10", "9"]),
+    st.sampled_from(["ml", "ML", "x", "2025-01-01", "2024-06-30", "10", "9", "ml/x", "ML/x/y"]),
     st.booleans(),
     st.none(),
 )
@@ -258,7 +258,7 @@ condition = st.builds(
     lambda k, op, v: f"{k}{op}{v}",
     st.sampled_from(["tag", "date", "n", "kind", "missing"]),
     st.sampled_from(["=", "!=", ">=", "<=", ">", "<"]),
-    st.sampled_from(["ml", "x", "2025-01-01", "10", "9", "true", "-3"]),
+    st.sampled_from(["ml", "x", "2025-01-01", "10", "9", "true", "-3", "ml/x", "ml/"]),
 )
 
 
@@ -276,6 +276,7 @@ def one_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 @given(metas=st.lists(metadata, min_size=1, max_size=6), where=st.lists(condition, max_size=2))
 @example(metas=[{"tags": [None]}], where=["tag>=ml"])  # a null item matches nothing in both
 @example(metas=[{"n": True}, {"n": 10}, {"n": "ML"}], where=["n>=9"])
+@example(metas=[{"tags": ["ML/x/y"]}, {"tags": "mlx"}, {"tags": [1]}], where=["tag=ml"])
 def test_sql_filters_equal_python_filters(one_store: Store, metas: list, where: list) -> None:
     """Property: for any metadata and conditions, the store selects what ``matches`` does."""
     s = one_store

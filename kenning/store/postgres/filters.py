@@ -72,6 +72,11 @@ class PostgresFilters(SQLFilters):
         "CASE WHEN jsonb_typeof(x.m) = 'array' THEN x.m ELSE jsonb_build_array(x.m) END) j(v) "
         "WHERE kenning_compare(j.v, %s, %s))"
     )
+    nested = (
+        "EXISTS (SELECT 1 FROM (SELECT s.metadata -> %s AS m) x, jsonb_array_elements("
+        "CASE WHEN jsonb_typeof(x.m) = 'array' THEN x.m ELSE jsonb_build_array(x.m) END) j(v) "
+        "WHERE jsonb_typeof(j.v) = 'string' AND starts_with(lower(j.v #>> '{}'), %s))"
+    )
 
     def types(self, types: list[str]) -> tuple[str, list[Any]]:
         return "s.type = ANY(%s)", [types]

@@ -36,6 +36,12 @@ def register_functions(db: sqlite3.Connection) -> None:
     db.create_function("kenning_compare", 4, _compare, deterministic=True)
     db.create_function("kenning_relpath", 2, relative, deterministic=True)
     db.create_function(
+        "kenning_under",
+        2,
+        lambda actual, prefix: isinstance(actual, str) and actual.lower().startswith(prefix),
+        deterministic=True,
+    )
+    db.create_function(
         "kenning_glob", 2, lambda rx, text: bool(_regex(rx).match(text)), deterministic=True
     )
 
@@ -48,6 +54,10 @@ class SQLiteFilters(SQLFilters):
     metadata = (
         "EXISTS (SELECT 1 FROM json_each(s.metadata, '$.\"' || ? || '\"') j "
         "WHERE kenning_compare(j.value, j.type, ?, ?))"
+    )
+    nested = (
+        "EXISTS (SELECT 1 FROM json_each(s.metadata, '$.\"' || ? || '\"') j "
+        "WHERE j.type = 'text' AND kenning_under(j.value, ?))"
     )
 
     def types(self, types: list[str]) -> tuple[str, list[Any]]:
