@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from . import answer, commands, serve, tune  # noqa: F401  (register their commands)
+from . import answer, commands, links, serve, tune  # noqa: F401  (register their commands)
 from .eval import eval_app
 from .shell import app
 

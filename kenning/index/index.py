@@ -33,6 +33,7 @@ from kenning.errors import (
     NotFound,
 )
 from kenning.filters import Filters
+from kenning.index.links import NoteLinks, note_links
 from kenning.ingest.embedding import (
     EmbedReport,
     embed_everything,
@@ -57,6 +58,8 @@ from kenning.text.chunking import ChunkSpec
 from kenning.text.loaders import MAX_FILE_BYTES
 
 DEFAULT_EMBEDDER = "minilm"
+#: meta key set by the migration that made the link table in an index holding sources
+LINKS_MISSING = "links_missing"
 
 
 class Index:
@@ -210,8 +213,10 @@ class Index:
         # The chunker's version goes in too: a better chunker re-chunks old indexes.
         spec_json = json.dumps({**asdict(self.chunking), "version": CHUNKER}, sort_keys=True)
         force = stored_spec is not None and stored_spec != spec_json
-        if force:  # new chunking settings re-chunk every root, not just the ones named
-            roots = None
+        # An index made before the link table (store migrations) reads every file once more.
+        links_missing = self.store.get_meta(LINKS_MISSING) == "1"
+        if force or links_missing:  # re-chunk every root, not just the ones named
+            roots, force = None, True
         side = self.store.side_path
         syncer = Syncer(
             self.store,
@@ -225,6 +230,8 @@ class Index:
         )
         report = syncer.run()
         self.store.set_meta("chunking", spec_json)
+        if links_missing:
+            self.store.set_meta(LINKS_MISSING, "0")
         if report.added or report.changed or report.deleted or report.moved:
             self.searcher.warm()
         report.keyword_seconds = report.seconds
@@ -293,6 +300,12 @@ class Index:
         if filters:
             filters = filters.for_roots(self.store.roots())
         return self.searcher.search(query, k, filters, mode, fusion, alpha, depth, rerank)
+
+    def links(self, note: str | Path) -> NoteLinks:
+        """A note's outgoing links, backlinks and unresolved links, resolved now as Obsidian
+        would (``kenning.index.links``). ``note``: its path as search shows it, or its name;
+        ``NotFound`` for a note the index does not hold."""
+        return note_links(self.store, note)
 
     def filter_warnings(self, filters: Filters | None) -> list[str]:
         """What looks wrong in ``filters`` for this index: a ``--where`` field that no indexed

@@ -26,6 +26,7 @@ from kenning.ingest.exclusions import Exclusions, summary
 from kenning.store.base import SourceRow, Store
 from kenning.text.boilerplate import block_keys, repeated
 from kenning.text.chunking import Chunk, ChunkSpec, chunk_document
+from kenning.text.links import outgoing
 from kenning.text.loaders import MAX_FILE_BYTES, Document, file_type, load
 
 #: commit once this many new chunks are pending (keyword rows only: cheap to write)
@@ -356,6 +357,7 @@ class Syncer:
             self.report.warnings.append((s.path, doc.warning))
         meta = {**doc.metadata, "links": doc.links} if doc.links else doc.metadata
         row = s.row(digest, doc.type, status, doc.warning, doc.title, meta)
+        row.links = outgoing(doc.reading)  # written with the chunks, in one transaction
         if old is None:
             self.report.added += 1
         else:

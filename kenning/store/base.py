@@ -22,6 +22,7 @@ import numpy as np
 from kenning.filters import Filters
 from kenning.registry import Registry
 from kenning.text.chunking import Chunk
+from kenning.text.links import Link
 
 #: store backends by URL scheme (plugins: entry-point group ``kenning.stores``)
 stores: Registry[Store] = Registry("store", "kenning.stores")
@@ -42,6 +43,8 @@ class SourceRow:
     error: str | None
     title: str
     metadata: dict[str, Any]
+    #: the note's outgoing links, written with its chunks (None: none read)
+    links: list[Link] | None = None
 
 
 @dataclass
@@ -222,6 +225,15 @@ class Store(ABC):
         """Drop a root and its sources; returns the paths dropped."""
 
     @abstractmethod
+    def links_from(self, path: str) -> list[Link]:
+        """A source's outgoing links, in the order written (none for a path not indexed)."""
+
+    @abstractmethod
+    def links_to(self, names: Iterable[str]) -> list[tuple[str, Link]]:
+        """(source path, link) of every link whose target's file name, lower-cased and
+        without ``.md`` (``link_name``), is one of ``names``: the candidates for backlinks."""
+
+    @abstractmethod
     def sources(self) -> dict[str, SourceRow]:
         """Every source by path (for sync, which compares them with the disk)."""
 
@@ -235,7 +247,8 @@ class Store(ABC):
         sources: Sequence[tuple[SourceRow, list[Chunk] | None]],
         vectors: dict[str, np.ndarray],
     ) -> None:
-        """Upsert sources; a chunk list replaces that source's chunks (None keeps them)."""
+        """Upsert sources; a chunk list replaces that source's chunks and links (None keeps
+        them)."""
 
     @abstractmethod
     def pending(

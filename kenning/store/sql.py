@@ -26,6 +26,7 @@ import numpy as np
 from kenning.errors import SchemaTooNew
 from kenning.filters import NESTED, Filters, glob_regex, nested_prefix
 from kenning.text.chunking import Chunk
+from kenning.text.links import Link, link_name
 
 from .base import ChunkRow, SourceRow, Store, StoredChunk
 
@@ -242,7 +243,23 @@ class SQLStore(Store):
             ).fetchone()[0]
             if chunks is not None:
                 replaced.append((sid, chunks))
+                self._replace_links(sid, src.links or [])
         return replaced
+
+    def _replace_links(self, sid: int, links: list[Link]) -> None:
+        """A source's links, replaced in the current transaction (with its chunks)."""
+        self._run("DELETE FROM links WHERE source_id = ?", (sid,))
+        if links:
+            sql = "INSERT INTO links VALUES (?,?,?,?,?,?,?)"
+            if self.param != "?":
+                sql = sql.replace("?", self.param)
+            self.db.cursor().executemany(
+                sql,
+                [
+                    (sid, i, x.kind, x.target, x.heading, x.alias, link_name(x.target))
+                    for i, x in enumerate(links)
+                ],
+            )
 
     # -- meta and roots ------------------------------------------------------------
 
@@ -329,6 +346,25 @@ class SQLStore(Store):
     def sources(self) -> dict[str, SourceRow]:
         return {row.path: row for row in map(_source, self._run(_SOURCE))}
 
+    def links_from(self, path: str) -> list[Link]:
+        rows = self._run(
+            "SELECT l.kind, l.target, l.heading, l.alias FROM links l "
+            "JOIN sources s ON s.id = l.source_id WHERE s.path = ? ORDER BY l.ord",
+            (path,),
+        )
+        return [Link(*r) for r in rows]
+
+    def links_to(self, names: Iterable[str]) -> list[tuple[str, Link]]:
+        out: list[tuple[str, Link]] = []
+        for where, args in self._matching("l.name", sorted(set(names))):
+            rows = self._run(
+                "SELECT s.path, l.kind, l.target, l.heading, l.alias FROM links l "
+                f"JOIN sources s ON s.id = l.source_id WHERE {where} ORDER BY s.path, l.ord",
+                args,
+            )
+            out.extend((r[0], Link(*r[1:])) for r in rows)
+        return out
+
     def known_hashes(self, hashes: Iterable[str]) -> set[str]:
         found: set[str] = set()
         for where, args in self._matching("hash", list(set(hashes))):
@@ -357,6 +393,7 @@ class SQLStore(Store):
             if row is None:
                 continue
             src = _source(row)
+            src.links = self.links_from(path)
             rows = self._run(
                 f'SELECT c.start, c."end", c.text, c.heading, c.page, {self.body}, c.hash '
                 f"FROM {self.bodies} WHERE c.source_id = ? ORDER BY c.ord",

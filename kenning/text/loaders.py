@@ -24,6 +24,7 @@ import yaml
 from kenning.errors import LoadError
 
 from . import inline
+from .links import outgoing
 from .markup import Reading, fences, readable
 
 MARKDOWN = {".md", ".markdown", ".mdx"}
@@ -34,7 +35,6 @@ PDF = {".pdf"}
 #: default largest file read; bigger files are reported instead of stalling a sync
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
-_WIKILINK = re.compile(r"\[\[([^\]|#\n]+)(?:#[^\]|\n]*)?(?:\|[^\]\n]*)?\]\]")
 _H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
@@ -232,8 +232,8 @@ def _load_markdown(path: Path, data: bytes) -> Document:
     meta, body, warning = split_front_matter(text)
     h1 = _first_h1(text, body)
     title = readable_heading(str(meta.get("title") or h1 or "")) or path.stem
-    links = sorted({m.group(1).strip() for m in _WIKILINK.finditer(text, body)})
-    doc = Document(str(path), "markdown", text, title, body, meta, links, warning=warning)
+    doc = Document(str(path), "markdown", text, title, body, meta, warning=warning)
+    doc.links = sorted({link.target for link in outgoing(doc.reading) if link.kind != "markdown"})
     doc.metadata = inline.merge(meta, *inline.body_metadata(doc.reading, body))
     return doc
 

@@ -35,6 +35,8 @@ from collections.abc import Iterable
 
 #: an edit: source span [start, end) reads as ``replacement``
 Edit = tuple[int, int, str]
+#: a source span [start, end)
+Span = tuple[int, int]
 
 _MEDIA = (
     ".png .jpg .jpeg .gif .svg .webp .bmp .avif .mp3 .mp4 .webm .ogg .wav .m4a .mov .pdf "
@@ -144,8 +146,11 @@ def _in_code_span(text: str, pos: int, cache: dict[int, list[tuple[int, int]]]) 
     return any(s < pos < e for s, e in cache[line_start])
 
 
-def _edits(text: str, start: int, code: list[tuple[int, int]]) -> list[Edit]:
-    """The edits that read ``text[start:]`` without its markup; ``code`` spans are kept."""
+def _edits(
+    text: str, start: int, code: list[tuple[int, int]], links: list[Span] | None = None
+) -> list[Edit]:
+    """The edits that read ``text[start:]`` without its markup; ``code`` spans are kept.
+    ``links`` collects the source spans of the links found (``Reading.links``)."""
     found: list[tuple[int, int, str, re.Match[str] | None]] = [
         (s, e, "code", None) for s, e in code
     ]
@@ -179,6 +184,8 @@ def _edits(text: str, start: int, code: list[tuple[int, int]]) -> list[Edit]:
         elif kind == "bracket":
             if s - 1 >= done and text[s - 1] == "!":
                 s -= 1  # an image or an embed
+            if links is not None:
+                links.append((s, e))
             if m.group("wiki") is not None:
                 edits.extend(_wiki_edits(s, e, text[s:e]))
             else:
@@ -218,7 +225,10 @@ class Reading:
         self.text = text
         #: code fences as (start, end) spans: kept as written, and never boilerplate
         self.fences = fences(text, start) if markdown else []
-        self._edits = _edits(text, start, self.fences) if markdown else []
+        #: the links outside code, as source spans: ``[[wiki]]``, ``[text](target)``, each
+        #: with its leading ``!`` when it is an embed or an image (read by ``text.links``)
+        self.links: list[Span] = []
+        self._edits = _edits(text, start, self.fences, self.links) if markdown else []
         self._ends = [e for _, e, _ in self._edits]
 
     @property

@@ -13,7 +13,7 @@ from typing import Any
 from .filters import COMPARE
 
 SCHEMA = "kenning"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -86,6 +86,21 @@ MIGRATIONS: dict[int, str] = {
     4: """
     UPDATE meta SET value = jsonb_set(value::jsonb, '{args,device}', '"auto"')::text
     WHERE CASE WHEN key = 'embedder' THEN value::jsonb #>> '{args,device}' END = 'cpu';
+    """,
+    # A note's outgoing links, the same table as SQLite's migration 4 (see there).
+    5: """
+    CREATE TABLE links (
+        source_id bigint NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+        ord integer NOT NULL,
+        kind text NOT NULL,
+        target text NOT NULL,
+        heading text NOT NULL,
+        alias text,
+        name text NOT NULL,
+        PRIMARY KEY (source_id, ord)
+    );
+    CREATE INDEX links_name ON links (name);
+    INSERT INTO meta SELECT 'links_missing', '1' WHERE EXISTS (SELECT 1 FROM sources);
     """,
 }
 

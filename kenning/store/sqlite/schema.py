@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -56,6 +56,25 @@ MIGRATIONS: dict[int, str] = {
     3: """
     UPDATE meta SET value = json_set(value, '$.args.device', 'auto')
     WHERE CASE WHEN key = 'embedder' THEN json_extract(value, '$.args.device') END = 'cpu'
+    """,
+    # A note's outgoing links, as written (``kenning.text.links``); which source a target
+    # names is resolved when asked, so renames and deletes elsewhere need no rewrite here.
+    # ``name``: the target's lower-cased file name without ``.md``, to find backlinks fast.
+    # An index that already holds sources is marked: its next sync reads every file again
+    # (``Index.sync``), so older notes get their links too; vectors are kept, by chunk hash.
+    4: """
+    CREATE TABLE links (
+        source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        ord INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        heading TEXT NOT NULL,
+        alias TEXT,
+        name TEXT NOT NULL,
+        PRIMARY KEY (source_id, ord)
+    );
+    CREATE INDEX links_name ON links(name);
+    INSERT INTO meta SELECT 'links_missing', '1' WHERE EXISTS (SELECT 1 FROM sources)
     """,
 }
 
