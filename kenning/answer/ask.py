@@ -37,6 +37,7 @@ class Source(Passage):
 
     lines: tuple[int, int] | None = None
     support: float = 0.0  # cosine of the passage with the question
+    open_url: str = ""  # opens the passage in its app (``Hit.open_url``)
 
 
 @dataclass
@@ -84,7 +85,7 @@ def ask(
         Passage(n, h.chunk_id, h.path, h.title, h.heading, h.page, h.start, h.end, h.text, h.score)
         for n, h in enumerate(hits, 1)
     ]
-    sources = [_source(p, support.get(p.chunk_id, 0.0)) for p in passages]
+    sources = [_source(p, support.get(p.chunk_id, 0.0), hits[p.n - 1].open_url) for p in passages]
     answer = Answer(question, "", [], sources, llm=llm.id, query=query)
     if not passages or max(s.support for s in sources) < t.refuse:
         answer.refused, answer.text = True, REFUSAL
@@ -127,8 +128,8 @@ def _support(index: Index, qvec: np.ndarray, chunk_ids: list[int]) -> dict[int, 
     return dict(ranked)
 
 
-def _source(p: Passage, support: float) -> Source:
-    return Source(**vars(p), lines=_lines(p), support=support)
+def _source(p: Passage, support: float, open_url: str) -> Source:
+    return Source(**vars(p), lines=_lines(p), support=support, open_url=open_url)
 
 
 def _lines(p: Passage) -> tuple[int, int] | None:

@@ -56,6 +56,8 @@ MARKS = {
     "unsupported": "[red]✗ unsupported[/]",
     "contradicted": "[red]! contradicted[/]",
 }
+#: the longest obsidian:// link printed under its source (longer ones: --json)
+MAX_LINK = 200
 
 
 def Answering(llm: str | None, model: str | None, strategy: str | None, k: int | None) -> Any:
@@ -119,7 +121,11 @@ def show(answer: Any, show_reasoning: bool, roots: list[str]) -> None:
         shown = short_path(src.path, roots)
         where = f"page {src.page}" if src.page is not None else (src.heading or src.title)
         lines = f", lines {src.lines[0]}-{src.lines[1]}" if src.lines else ""
-        out.print(f"  [{src.n}] {escape(shown)} [dim]({escape(where)}{lines})[/]", highlight=False)
+        # the path opens the note (a terminal hyperlink); an Obsidian link is spelt out too
+        link = f"[link={src.open_url}]{escape(shown)}[/link]" if src.open_url else escape(shown)
+        out.print(f"  [{src.n}] {link} [dim]({escape(where)}{lines})[/]", highlight=False)
+        if src.open_url.startswith("obsidian:") and len(src.open_url) <= MAX_LINK:
+            out.print(f"      [dim]{escape(src.open_url)}[/]", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -40,6 +40,7 @@ from .rerankers import DEPTH as RERANK_DEPTH
 from .rerankers import RerankCandidate, Reranker, get_reranker
 from .tuned import META_KEY as TUNING_KEY
 from .tuned import Tuning, TuningCache
+from .uris import open_url
 from .vectors import HNSW_THRESHOLD, VectorIndex, make_vector_index, vector_indexes
 from .vectors import memory_estimate as vector_memory
 
@@ -73,6 +74,8 @@ class Hit:
     bm25_score: float | None = None
     dense_score: float | None = None
     tags: list[str] = field(default_factory=list)  # the note's tags: front matter and inline
+    #: opens the chunk in its app: ``obsidian://open?...`` in a vault, else ``file://...#L12``
+    open_url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -416,6 +419,9 @@ class Searcher:
                     bm25_score=b[1] if b else None,
                     dense_score=d[1] if d else None,
                     tags=row.tags,
+                    open_url=open_url(
+                        row.path, row.type, row.heading, row.page, row.start, row.text
+                    ),
                 )
             )
         return hits

@@ -61,7 +61,8 @@ def build(service: Service) -> MCPServer:
         """Search the notes by keyword and meaning (hybrid), best first. Filters: ``where``
         metadata conditions (["tag=ml", "date>=2025-01-01"]), ``path`` globs under the root
         (["git/**"]), ``type`` (markdown, text, html, pdf); ``mode`` hybrid, bm25 or dense.
-        Each hit has the passage text, its path, heading, offsets and ``doc_id``."""
+        Each hit has the passage text, its path, heading, offsets, ``doc_id`` and
+        ``open_url`` (opens the note in Obsidian, or as a file)."""
         with reported():
             return service.search(query, max(1, min(k, 100)), where, path, type, mode)
 
@@ -80,7 +81,8 @@ def build(service: Service) -> MCPServer:
         with reported():
             filters = Filters.parse(where, path, type)
             _, data = answers.answer(service, question, max(1, min(k, 50)), filters)
-        keep = ("n", "doc_id", "path", "title", "heading", "page", "start", "end", "lines", "text")
+        keep: tuple[str, ...] = ("n", "doc_id", "path", "title", "heading", "page", "start")
+        keep += ("end", "lines", "text", "open_url")
         return {
             "text": data["text"],
             "refused": data["refused"],

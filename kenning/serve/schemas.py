@@ -38,6 +38,9 @@ class HitModel(Extensible):
     tags: list[str] = Field(
         default_factory=list, description="the note's tags: front matter and inline #tags"
     )
+    open_url: str = Field(
+        "", description="opens the passage in its app: obsidian://open in a vault, else file://"
+    )
 
 
 class SearchResponse(Extensible):
@@ -100,6 +103,9 @@ class SourceModel(Extensible):
     score: float
     lines: list[int] | None = Field(description="first and last line in the file, if text")
     support: float
+    open_url: str = Field(
+        "", description="opens the passage in its app: obsidian://open in a vault, else file://"
+    )
 
 
 class AnswerResponse(Extensible):

@@ -591,3 +591,60 @@ def test_a_span_across_markdown_blocks_stays_well_formed():
         render_plain("<b>x</b> y", (0, 8))
         == '<pre class="plain"><mark class="cited" id="cited">&lt;b&gt;x&lt;/b&gt;</mark> y</pre>'
     )
+
+
+# ---- back into the vault -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vault_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A server over an Obsidian vault ("My Notes", a folder with .obsidian/)."""
+    base = tmp_path_factory.mktemp("vault")
+    vault = base / "My Notes"
+    (vault / ".obsidian").mkdir(parents=True)
+    (vault / "terminal").mkdir()
+    (vault / "terminal" / "tmux basics.md").write_text(
+        "# tmux basics\n\n## Sessions & windows\n\n"
+        "Name a tmux session with tmux new -s work, and rename it with prefix then $.\n"
+    )
+    location = base / "index.db"
+    with Index.open(location, embedder="hash") as index:
+        index.add([vault])
+    (base / "kenning.toml").write_text("[thresholds]\nrefuse = 0.0\n")
+    app = create_app(location, embedder="hash", security=Security.for_bind("127.0.0.1", None))
+    with BackgroundServer(app) as server:
+        yield {"url": server.url, "vault": vault}
+
+
+@pytest.mark.browser
+def test_a_citation_and_a_hit_open_the_note_in_obsidian(browser, vault_served, artifacts):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(vault_served["url"] + "/#ask")
+        page.wait_for_selector("body[data-ready]")
+        page.fill("#question", "how do I name a tmux session?")
+        page.press("#question", "Enter")
+        page.wait_for_selector(".turn .sentence")
+        expected = (
+            "obsidian://open?vault=My%20Notes"
+            "&file=terminal%2Ftmux%20basics%23Sessions%20%26%20windows"
+        )
+        cited = page.locator(".turn .sources a.open-app").first
+        assert cited.get_attribute("href") == expected
+        assert cited.inner_text().endswith("tmux basics.md")
+        assert "Obsidian" in (cited.get_attribute("aria-label") or "")
+        screenshot(page, artifacts, "vault-sources")
+
+        page.goto(vault_served["url"] + "/")
+        page.wait_for_selector("body[data-ready]")
+        page.fill("#q", "rename a tmux session")
+        page.click("#search-form button[type=submit]")
+        page.wait_for_selector(".hit")
+        assert page.locator(".hit .where a.open-app").first.get_attribute("href") == expected
+    finally:
+        context.close()
+    assert not errors, f"errors on the page: {errors}"

@@ -101,6 +101,15 @@
     return href;
   }
 
+  /** A link that opens a hit or source in its app (obsidian://open in a vault, else file://):
+   * only those two schemes, as the API sends them. */
+  function appLink(url, label, text) {
+    if (typeof url !== "string" || !/^(obsidian|file):/.test(url)) return null;
+    const app = url.startsWith("obsidian:") ? "Obsidian" : "your file manager";
+    return el("a", { class: "open-app", href: url, title: "Open in " + app,
+      "aria-label": `Open ${label} in ${app}` }, text);
+  }
+
   // Paths are shown under their root (til/git/x.md), as the command line shows them.
   let roots = [];
   function shortPath(path) {
@@ -193,7 +202,9 @@
   }
 
   function renderHit(hit, terms) {
-    const where = [el("span", { class: "path" }, shortPath(hit.path))];
+    const path = shortPath(hit.path);
+    const where = [appLink(hit.open_url, hit.title || path, el("span", { class: "path" }, path))
+      || el("span", { class: "path" }, path)];
     if (hit.heading && hit.heading !== hit.title) where.push(" · ", el("span", { class: "heading" }, hit.heading));
     if (typeof hit.page === "number") where.push(" · ", el("span", {}, "page " + hit.page));
     if (hit.type) where.push(" · ", el("span", { class: "tag" }, hit.type));
@@ -329,11 +340,13 @@
     const title = first.title || shortPath(first.path || "");
     return el("li", { class: "source-note" },
       el("a", { class: "open-doc", href: docHref(first.doc_id, first.start, first.end) }, title),
-      el("span", { class: "where" }, " " + shortPath(first.path || "")),
+      el("span", { class: "where" }, " ",
+        appLink(first.open_url, title, shortPath(first.path || "")) || shortPath(first.path || "")),
       el("ul", { class: "passages" }, passages.map((s) => el("li", { dataset: { n: s.n } },
         el("a", { class: "open-doc passage", href: docHref(s.doc_id, s.start, s.end),
           "aria-label": `Source ${s.n}: ${title}, ${passageLabel(s)}` }, `[${s.n}]`),
-        el("span", { class: "at" }, " " + passageLabel(s))))));
+        el("span", { class: "at" }, " " + passageLabel(s)),
+        s.open_url && s.open_url !== first.open_url ? [" ", appLink(s.open_url, `${title}, ${passageLabel(s)}`, "↗")] : null))));
   }
 
   function renderAnswer(box, answer) {
