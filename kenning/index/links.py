@@ -114,7 +114,10 @@ class Resolver:
         text = str(note)
         if text in self.sources:
             return text
-        on_disk = str(Path(text).expanduser().resolve())
+        try:
+            on_disk = str(Path(text).expanduser().resolve())
+        except (OSError, ValueError):  # a NUL byte, a path too long: no file of ours
+            on_disk = ""
         if on_disk in self.sources:
             return on_disk
         wanted = Link("wikilink", text)

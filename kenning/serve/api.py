@@ -1,5 +1,5 @@
-"""The JSON API under ``/api``: search, facets, ask (plain and streamed), documents, status,
-sync, conversations and the evaluation history.
+"""The JSON API under ``/api``: search, facets, ask (plain and streamed), documents, links,
+status, sync, conversations and the evaluation history.
 
 Each route is one ``Service`` (or ``answers``) call; kenning's exceptions become status codes
 in ``errors``, never here. Streams are Server-Sent Events: ``/api/ask/stream`` sends ``token``
@@ -30,6 +30,7 @@ from .schemas import (
     EvalRun,
     EvalRunList,
     FacetsResponse,
+    LinksResponse,
     SearchResponse,
     StatusResponse,
     SyncReportResponse,
@@ -115,6 +116,21 @@ async def ask_stream(request: Request, body: AskRequest) -> Response:
 def document(request: Request, doc_id: str) -> dict[str, Any]:
     """An indexed source's text (the text chunk offsets index into); unknown ids are 404."""
     return service(request).document(doc_id)
+
+
+@router.get("/links", response_model=LinksResponse)
+def links(
+    request: Request,
+    note: Annotated[
+        str,
+        Query(
+            min_length=1, max_length=4096, description="its path as search shows it, or its name"
+        ),
+    ],
+) -> dict[str, Any]:
+    """A note's outgoing links, backlinks and unresolved links (``kenning links --json``),
+    resolved as Obsidian resolves them; a note the index does not hold is 404."""
+    return service(request).links(note)
 
 
 @router.get("/status", response_model=StatusResponse)

@@ -1,4 +1,4 @@
-"""The MCP server: tools ``search``, ``ask`` and ``read_document`` for AI assistants.
+"""The MCP server: tools ``search``, ``ask``, ``read_document`` and ``links`` for AI assistants.
 
 Built on the official ``mcp`` SDK (``MCPServer``, formerly FastMCP). `kenning mcp` speaks it
 over stdio (an assistant starts kenning as a subprocess); `kenning serve` mounts the same
@@ -30,7 +30,8 @@ INSTRUCTIONS = (
     "kenning searches the user's own notes (Markdown, text, HTML, PDF) by keyword and meaning. "
     "Use `search` to find passages, `ask` for an answer whose every citation is checked "
     "against the notes, and `read_document` to read a source (by the doc_id that search and "
-    "ask return), whole or a span of it."
+    "ask return), whole or a span of it. `links` lists a note's outgoing links, backlinks and "
+    "unresolved links."
 )
 
 
@@ -109,6 +110,16 @@ def build(service: Service) -> MCPServer:
         elif len(text) > MAX_TEXT:
             doc.update(text=text[:MAX_TEXT], truncated=True, length=len(text))
         return doc
+
+    @server.tool(annotations=read_only)
+    def links(note: str) -> dict[str, Any]:
+        """A note's links, resolved as Obsidian resolves them: ``outgoing`` (wikilinks,
+        embeds and Markdown links it writes), ``backlinks`` (the notes that link to it) and
+        ``unresolved`` (its links that name no note). ``note``: its path as search gives it,
+        or its name. Each link has ``source``, ``kind``, ``target``, ``heading``, ``alias``
+        and ``path`` (the note it names; null when unresolved)."""
+        with reported():
+            return service.links(note)
 
     return server
 

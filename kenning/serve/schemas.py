@@ -134,6 +134,26 @@ class DocumentResponse(Extensible):
     changed: bool = Field(description="the file changed since it was indexed")
 
 
+class LinkModel(Extensible):
+    """A link between two notes: ``kenning.index.links.LinkRow``."""
+
+    source: str = Field(description="the note the link is written in")
+    kind: str = Field(description="wikilink, embed or markdown")
+    target: str = Field(description="the target as written")
+    heading: str
+    alias: str | None
+    path: str | None = Field(description="the indexed note the link names; null: unresolved")
+
+
+class LinksResponse(Extensible):
+    """A note's links: ``kenning links --json``."""
+
+    path: str = Field(description="the note, as the index stores its path")
+    outgoing: list[LinkModel]
+    backlinks: list[LinkModel]
+    unresolved: list[LinkModel] = Field(description="the outgoing links that name no note")
+
+
 class StatusResponse(Extensible):
     index: str
     roots: list[str]

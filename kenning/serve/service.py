@@ -116,6 +116,12 @@ class Service:
             "changed": hashlib.sha256(data).hexdigest() != row.hash,
         }
 
+    def links(self, note: str) -> dict[str, Any]:
+        """A note's outgoing links, backlinks and unresolved links: ``kenning links --json``
+        (``Index.links``); ``NotFound`` for a note the index does not hold."""
+        with self.pool.borrow() as index:
+            return index.links(note).to_dict()
+
     def status(self) -> dict[str, Any]:
         with self.pool.borrow() as index:
             return index.status()
