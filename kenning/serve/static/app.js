@@ -201,6 +201,32 @@
         row("Dense score", num(hit.dense_score))));
   }
 
+  /** The notes that link to a hit's note (GET /api/links, the data of `kenning links`),
+   * fetched when the panel is first opened. */
+  function backlinks(hit) {
+    const list = el("ul", { class: "backlink-list" });
+    const box = el("details", { class: "backlinks" },
+      el("summary", {}, "Backlinks", el("span", { class: "visually-hidden" }, " of " + (hit.title || hit.path))),
+      list);
+    let loaded = false;
+    box.addEventListener("toggle", async () => {
+      if (!box.open || loaded) return;
+      loaded = true;
+      list.replaceChildren(el("li", {}, "Loading…"));
+      try {
+        const data = await getJSON("/api/links?note=" + encodeURIComponent(hit.path));
+        const sources = [...new Set(data.backlinks.map((b) => b.source))];
+        list.replaceChildren(...(sources.length
+          ? sources.map((source) => el("li", { class: "backlink" }, shortPath(source)))
+          : [el("li", {}, "No note links here.")]));
+      } catch (err) {
+        loaded = false;
+        list.replaceChildren(el("li", {}, "Backlinks unavailable: " + err.message));
+      }
+    });
+    return box;
+  }
+
   function renderHit(hit, terms) {
     const path = shortPath(hit.path);
     const where = [appLink(hit.open_url, hit.title || path, el("span", { class: "path" }, path))
@@ -213,7 +239,8 @@
       el("h2", { class: "hit-title" }, el("a", { href, class: "open-doc" }, hit.title || shortPath(hit.path))),
       el("p", { class: "where" }, where),
       el("p", { class: "snippet" }, highlighted(hit.snippet || "", terms)),
-      explain(hit));
+      explain(hit),
+      backlinks(hit));
   }
 
   /** The chosen filters, as the API takes them: {where: [...], path: [...], type: [...]}. */
