@@ -64,7 +64,7 @@ def check(result: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
-def test_stdio_client_lists_and_calls_the_three_tools(db: Path) -> None:
+def test_stdio_client_lists_and_calls_its_tools(db: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     server = StdioServerParameters(
         command=sys.executable, args=["-m", "kenning", "--index", str(db), "mcp"], env=env
@@ -77,7 +77,7 @@ def test_stdio_client_lists_and_calls_the_three_tools(db: Path) -> None:
     check(asyncio.run(run()))
 
 
-def test_http_client_lists_and_calls_the_three_tools(db: Path) -> None:
+def test_http_client_lists_and_calls_its_tools(db: Path) -> None:
     with running(db, Security(api_key=KEY)) as server:
 
         async def run() -> dict[str, Any]:
