@@ -18,6 +18,7 @@ import shutil
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,18 +107,25 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture
-def page(browser: Any, served: dict[str, Any]) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=served["url"])
+@contextmanager
+def checked_page(context: Any) -> Iterator[Any]:
+    """A page of ``context`` that fails the test on a script error or a blocked resource: the
+    page keeps to its own Content-Security-Policy (no inline script or style)."""
     context.set_default_timeout(10_000)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    # the page keeps to its own Content-Security-Policy (no inline script or style)
     pg.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
     yield pg
-    context.close()
     assert not errors, f"errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any, served: dict[str, Any]) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=served["url"])
+    with checked_page(context) as pg:
+        yield pg
+        context.close()
 
 
 @pytest.fixture(scope="module")

@@ -36,19 +36,13 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def page(url: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
-    from test_web import CHROMIUM_FLAGS, _chromium
+    from test_web import CHROMIUM_FLAGS, _chromium, checked_page
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_FLAGS)
-        context = browser.new_context(base_url=url)
-        context.set_default_timeout(10_000)
-        pg = context.new_page()
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
-        yield pg
-        browser.close()
-    assert not errors, f"errors on the page: {errors}"
+        with checked_page(browser.new_context(base_url=url)) as pg:
+            yield pg
+            browser.close()
 
 
 def search(page: Any, query: str) -> Any:
