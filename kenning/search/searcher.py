@@ -36,6 +36,7 @@ from kenning.text.tokens import prefix_stem, query_terms
 from .keywords import SERVER_THRESHOLD, KeywordIndex, MemoryKeywords, keyword_indexes
 from .keywords import THRESHOLD as KEYWORD_THRESHOLD
 from .keywords import memory_estimate as keyword_memory
+from .names import NoteNames, note_chunks
 from .rerankers import DEPTH as RERANK_DEPTH
 from .rerankers import RerankCandidate, Reranker, get_reranker
 from .tuned import META_KEY as TUNING_KEY
@@ -76,6 +77,8 @@ class Hit:
     tags: list[str] = field(default_factory=list)  # the note's tags: front matter and inline
     #: opens the chunk in its app: ``obsidian://open?...`` in a vault, else ``file://...#L12``
     open_url: str = ""
+    #: the note's name (title, alias or file name) that the query equals: the note was put first
+    matched_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,6 +225,7 @@ class Searcher:
         self._count: tuple[str | None, int] = ("", 0)  # (generation, chunks)
         self._model_checked: str | None = ""  # the vectors generation the model was checked at
         self._tunings = TuningCache(embedder.id)
+        self._names = NoteNames(store)
         self._reranker: tuple[Tuning, Reranker] | None = None
         #: seconds the last search spent reranking (None when it did not rerank)
         self.rerank_seconds: float | None = None
@@ -301,6 +305,7 @@ class Searcher:
     def warm(self) -> None:
         """After a sync: bring the large-index caches up to date, so the next query is fast."""
         self.keywords().refresh()
+        self._names.lookup()
         if self._store_vectors():
             return
         if self.vector_index == "hnsw" or (
@@ -375,15 +380,61 @@ class Searcher:
         if ranking is not None:
             bm25 = ranking.result()
         fused = fuse(bm25, dense, fusion, alpha) if mode == "hybrid" else (bm25 or dense)
+        named = self._named(query, fused, scope)
         if reranker is None:
-            return self._hits(fused[:k], bm25, dense, terms)
+            return self._first(
+                named, self._hits(fused[:k], bm25, dense, terms), k, bm25, dense, terms
+            )
         hits = self._hits(fused[: max(k, self.rerank_depth(tuning))], bm25, dense, terms)
         self.reranked = len(hits)
         passages = [RerankCandidate(h.text, h.title, h.heading, h.score) for h in hits]
         order, scores, self.rerank_seconds = reranker.rerank(query, passages)
         for i in order:
             hits[i].score = float(scores[i])
-        return [hits[i] for i in order[:k]]
+        return self._first(named, [hits[i] for i in order], k, bm25, dense, terms)
+
+    def _named(
+        self, query: str, fused: list[tuple[int, float]], scope: Scope | None
+    ) -> list[tuple[int, str]]:
+        """(chunk id, name) for each note that ``query`` names and the filters allow: its
+        best-ranked chunk in ``fused``, else its first chunk; best-ranked notes first."""
+        notes = self._names.matching(query)
+        if not notes:
+            return []
+        allowed = scope.chunk_ids() if scope is not None else None
+        rank = {cid: i for i, (cid, _) in enumerate(fused)}
+        found = []
+        for path, name in notes:
+            ids = note_chunks(self.store, path, allowed)
+            if len(ids) == 0:
+                continue
+            ranked = [int(c) for c in ids if int(c) in rank]
+            best = min(ranked, key=rank.__getitem__) if ranked else int(ids.min())
+            found.append((rank.get(best, len(rank)), best, name))
+        return [(cid, name) for _, cid, name in sorted(found)]
+
+    def _first(
+        self,
+        named: list[tuple[int, str]],
+        hits: list[Hit],
+        k: int,
+        bm25: list[tuple[int, float]],
+        dense: list[tuple[int, float]],
+        terms: list[str],
+    ) -> list[Hit]:
+        """``hits`` with the chunks of the notes the query names put first, ``k`` in all."""
+        if not named:
+            return hits[:k]
+        by_id = {h.chunk_id: h for h in hits}
+        missing = [(cid, 0.0) for cid, _ in named if cid not in by_id]
+        by_id.update({h.chunk_id: h for h in self._hits(missing, bm25, dense, terms)})
+        first = []
+        for cid, name in named:
+            if cid in by_id:
+                by_id[cid].matched_name = name
+                first.append(by_id[cid])
+        chosen = {h.chunk_id for h in first}
+        return (first + [h for h in hits if h.chunk_id not in chosen])[:k]
 
     def _hits(
         self,

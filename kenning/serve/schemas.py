@@ -41,6 +41,11 @@ class HitModel(Extensible):
     open_url: str = Field(
         "", description="opens the passage in its app: obsidian://open in a vault, else file://"
     )
+    matched_name: str | None = Field(
+        None,
+        description="the note's title, alias or file name that the query equals (the note "
+        "was put first), else null",
+    )
 
 
 class SearchResponse(Extensible):
