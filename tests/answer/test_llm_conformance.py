@@ -25,13 +25,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from test_remote_llm import ENV_VARS, FakeLLMServer, Handler, free_port
+from test_local_llm import make_prompt as numbered_prompt
+from test_remote_llm import ENV_VARS, FakeLLMServer, Handler, free_port, serving
 
-from kenning.answer.llms import LLM, Message, Passage, Prompt, get_llm, llms
+from kenning.answer.llms import LLM, Prompt, get_llm, llms
 from kenning.errors import ConfigError, KenningError, RemoteLLMError
 
 NOTES = [
@@ -58,13 +58,7 @@ SMALL_MODEL = "qwen2.5-coder-0.5b"
 
 
 def make_prompt(question: str = QUESTION, notes: list[tuple[str, str]] = NOTES) -> Prompt:
-    passages = [
-        Passage(i, i, path, Path(path).stem, "", None, 0, len(text), text, 1.0)
-        for i, (path, text) in enumerate(notes, 1)
-    ]
-    body = "\n\n".join(f"[{p.n}] {p.label()}\n{p.text}" for p in passages)
-    user = f"Notes:\n\n{body}\n\nQuestion: {question}"
-    return Prompt(question, passages, [Message("system", SYSTEM), Message("user", user)])
+    return numbered_prompt(question, notes, SYSTEM)
 
 
 # -- a fake server that stops at the request's token limit -----------------------------------
@@ -105,16 +99,8 @@ class CappingServer(FakeLLMServer):
 
 @pytest.fixture
 def server() -> Iterator[CappingServer]:
-    srv = CappingServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(CappingServer()) as srv:
         yield srv
-    finally:
-        srv.closing.set()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(5)
 
 
 @pytest.fixture(autouse=True)

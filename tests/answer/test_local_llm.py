@@ -51,14 +51,18 @@ NOTES = [
 ]
 
 
-def make_prompt(question: str, notes: list[tuple[str, str]] = NOTES) -> Prompt:
+def make_prompt(
+    question: str, notes: list[tuple[str, str]] = NOTES, system: str = SYSTEM
+) -> Prompt:
+    """The prompt kenning builds: each note numbered, then the question (also used by the
+    LLM conformance suite, with its own notes and instructions)."""
     passages = [
         Passage(i, i, path, Path(path).stem, "", None, 0, len(text), text, 1.0)
         for i, (path, text) in enumerate(notes, 1)
     ]
     body = "\n\n".join(f"[{p.n}] {p.label()}\n{p.text}" for p in passages)
     user = f"Notes:\n\n{body}\n\nQuestion: {question}"
-    return Prompt(question, passages, [Message("system", SYSTEM), Message("user", user)])
+    return Prompt(question, passages, [Message("system", system), Message("user", user)])
 
 
 @pytest.fixture(scope="module")

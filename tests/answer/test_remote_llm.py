@@ -15,9 +15,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -269,9 +270,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # a proxy must not catch local calls
 
 
-@pytest.fixture
-def server() -> Any:
-    srv = FakeLLMServer()
+S = TypeVar("S", bound="FakeLLMServer")
+
+
+@contextmanager
+def serving(srv: S) -> Iterator[S]:
+    """Run ``srv`` on a thread for the duration of the block, then close it."""
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
@@ -281,6 +285,12 @@ def server() -> Any:
         srv.shutdown()
         srv.server_close()  # joins the handler threads
         thread.join(5)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLMServer]:
+    with serving(FakeLLMServer()) as srv:
+        yield srv
 
 
 @pytest.fixture
