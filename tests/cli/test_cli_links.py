@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import write_notes
 from typer.testing import CliRunner
 
 from kenning.cli import app
@@ -21,9 +22,7 @@ VAULT = {
 
 def index(tmp_path: Path) -> tuple[Path, Path]:
     root = tmp_path / "vault"
-    for rel, text in VAULT.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    write_notes(root, VAULT)
     db = tmp_path / "i.db"
     result = runner.invoke(app, ["--index", str(db), "--embedder", "hash", "-q", "add", str(root)])
     assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import write_notes
 
 from kenning import Index
 from kenning.embedders import HashEmbedder
@@ -27,16 +28,10 @@ VAULT = {
 }
 
 
-def write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-
-
 @pytest.fixture
 def vault(tmp_path: Path) -> tuple[Index, Path]:
     root = tmp_path / "vault"
-    write(root, VAULT)
+    write_notes(root, VAULT)
     idx = Index.open(tmp_path / "index.db", embedder=HashEmbedder(), chunking=ChunkSpec())
     idx.add([root], embed=False)
     yield idx, root.resolve()
@@ -128,7 +123,7 @@ def test_an_index_older_than_the_link_table_gets_links_on_its_next_sync(tmp_path
     """Migration 4 marks an index that holds sources; its next sync reads every file again
     (embedding nothing new), and the one after that is back to skipping unchanged files."""
     root = tmp_path / "vault"
-    write(root, VAULT)
+    write_notes(root, VAULT)
     with Index.open(tmp_path / "i.db", embedder=HashEmbedder(), chunking=ChunkSpec()) as old:
         old.add([root])
     con = sqlite3.connect(tmp_path / "i.db")  # as a kenning before the link table left it

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import write_notes
 from typer.testing import CliRunner
 
 from kenning import ChunkSpec, Index
@@ -47,9 +48,7 @@ GONE = {
 
 
 def write_vault(root: Path) -> Path:
-    for rel, text in VAULT.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    write_notes(root, VAULT)
     (root / ".kenningignore").write_text(KENNINGIGNORE)
     (root / ".obsidian").mkdir()
     (root / ".obsidian" / "app.json").write_text(json.dumps(APP_JSON))

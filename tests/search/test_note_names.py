@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import write_notes
 from typer.testing import CliRunner
 
 from kenning import Index
@@ -42,9 +43,7 @@ NAMES = {
 def vault(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("names")
     root = tmp / "vault"
-    for rel, text in VAULT.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    write_notes(root, VAULT)
     db = tmp / "index.db"
     with Index.open(db, embedder=HashEmbedder()) as index:
         index.add([root])

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from conftest import write_notes
 from mcp import Client
 from serving import running
 from typer.testing import CliRunner
@@ -33,9 +34,7 @@ def vault(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The vault above, indexed with the hash embedder; returns (index file, vault root)."""
     base = tmp_path_factory.mktemp("links")
     root = base / "vault"
-    for rel, text in VAULT.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    write_notes(root, VAULT)
     db = base / "idx" / "index.db"
     with Index.open(db, embedder="hash") as index:
         index.add([root])
