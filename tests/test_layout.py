@@ -26,6 +26,7 @@ LAYERS = [
     ["search.*"],  # keyword and vector indexes, rerankers, the stored tuning, Searcher
     ["index.*"],  # Index, the one object every edge drives; watch; copying an index
     ["answer.*"],  # LLM backends, prompts, citations, ask
+    ["agent.*", "cards.*"],  # several steps with tools and traces; flashcards and reviews
     ["eval.*"],  # retrieval and answer evaluation, question sets
     ["tuning.*"],  # training: the adapter, MiniLM, rerankers, `kenning tune`
     ["serve.*"],  # the HTTP API, web page, OpenAI routes and MCP

@@ -102,6 +102,10 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX links_name ON links (name);
     INSERT INTO meta SELECT 'links_missing', '1' WHERE EXISTS (SELECT 1 FROM sources);
     """,
+    # Reserved while the work lands: 6 for conflicts, 7 for agent traces, 8 for cards.
+    6: "SELECT 1",
+    7: "SELECT 1",
+    8: "SELECT 1",
 }
 
 

@@ -76,6 +76,10 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX links_name ON links(name);
     INSERT INTO meta SELECT 'links_missing', '1' WHERE EXISTS (SELECT 1 FROM sources)
     """,
+    # Reserved while the work lands: 5 for conflicts, 6 for agent traces, 7 for cards.
+    5: "",
+    6: "",
+    7: "",
 }
 
 

@@ -1,0 +1,1 @@
+"""Flashcards from notes, each checked against its source span, exported and scheduled."""
