@@ -36,9 +36,10 @@ from .loaders import Document, readable_heading
 from .markup import Reading
 
 #: the chunker's version: version 2 merges sections and leaves markup and boilerplate out of
-#: the indexed text; version 3 reads inline tags and Dataview fields into a note's metadata.
+#: the indexed text; version 3 reads inline tags and Dataview fields into a note's metadata;
+#: version 4 adds a note's aliases and tags to its first chunk's context (``names_part``).
 #: An index chunked by an older version must be re-read (unchanged chunks keep their vectors)
-VERSION = 3
+VERSION = 4
 #: a chunk's source span holds at most this many characters per token of ``size``: a note
 #: of nothing but markup reads as little, yet its chunk's stored text must stay bounded
 RAW_CHARS_PER_TOKEN = 32
@@ -500,4 +501,42 @@ def chunk_document(
     for section in _sections(doc, page_of):
         packer.section(section)
     packer.emit()
-    return packer.chunks or packer.blank[:1]
+    chunks = packer.chunks or packer.blank[:1]
+    names = names_part(doc, spec, count_tokens)
+    if chunks and names:
+        first = chunks[0]
+        first.context = f"{first.context} > {names}" if first.context else names
+    return chunks
+
+
+def names_part(doc: Document, spec: ChunkSpec, count: Callable[[str], int]) -> str:
+    """The names a note has beyond its title and file name (which every chunk's context
+    says already): its aliases, then its tags as ``#tag`` (front matter and inline), as
+    one context part of its first chunk, so that a word of any name finds the note by
+    keyword and by meaning. "" for a document with none (a plain document is indexed and
+    embedded exactly as before). Held to ``size // CONTEXT_SHARE`` tokens, later names
+    dropped first."""
+    meta = doc.metadata
+    aliases = meta.get("aliases") or []
+    tags = meta.get("tags") or []
+    if not aliases and not tags:
+        return ""
+    if isinstance(aliases, str):
+        aliases = [aliases]
+    if isinstance(tags, str):
+        tags = tags.split()
+    said = {doc.title.casefold(), os.path.splitext(os.path.basename(doc.path))[0].casefold()}
+    names = [str(a).strip() for a in aliases if str(a).strip().casefold() not in said]
+    names = [n for i, n in enumerate(names) if n and n not in names[:i]]
+    labels = [f"#{str(t).strip().lstrip('#')}" for t in tags if str(t).strip().lstrip("#")]
+    labels = [t for i, t in enumerate(labels) if t not in labels[:i]]
+    limit = max(8, spec.size // CONTEXT_SHARE)
+    while names or labels:
+        part = " ".join(x for x in (", ".join(names), " ".join(labels)) if x)
+        if len(part) * 1.3 + 2 <= limit or count(part) <= limit:
+            return part
+        if labels:
+            labels.pop()
+        else:
+            names.pop()
+    return ""

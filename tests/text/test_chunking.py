@@ -289,3 +289,30 @@ def test_the_model_reads_a_title_once_where_the_keyword_index_reads_it_twice() -
     assert embedding_text(second.indexed_text) == second.indexed_text
     for same in ("a > b\nbody", "no context", "x > Nanog\n## Other\nbody", "t\n# t > u\n"):
         assert embedding_text(same) == same
+
+
+def test_a_notes_aliases_and_tags_join_its_first_chunks_context_only() -> None:
+    text = (
+        "---\naliases: [terminal multiplexer, Tmux, tmux cheats]\ntags: [cli]\n---\n"
+        "# Tmux\n\nSplit panes. #area/sub\n\n## Later\n\n" + "More words here. " * 60
+    )
+    doc = load(Path("tools/tmux.md"), text.encode())
+    chunks = chunk_document(doc, ChunkSpec(80, 0), count)
+    assert len(chunks) > 1
+    # the title and file name are said already; aliases, then tags as #tags
+    assert chunks[0].context == "Tmux > terminal multiplexer, tmux cheats #cli #area/sub"
+    assert "multiplexer" in embedding_text(chunks[0].indexed_text)
+    assert all("multiplexer" not in c.indexed_text for c in chunks[1:])
+    plain = load(Path("tools/tmux.md"), text.split("---\n", 2)[2].replace("#area/sub", "").encode())
+    assert chunk_document(plain, ChunkSpec(80, 0), count)[0].context == "Tmux"
+
+
+def test_names_are_held_to_a_quarter_of_the_size_later_ones_dropped_first() -> None:
+    aliases = ", ".join(f"alias number {i}" for i in range(40))
+    doc = load(
+        Path("n.md"), f"---\naliases: [{aliases}]\ntags: [a, b]\n---\n# N\n\nBody.\n".encode()
+    )
+    context = chunk_document(doc, ChunkSpec(40, 0), count)[0].context
+    names = context.removeprefix("N > ")
+    assert names.startswith("alias number 0, alias number 1") and "#a" not in names
+    assert count(names) <= 40 // 4
