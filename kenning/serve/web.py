@@ -14,12 +14,21 @@ between them is wrapped on its own, so a span that crosses paragraphs, list item
 fence still yields well-formed HTML. The markers are nudged off block syntax (a heading's
 ``#``, a list bullet, a fence line) so that they never change how the note renders.
 ``?partial=1`` returns only the rendered article, which the page shows in its reader panel.
+
+Links to other notes in a shown note (``[[note]]``, ``[[note#heading|alias]]``, ``![[embed]]``
+and relative Markdown links ``[text](other.md)``) become links to ``/doc/{id}`` of the note
+they name, resolved as ``kenning links`` resolves them (``kenning.index.links.Resolver``);
+in the page's reader panel a click opens that note there. A link that names no indexed note
+stays as written (a wikilink is shown with ``class="wikilink unresolved"``).
 """
 
 from __future__ import annotations
 
 import html
 import re
+import threading
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +37,8 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from markdown_it import MarkdownIt
 
 from kenning.errors import NotFound
+from kenning.index.links import Resolver
+from kenning.text.links import Link
 from kenning.text.loaders import split_front_matter
 
 from .service import Service
@@ -71,6 +82,19 @@ _ALIGN = re.compile(r'style="text-align:(left|right|center)"')
 
 _md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
+#: a wikilink or embed as it reads in rendered HTML (text, escaped): ``![[target#heading|alias]]``;
+#: one that a cited-span marker falls inside is left as it is
+_WIKI = re.compile(
+    r"(?P<embed>!?)\[\[(?P<target>[^\[\]\n|#\ue000\ue001]*)(?:#(?P<heading>[^\[\]\n|\ue000\ue001]*))?"
+    r"(?:\|(?P<alias>[^\[\]\n\ue000\ue001]*))?\]\]"
+)
+_HREF = re.compile(r'<a href="(?P<href>[^"]*)"')
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+#: the elements whose text is not scanned for wikilinks: code, and links already
+_NO_LINKS = ("code", "pre", "a")
+#: resolves a link written in the shown note to the ``doc_id`` of the note it names
+LinkTarget = Callable[[Link], int | None]
+
 
 @router.get("/")
 def page() -> FileResponse:
@@ -101,7 +125,7 @@ def document_page(
             raise
         body = f'<p class="error">{html.escape(str(e))}</p>'
         return HTMLResponse(_page("Not found", body), 404, headers=HEADERS)
-    article = render_document(doc, start, end)
+    article = render_document(doc, start, end, note_links(request, str(doc.get("path") or "")))
     if partial:
         return HTMLResponse(article, headers=HEADERS)
     title = str(doc.get("title") or doc.get("path") or doc_id)
@@ -128,15 +152,46 @@ def load_document(request: Request, doc_id: str) -> dict[str, Any]:
     return service.document(doc_id)
 
 
-def render_document(doc: dict[str, Any], start: int | None, end: int | None) -> str:
+_resolvers: dict[int, tuple[str, Resolver, dict[str, int]]] = {}
+_resolvers_lock = threading.Lock()
+
+
+def note_links(request: Request, path: str) -> LinkTarget:
+    """How the links of the note at ``path`` resolve to ``doc_id``s, against the sources the
+    index holds (kept until the index's generation moves on)."""
+    service: Service = request.app.state.service
+    with service.pool.borrow() as index:
+        store = index.store
+        generation = str(store.get_meta("generation"))
+        with _resolvers_lock:
+            kept = _resolvers.get(id(service))
+        if kept is None or kept[0] != generation:
+            sources = store.sources()
+            ids = {p: row.id for p, row in sources.items() if row.status != "failed"}
+            kept = (generation, Resolver(sources), ids)
+            with _resolvers_lock:
+                _resolvers[id(service)] = kept
+    _, resolver, ids = kept
+
+    def target(link: Link) -> int | None:
+        found = resolver.resolve(path, link)
+        return None if found is None else ids.get(found)
+
+    return target
+
+
+def render_document(
+    doc: dict[str, Any], start: int | None, end: int | None, links: LinkTarget | None = None
+) -> str:
     """The ``<article>`` for a document: a header (title, path, type) and its text, Markdown
-    rendered as HTML and other types as preformatted text, with the span marked."""
+    rendered as HTML (its links to notes made links to their pages, by ``links``) and other
+    types as preformatted text, with the span marked."""
     text = str(doc.get("text") or "")
     span = None
     if start is not None and end is not None and 0 <= start < end <= len(text):
         span = (start, end)
     if doc.get("type") == "markdown":
-        body = render_markdown(text, span)
+        body = render_markdown(text, span, links)
     else:
         body = render_plain(text, span)
     title = html.escape(str(doc.get("title") or ""))
@@ -171,9 +226,12 @@ def _shown_path(path: str, root: Any) -> str:
         return path
 
 
-def render_markdown(text: str, span: tuple[int, int] | None = None) -> str:
+def render_markdown(
+    text: str, span: tuple[int, int] | None = None, links: LinkTarget | None = None
+) -> str:
     """Markdown as HTML (raw HTML escaped, unsafe link schemes refused by markdown-it), with
-    ``span`` marked; front matter is shown as preformatted text above the note."""
+    ``span`` marked; front matter is shown as preformatted text above the note. With
+    ``links``, links to notes open the note they name (``link_notes``)."""
     text = _clean(text)
     _, body, _ = split_front_matter(text)
     out = ""
@@ -183,7 +241,66 @@ def render_markdown(text: str, span: tuple[int, int] | None = None) -> str:
     marked = _insert_markers(text[body:], _clip(span, body, len(text)), markdown=True)
     # a table's column alignment as a class: the page's CSP allows no inline style
     rendered = _ALIGN.sub(r'class="align-\1"', _md.render(marked))
+    if links is not None:
+        rendered = link_notes(rendered, links)
     return out + _mark(rendered)
+
+
+def link_notes(rendered: str, links: LinkTarget) -> str:
+    """Rendered HTML with its wikilinks and embeds (in text, not in code) made links to the
+    page of the note each names, and its relative links to a note (``other.md``) pointed at
+    that note's page; links that name no indexed note stay as written."""
+    out: list[str] = []
+    closed: list[str] = []  # the open elements among _NO_LINKS
+    for m in _PIECES.finditer(rendered):
+        tag, run = m.group(1), m.group(2)
+        if tag is not None:
+            name = tag[1:].split(None, 1)[0].rstrip(">/").lower() if len(tag) > 2 else ""
+            if name.lstrip("/") in _NO_LINKS:
+                if name.startswith("/"):
+                    if closed and closed[-1] == name[1:]:
+                        closed.pop()
+                else:
+                    closed.append(name)
+                    if name == "a":
+                        tag = _note_href(tag, links)
+            out.append(tag)
+        elif closed:
+            out.append(run)
+        else:
+            out.append(_WIKI.sub(lambda w: _wikilink(w, links), run))
+    return "".join(out)
+
+
+def _wikilink(m: re.Match[str], links: LinkTarget) -> str:
+    target = html.unescape(m["target"]).strip()
+    heading = html.unescape(m["heading"] or "").strip()
+    alias = html.unescape(m["alias"]).strip() if m["alias"] is not None else None
+    if not target:  # [[#heading]]: this note
+        return m.group(0)
+    kind = "embed" if m["embed"] else "wikilink"
+    shown = alias or (f"{target} › {heading}" if heading else target)
+    label = html.escape(shown, quote=False)
+    doc_id = links(Link(kind, target, heading, alias))
+    if doc_id is None:
+        return f'<span class="wikilink unresolved" title="No indexed note">{label}</span>'
+    return f'<a class="open-doc wikilink {kind}" href="/doc/{doc_id}">{label}</a>'
+
+
+def _note_href(tag: str, links: LinkTarget) -> str:
+    """An ``<a href>`` tag pointed at the page of the note its relative href names."""
+    m = _HREF.match(tag)
+    if m is None:
+        return tag
+    href = html.unescape(m["href"])
+    if not href or href.startswith("#") or _SCHEME.match(href):
+        return tag
+    path, _, heading = href.partition("#")
+    link = Link("markdown", urllib.parse.unquote(path), urllib.parse.unquote(heading))
+    doc_id = links(link)
+    if doc_id is None:
+        return tag
+    return f'<a class="open-doc note-link" href="/doc/{doc_id}"' + tag[m.end() :]
 
 
 def render_plain(text: str, span: tuple[int, int] | None = None) -> str:
