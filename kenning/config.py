@@ -106,8 +106,12 @@ def load_settings(index: str | None = None) -> dict[str, Any]:
 
 def usable_cores() -> int:
     """Cores this process may run on (its affinity mask; cgroups quotas are not seen), not
-    all the machine has: thread counts for onnxruntime and llama.cpp follow it."""
+    all the machine has: thread counts for onnxruntime and llama.cpp follow it.
+    ``KENNING_THREADS`` caps it: each of `kenning serve --workers N`'s processes gets its
+    share of the cores, so N processes do not each start a thread per core."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    cap = os.environ.get("KENNING_THREADS", "")
+    return max(1, min(cores, int(cap))) if cap.isdigit() and int(cap) > 0 else cores

@@ -54,6 +54,14 @@ def serve(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Model for the answerer.")] = None,
     strategy: Annotated[str | None, typer.Option(help="zero-shot, few-shot or cot.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes sharing the port (default: one per core; 1 when answers "
+            "come from the local model, which each worker would load again).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the index over HTTP: a web page, a JSON API, OpenAI-compatible routes and MCP.
 
@@ -68,6 +76,7 @@ def serve(
         kenning serve
 
         kenning serve --port 9000 --watch
+        kenning serve --workers 4
 
         KENNING_API_KEY=$(openssl rand -hex 24) kenning serve --host 0.0.0.0
     """
@@ -76,33 +85,33 @@ def serve(
     security = _server("security").Security.for_bind(
         host, os.environ.get("KENNING_API_KEY"), max_body, tuple(cors_origin or ())
     )
-    create_app, run = _server("app").create_app, _server("server").serve
+    server = _server("server")
     from kenning.answer.answerer import Answering
 
     location = state.index or default_index()
-    answering = Answering(location, llm, model, strategy)
-    application = create_app(
-        location, embedder=state.embedder, security=security, answering=answering
-    )
+    answering = Answering(location, llm, model, strategy)  # bad settings fail here, once
+    workers = workers or server.default_workers(answering.llm_name)
 
     def ready(url: str) -> None:
         out.print(f"kenning serve: {url}/", highlight=False, soft_wrap=True)
         if not state.quiet:
             err.print(
                 f"[dim]index {location}; API {url}/api, OpenAI {url}/v1, MCP {url}/mcp; "
-                "Ctrl-C stops[/]",
+                f"{workers} worker{'s' if workers > 1 else ''}; Ctrl-C stops[/]",
                 highlight=False,
             )
 
+    log_level = "warning" if state.quiet else "info"
+    watch_index = (location, state.embedder) if watch else None
     try:
-        run(
-            application,
-            host,
-            port,
-            log_level="warning" if state.quiet else "info",
-            on_ready=ready,
-            watch_index=(location, state.embedder) if watch else None,
-        )
+        if workers == 1:
+            application = _server("app").create_app(
+                location, embedder=state.embedder, security=security, answering=answering
+            )
+            server.serve(application, host, port, log_level, ready, watch_index)
+        else:
+            spec = server.AppSpec(str(location), state.embedder, security, llm, model, strategy)
+            server.serve_workers(spec, workers, host, port, log_level, ready, watch_index)
     except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not an error
         if not state.quiet:
             err.print("stopped")
