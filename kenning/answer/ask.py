@@ -24,7 +24,8 @@ import numpy as np
 from kenning.filters import Filters
 from kenning.index import Index
 
-from .citations import Sentence, Thresholds, check
+from .citations import CONTRADICTED, SUPPORTED, Sentence, Thresholds, check
+from .conflicts import Conflict, date_sides, describe, find_conflicts, version
 from .extractive import ExtractiveLLM
 from .llms import LLM, Message, Passage, Usage
 from .prompt import REFUSAL, build_prompt, split_reasoning
@@ -53,6 +54,8 @@ class Answer:
     query: str = ""  # what was searched (a follow-up rewritten to stand alone)
     timings: dict[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
+    #: claims of the passages that disagree with what the answer says (``conflicts.py``)
+    conflicts: list[Conflict] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,9 +72,14 @@ def ask(
     on_text: Callable[[str], None] | None = None,
     history: list[Message] | None = None,
     query: str | None = None,
+    conflicts: bool = True,
 ) -> Answer:
     """Answer ``question`` from the index. ``query`` (default: the question) is what is
-    searched; ``history`` holds earlier turns of a conversation for the model."""
+    searched; ``history`` holds earlier turns of a conversation for the model.
+
+    With ``conflicts`` (the default), the passages are searched for claims that disagree
+    with what the answer rests on; each found is added to the answer (the two versions,
+    each cited and checked, and which is more recent) and to ``Answer.conflicts``."""
     llm = llm or ExtractiveLLM()
     t = thresholds or Thresholds()
     times: dict[str, float] = {}
@@ -116,8 +124,61 @@ def ask(
         t2 = time.perf_counter()
         answer.sentences = check(answer.text, prompt.passages, vectors, t)
         times["check"] = time.perf_counter() - t2
+        if conflicts:
+            t3 = time.perf_counter()
+            _add_conflicts(index, answer, passages, vectors, t, on_text)
+            times["conflicts"] = time.perf_counter() - t3
     answer.timings = {**times, "total": time.perf_counter() - t0}
     return answer
+
+
+def _add_conflicts(
+    index: Index,
+    answer: Answer,
+    passages: list[Passage],
+    vectors: SentenceVectors,
+    t: Thresholds,
+    on_text: Callable[[str], None] | None,
+) -> None:
+    """Look for claims that disagree with the passage sentences the answer rests on; say
+    each one found whose two versions both pass the citation check, in the answer's text."""
+    anchors = {
+        (c.n, c.best_sentence[0])
+        for s in answer.sentences
+        if s.status in (SUPPORTED, CONTRADICTED)
+        for c in s.checks
+    }
+    found = find_conflicts(passages, anchors, answer.question)
+    if not found:
+        return
+    notes = {
+        src.path: {"metadata": src.metadata, "mtime_ns": src.mtime_ns}
+        for src, _ in index.store.dump(sorted({s.path for c in found for s in c.sides}))
+    }
+    added: list[str] = []
+    for conflict in found:
+        checked = check("\n\n".join(version(s) for s in conflict.sides), passages, vectors, t)
+        conflict.verified = [s.status == SUPPORTED for s in checked]
+        if len(checked) != 2 or not all(conflict.verified):
+            continue  # both versions quoted and verified, or nothing
+        date_sides(conflict, notes)
+        for side in conflict.sides:
+            side.lines = _side_lines(answer.sources[side.n - 1], side.start)
+        answer.conflicts.append(conflict)
+        answer.sentences.extend(checked)
+        added.append(describe(conflict))
+    if added:
+        text = "\n\n" + "\n\n".join(added)
+        answer.text += text
+        if on_text:
+            on_text(text)
+
+
+def _side_lines(src: Source, start: int) -> tuple[int, int] | None:
+    if src.lines is None:
+        return None
+    first = src.lines[0] + src.text.count("\n", 0, max(0, start - src.start))
+    return first, first
 
 
 def _support(index: Index, qvec: np.ndarray, chunk_ids: list[int]) -> dict[int, float]:

@@ -142,3 +142,133 @@ class SentenceVectors:
         if text not in self._queries:
             self._queries[text] = self.embedder.embed_query(text)
         return self._queries[text]
+
+
+# -- typed facts: what a claim states, by kind, for comparing two claims ----------------------
+
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        (
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ),
+        1,
+    )
+    for m in names
+}
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DATE = re.compile(
+    r"\b(?P<iso>\d{4}-\d{1,2}-\d{1,2})\b"
+    rf"|\b(?P<dmy>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m1>{_MONTH})(?:,?\s+(?P<y1>\d{{4}}))?\b"
+    rf"|\b(?P<m2>{_MONTH})\s+(?P<mdy>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<y2>\d{{4}}))?"
+    rf"|\b(?P<m3>{_MONTH})\s+(?P<y3>\d{{4}})\b"
+    r"|(?<![\w.\-/])(?P<year>1[5-9]\d\d|20\d\d)(?![\w\-/]|[.,]\d)",
+    re.IGNORECASE,
+)
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000"}
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+#: words that flip a claim's truth: "does not support" against "supports"
+NEGATIONS = frozenset({"not", "no", "never", "cannot", "none", "nothing", "neither", "nor"})
+_NEGATION = re.compile(r"\b(?:" + "|".join(NEGATIONS) + r")\b|n['’]t\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A number, date or name a sentence states: ``value`` is normalised ("twelve" and "12"
+    are both "12", "3 March 2024" and "2024-03-03" both "2024-03-03"); offsets in the text."""
+
+    kind: str  # "number", "date" or "name"
+    value: str
+    start: int
+    end: int
+
+    def text_in(self, text: str) -> str:
+        return text[self.start : self.end]
+
+
+def typed_facts(text: str) -> list[Fact]:
+    """The facts of ``text`` by kind, in order. Dates first (so "March" in "3 March 2024" is
+    not a name and "2024" is not a number), then numbers (digits or words), then names (the
+    capitalised words ``facts`` takes, less month names)."""
+    found: list[Fact] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s or a >= e for s, e in taken)
+
+    for m in _DATE.finditer(text):
+        value = _date_value(m)
+        if value:
+            found.append(Fact("date", value, m.start(), m.end()))
+            taken.append((m.start(), m.end()))
+    for m in _NUMBER.finditer(text):
+        raw = m.group().rstrip(".,")
+        if raw and free(m.start(), m.start() + len(raw)):
+            found.append(Fact("number", _number_value(raw), m.start(), m.start() + len(raw)))
+            taken.append((m.start(), m.start() + len(raw)))
+    for m in _NUMBER_WORD.finditer(text):
+        if free(m.start(), m.end()):
+            found.append(Fact("number", _NUMBER_WORDS[m.group().lower()], m.start(), m.end()))
+            taken.append((m.start(), m.end()))
+    lead = len(text) - len(strip_markup(text).lstrip()) if text.strip() else 0
+    for m in _NAME.finditer(" " + text[lead:]):
+        a, b = m.start() - 1 + lead, m.end() - 1 + lead
+        words = [w for w in m.group().split() if w.lower().rstrip(".") not in _MONTHS]
+        if words and free(a, b):
+            found.append(Fact("name", " ".join(words).lower(), a, b))
+            taken.append((a, b))
+    return sorted(found, key=lambda f: f.start)
+
+
+def negated(text: str) -> bool:
+    """Whether the sentence says no: an odd number of negations ("not", "never", "n't")."""
+    return len(_NEGATION.findall(text)) % 2 == 1
+
+
+def _number_value(raw: str) -> str:
+    plain = raw.replace(",", "") if re.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+", raw) else raw
+    try:
+        value = float(plain.rstrip("%"))
+    except ValueError:
+        return raw.lower()
+    text = str(int(value)) if value.is_integer() else str(value)
+    return text + ("%" if plain.endswith("%") else "")
+
+
+def _date_value(m: re.Match[str]) -> str:
+    g = m.groupdict()
+    if g["iso"]:
+        y, mo, d = (int(x) for x in g["iso"].split("-"))
+        return f"{y:04d}-{mo:02d}-{d:02d}" if 1 <= mo <= 12 and 1 <= d <= 31 else ""
+    if g["year"]:
+        return g["year"]
+    name = next(g[k] for k in ("m1", "m2", "m3") if g[k])
+    month = _MONTHS[name.lower().rstrip(".")]
+    day = g["dmy"] or g["mdy"]
+    year = g["y1"] or g["y2"] or g["y3"]
+    if name.lower() == "may" and not (day or year):
+        return ""
+    if day and not 1 <= int(day) <= 31:
+        return ""
+    parts = [f"{month:02d}"] + ([f"{int(day):02d}"] if day else [])
+    return "-".join([year, *parts]) if year else "--" + "-".join(parts)

@@ -1,0 +1,247 @@
+"""Conflicts: answers say when two notes disagree, and only then."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kenning import Index
+from kenning.answer import LLM, Prompt, Thresholds, ask
+from kenning.answer.citations import SUPPORTED
+from kenning.answer.conflicts import FAR, claims, compare
+from kenning.answer.sentences import negated, typed_facts
+from kenning.embedders import HashEmbedder
+from kenning.text.chunking import ChunkSpec
+
+OPEN = Thresholds(refuse=0.0)
+FINAL = "# Euro final\n\nThe Euro 2016 final was played in Saint-Denis near the capital.\n"
+
+
+def index_of(tmp_path: Path, notes: dict[str, str]) -> Index:
+    root = tmp_path / "notes"
+    for rel, text in notes.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    index = Index.open(tmp_path / "index.db", embedder=HashEmbedder(dim=256), chunking=ChunkSpec())
+    index.add([root])
+    return index
+
+
+def claim(text: str, path: str = "a.md", title: str = ""):
+    [c] = claims(text, path, 1, 0, title)
+    return c
+
+
+def test_facts_are_typed_and_normalised() -> None:
+    text = "On 3 March 2024 twelve of 1,500 users in Paris saw version 2.1 in 2016."
+    got = {(f.kind, f.value) for f in typed_facts(text)}
+    assert got == {
+        ("date", "2024-03-03"),
+        ("number", "12"),
+        ("number", "1500"),
+        ("name", "paris"),
+        ("number", "2.1"),
+        ("date", "2016"),
+    }
+    assert [f.value for f in typed_facts("It moved to March 3, 2024.")] == ["2024-03-03"]
+    assert negated("It does not work.") and negated("It won't work.")
+    assert not negated("It never fails, not once.")  # two negations say yes
+
+
+def test_two_notes_that_disagree_are_reported_with_both_versions(tmp_path: Path) -> None:
+    with index_of(
+        tmp_path,
+        {
+            "a.md": "---\ndate: 2024-05-01\n---\n" + FINAL + "The final was won by Portugal.\n",
+            "b.md": "---\ndate: 2025-01-10\n---\n# Football\n\nThe final was won by France.\n",
+        },
+    ) as index:
+        answer = ask(index, "who won the final?", thresholds=OPEN)
+    [c] = answer.conflicts
+    assert c.kind == "name" and set(c.values) == {"portugal", "france"}
+    assert c.verified == [True, True]
+    by_value = {s.value: s for s in c.sides}
+    assert by_value["Portugal"].path.endswith("a.md") and by_value["France"].path.endswith("b.md")
+    assert by_value["France"].date == "2025-01-10"
+    assert by_value["France"].date_source == "front matter"
+    assert c.sides[c.recent].value == "France"
+    assert f"[{by_value['France'].n}] is the more recent" in c.recency
+    assert "Your notes disagree on the name" in answer.text
+    assert "The final was won by Portugal. [" in answer.text  # each version, cited
+    versions = [s for s in answer.sentences if s.text.startswith("The final was won by")]
+    assert {s.status for s in versions} == {SUPPORTED}
+    assert answer.to_dict()["conflicts"][0]["values"] == c.values
+    assert by_value["Portugal"].lines == (7, 7)
+
+
+def test_detection_can_be_switched_off(tmp_path: Path) -> None:
+    notes = {"a.md": "The final was won by Portugal.\n", "b.md": "The final was won by France.\n"}
+    with index_of(tmp_path, notes) as index:
+        assert ask(index, "who won the final?", thresholds=OPEN).conflicts
+        plain = ask(index, "who won the final?", thresholds=OPEN, conflicts=False)
+    assert plain.conflicts == [] and "disagree" not in plain.text
+
+
+def test_the_same_fact_in_other_words_is_no_conflict(tmp_path: Path) -> None:
+    notes = {
+        "a.md": "The dough rises for 12 hours at room temperature. Bake it on 3 March 2024.\n",
+        "b.md": "At room temperature the dough rises for twelve hours. Bake it on 2024-03-03.\n",
+    }
+    with index_of(tmp_path, notes) as index:
+        answer = ask(index, "how long does the dough rise at room temperature?", thresholds=OPEN)
+        bake = ask(index, "when do I bake it?", thresholds=OPEN)
+    assert not answer.refused and answer.conflicts == [] and bake.conflicts == []
+    assert (
+        compare(
+            claim("It was built in March 2024."), claim("It was built on 3 March 2024.", "b.md")
+        )
+        is None
+    )
+
+
+def test_a_view_the_note_rejects_is_no_conflict(tmp_path: Path) -> None:
+    notes = {
+        "a.md": "The tower was finished in 1889 after two years of work.\n",
+        "b.md": "Some people claim the tower was finished in 1899 after two years of work, "
+        "but the records say otherwise.\n",
+        "c.md": "The tower was finished in 1899 after two years of work. That is what some "
+        "guides claimed, but it is wrong.\n",
+    }
+    with index_of(tmp_path, notes) as index:
+        answer = ask(index, "when was the tower finished?", thresholds=OPEN)
+    assert not answer.refused and answer.conflicts == []
+
+
+def test_a_change_the_notes_date_is_no_conflict(tmp_path: Path) -> None:
+    notes = {
+        "a.md": "The team meeting is on Tuesday at 10 in room 4.\n",
+        "b.md": "Update on 2025-02-01: this has changed.\n\n"
+        "The team meeting is on Tuesday at 11 in room 4.\n",
+        "c.md": "The team meeting is on Tuesday at 10 in room 6. It used to be room 4.\n",
+    }
+    with index_of(tmp_path, notes) as index:
+        answer = ask(index, "when is the team meeting?", thresholds=OPEN)
+    assert not answer.refused and answer.conflicts == []
+
+
+def test_different_subjects_with_similar_sentences_are_no_conflict(tmp_path: Path) -> None:
+    notes = {
+        "docker.md": "# Docker\n\nDocker keeps images for 30 days by default.\n",
+        "podman.md": "# Podman\n\nPodman keeps images for 90 days by default.\n",
+        "euro2016.md": "The Euro 2016 final was won by Portugal in extra time.\n",
+        "euro2021.md": "The Euro 2021 final was won by Italy in extra time.\n",
+        "tools/Vim.md": "# Vim\n\nThe editor of choice is Vim for quick edits.\n",
+        "tools/Emacs.md": "# Emacs\n\nThe editor of choice is Emacs for quick edits.\n",
+    }
+    with index_of(tmp_path, notes) as index:
+        for question in (
+            "how long are images kept by default?",
+            "who won the final in extra time?",
+            "what is the editor of choice for quick edits?",
+        ):
+            answer = ask(index, question, thresholds=OPEN)
+            assert not answer.refused and answer.conflicts == [], question
+
+
+def test_two_sides_far_apart_in_one_note_conflict(tmp_path: Path) -> None:
+    filler = "\n\n".join(f"Paragraph {i} talks about something else entirely." for i in range(30))
+    note = (
+        "# Server\n\nThe backup job runs every 6 hours on the main server.\n\n"
+        f"{filler}\n\nThe backup job runs every 12 hours on the main server.\n"
+    )
+    with index_of(tmp_path, {"server.md": note}) as index:
+        answer = ask(
+            index, "how often does the backup job run on the main server?", k=8, thresholds=OPEN
+        )
+    [c] = answer.conflicts
+    assert set(c.values) == {"6", "12"} and c.sides[0].path == c.sides[1].path
+    assert abs(c.sides[0].start - c.sides[1].start) >= FAR
+    near = "The backup job runs every 6 hours. The backup job runs every 12 hours."
+    a, b = claims(near, "x.md")
+    assert compare(a, b) is None  # side by side in one note: a list, not a dispute
+
+
+def test_yes_and_no_conflict() -> None:
+    c = compare(
+        claim("Postgres supports upserts on older releases."),
+        claim("Postgres does not support upserts on older releases.", "b.md"),
+    )
+    assert c is not None and c.kind == "yes/no" and c.values == ["yes", "no"]
+
+
+def test_values_in_code_are_not_claims() -> None:
+    a = claim("Sleep for a while with `sleep 5` in the shell.")
+    b = claim("Sleep for a while with `sleep 10` in the shell.", "b.md")
+    assert compare(a, b) is None
+
+
+class Paraphraser(LLM):
+    """A model stand-in that answers from passage [1] in its own words, citing it."""
+
+    id = "paraphraser"
+
+    def stream(self, prompt: Prompt) -> Iterator[str]:
+        first = prompt.passages[0].text.strip().splitlines()[-1]
+        yield f"According to the notes, {first[0].lower()}{first[1:]} [1]"
+
+
+@pytest.mark.parametrize("llm", [None, Paraphraser()])
+def test_every_answerer_gets_the_conflict(tmp_path: Path, llm: LLM | None) -> None:
+    notes = {
+        "a.md": "The dough rises for 12 hours at room temperature.\n",
+        "b.md": "The dough rises for 8 hours at room temperature.\n",
+    }
+    seen: list[str] = []
+    with index_of(tmp_path, notes) as index:
+        answer = ask(
+            index, "how long does the dough rise?", llm, thresholds=OPEN, on_text=seen.append
+        )
+    [c] = answer.conflicts
+    assert set(c.values) == {"12", "8"} and c.verified == [True, True]
+    assert "".join(seen) == answer.text and "Your notes disagree on the number" in answer.text
+    assert c.recency  # says which is newer, or that nothing tells
+
+
+def test_the_report_finds_pairs_and_rechecks_only_changed_notes(tmp_path: Path) -> None:
+    from kenning.answer.conflict_report import ConflictReport
+
+    notes = {
+        "a.md": "# Bread\n\nThe dough rises for 12 hours at room temperature.\n",
+        "b.md": "# Baking\n\nThe dough rises for 8 hours at room temperature.\n",
+        "c.md": "# Garden\n\nWater the tomatoes at the base every morning.\n",
+        "d.md": "# Plants\n\nWater the tomatoes at the base every morning.\n",
+        "e.md": "# Oven\n\nBake the loaf at 250 degrees for 40 minutes.\n",
+        "f.md": "# Loaf\n\nBake the loaf at 250 degrees for 40 minutes.\n",
+    }
+    with index_of(tmp_path, notes) as index:
+        with ConflictReport(index) as report:
+            first = report.update()
+            [c] = report.conflicts()
+        assert first.checked_notes == 6 and first.conflicts == 1
+        assert {s.path.rsplit("/", 1)[-1] for s in c.sides} == {"a.md", "b.md"}
+        assert [s.lines for s in c.sides] == [(3, 3), (3, 3)]
+        with ConflictReport(index) as report:  # nothing changed: nothing compared
+            again = report.update()
+        assert (again.checked_notes, again.compared, again.conflicts) == (0, 0, 1)
+        (tmp_path / "notes" / "d.md").write_text(
+            "# Plants\n\nSome notes.\n\nWater the tomatoes at the base every morning.\n"
+        )
+        (tmp_path / "notes" / "e.md").write_text(
+            "# Oven\n\nBake the loaf at 230 degrees for 40 minutes.\n"
+        )
+        index.sync()
+        with ConflictReport(index) as report:
+            third = report.update()
+            kept = report.conflicts()
+            only_c = report.conflicts([str(tmp_path / "notes" / "c.md")])
+    assert third.checked_notes == 2 and third.compared >= 2
+    changed = {str(tmp_path / "notes" / n) for n in ("d.md", "e.md")}
+    assert all(changed & set(pair) for pair in third.compared_paths)  # only pairs with them
+    pairs = [sorted(Path(s.path).name for s in c.sides) for c in kept]
+    assert pairs == [["a.md", "b.md"], ["e.md", "f.md"]] or pairs == [
+        ["e.md", "f.md"],
+        ["a.md", "b.md"],
+    ]
+    assert only_c == []
