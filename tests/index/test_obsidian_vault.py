@@ -238,3 +238,39 @@ def test_names_find_their_notes_with_the_real_model(tmp_path: Path) -> None:
             assert top(db, word, mode) == (file, None), (word, mode)
     for word, file in TAG_WORDS.items():
         assert top(db, word, "hybrid") == (file, None), word
+
+
+@pytest.mark.postgres
+def test_names_tags_and_links_on_postgresql(tmp_path: Path) -> None:
+    """The same vault in PostgreSQL (hash embedder): names first in every mode, words of
+    names found, tag filter exact, links resolved."""
+    from conftest import postgres_url
+
+    from kenning import Index
+    from kenning.filters import Filters
+
+    root = write_vault(tmp_path / "vault")
+    with Index.open(postgres_url(), embedder="hash") as index:
+        index.add([root])
+
+        def first(query: str, mode: str) -> tuple[str, str | None]:
+            hit = index.search(query, k=3, mode=mode)[0]
+            return Path(hit.path).name, hit.matched_name
+
+        for file, names in NAMES.items():
+            for name in names:
+                for mode in MODES:
+                    assert first(name, mode) == (file, name), (name, mode)
+        for word, file in {**ALIAS_WORDS, **TAG_WORDS}.items():
+            for mode in ("bm25", "hybrid"):
+                assert first(word, mode) == (file, None), (word, mode)
+        tagged = index.search(
+            "the", k=20, mode="dense", filters=Filters.parse(where=["tag=area/sub"])
+        )
+        assert {Path(h.path).name for h in tagged} == {"Tmux.md", "Vim.md", "brulee-recipe.md"}
+        links = index.links("Tmux")
+        assert [(x.target, x.path and Path(x.path).name) for x in links.outgoing] == [
+            ("Vim", "Vim.md"),
+            ("Screen", None),
+        ]
+        assert sorted(Path(x.source).name for x in links.backlinks) == ["202401011200.md", "Vim.md"]
