@@ -222,6 +222,30 @@ def test_excluded_files_are_absent_and_listed_by_status(vault: tuple[Path, Path]
     }
 
 
+def test_resyncing_an_unchanged_vault_embeds_nothing_and_writes_no_link_row(
+    tmp_path: Path,
+) -> None:
+    """Acceptance 4, with embedding on: every file touched (new mtimes, the same bytes)."""
+    import os
+    import sqlite3
+
+    root = write_vault(tmp_path / "vault")
+    db = tmp_path / "index.db"
+    cli(db, "--embedder", "hash", "-q", "add", str(root))
+    con = sqlite3.connect(db)
+    con.executescript(
+        "CREATE TABLE written (n INTEGER);"
+        "CREATE TRIGGER links_in AFTER INSERT ON links BEGIN INSERT INTO written VALUES (1); END;"
+        "CREATE TRIGGER links_out AFTER DELETE ON links BEGIN INSERT INTO written VALUES (1); END;"
+    )
+    for f in root.rglob("*.md"):
+        os.utime(f, ns=(1, 1))
+    report = json.loads(cli(db, "sync", "--json"))
+    assert (report["changed"], report["chunks_embedded"]) == (0, 0)
+    assert con.execute("SELECT count(*) FROM written").fetchone()[0] == 0
+    con.close()
+
+
 @pytest.mark.real_model
 def test_names_find_their_notes_with_the_real_model(tmp_path: Path) -> None:
     """The same vault on the packaged MiniLM: names first in every mode, words of an alias
