@@ -1,0 +1,282 @@
+"""Traces of agent runs: OpenTelemetry spans, kept in the index and sent to a collector if asked.
+
+Each run is one trace: an ``invoke_agent`` span, under it a ``chat`` span per model call and an
+``execute_tool`` span per tool call, named and attributed as the OpenTelemetry GenAI semantic
+conventions say (``gen_ai.operation.name``, ``gen_ai.provider.name``, ``gen_ai.request.model``,
+``gen_ai.usage.input_tokens``/``output_tokens``, ``gen_ai.tool.name``,
+``gen_ai.tool.call.arguments``...), plus kenning's own (``kenning.tool.chunk_ids``, the size of
+a result, the repeated and invalid calls). The run's id is its trace id.
+
+``TraceStore`` keeps finished spans in their own table of the index's SQLite file (like the
+evaluation history: not the ``Store``'s, so a store backend never knows about agents), through
+``IndexExporter``, an ordinary ``SpanExporter``. ``--otlp URL`` adds the OTLP/HTTP exporter
+(the ``otlp`` extra), batched on its own thread. With tracing off the agent gets OpenTelemetry's
+no-op tracer: no span is built, nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+
+from kenning.errors import ConfigError, MissingExtra, NotFound
+from kenning.store.sqlite import own_tables
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS agent_spans (
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    parent_id TEXT,
+    name TEXT NOT NULL,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    events TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (trace_id, span_id)
+);
+CREATE INDEX IF NOT EXISTS agent_spans_roots ON agent_spans (parent_id, start_ns);
+"""
+#: the instrumentation scope's name on every span
+SCOPE = "kenning.agent"
+
+
+@dataclass
+class SpanRow:
+    """A stored span, and the spans under it once ``tree`` has put them there."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    name: str
+    start_ns: int
+    end_ns: int
+    status: str
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    children: list[SpanRow] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_id": self.parent_id,
+            "name": self.name,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "seconds": round(self.seconds, 6),
+            "status": self.status,
+            "attributes": self.attributes,
+            "events": self.events,
+            "children": [c.to_dict() for c in self.children],
+        }
+
+
+_COLUMNS = "trace_id, span_id, parent_id, name, start_ns, end_ns, status, attributes, events"
+
+
+class TraceStore:
+    """Agent runs' spans in the SQLite file at ``location`` (the index's)."""
+
+    def __init__(self, location: str | Path, create: bool = False) -> None:
+        self.db = own_tables(location, SCHEMA, "agent traces", create)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> TraceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, spans: Sequence[ReadableSpan]) -> None:
+        rows = [_row(s) for s in spans if s.context is not None]
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                f"INSERT OR REPLACE INTO agent_spans ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+
+    def runs(self, limit: int = 20) -> list[SpanRow]:
+        """The latest runs' root spans, newest first."""
+        cur = self.db.execute(
+            f"SELECT {_COLUMNS} FROM agent_spans WHERE parent_id IS NULL "
+            "ORDER BY start_ns DESC LIMIT ?",
+            (limit,),
+        )
+        return [_span(r) for r in cur]
+
+    def run(self, run_id: str | None = None) -> SpanRow:
+        """One run as a tree (``run_id``: its trace id or a prefix of it; None: the latest)."""
+        if run_id is None:
+            latest = self.runs(1)
+            if not latest:
+                raise NotFound("no agent run is recorded in this index yet")
+            trace_id = latest[0].trace_id
+        else:
+            prefix = run_id.strip().lower()
+            if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+                raise ConfigError(
+                    f"a run id is hexadecimal (as `kenning trace` lists them): {run_id!r}"
+                )
+            found = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT DISTINCT trace_id FROM agent_spans WHERE trace_id LIKE ? LIMIT 2",
+                    (prefix + "%",),
+                )
+            ]
+            if not found:
+                raise NotFound(
+                    f"no agent run {run_id!r} in this index (`kenning trace` lists them)"
+                )
+            if len(found) > 1:
+                raise ConfigError(f"the run id {run_id!r} is ambiguous; give more of it")
+            trace_id = found[0]
+        cur = self.db.execute(
+            f"SELECT {_COLUMNS} FROM agent_spans WHERE trace_id = ? ORDER BY start_ns, span_id",
+            (trace_id,),
+        )
+        return tree([_span(r) for r in cur])
+
+
+def tree(spans: list[SpanRow]) -> SpanRow:
+    """The spans of one trace as a tree under its root (children in start order)."""
+    by_id = {s.span_id: s for s in spans}
+    roots: list[SpanRow] = []
+    for s in spans:
+        parent = by_id.get(s.parent_id or "")
+        (parent.children if parent else roots).append(s)
+    if not roots:
+        raise NotFound("the run has no spans")
+    return roots[0]
+
+
+def _row(s: ReadableSpan) -> tuple[Any, ...]:
+    ctx = s.context
+    assert ctx is not None
+    parent = f"{s.parent.span_id:016x}" if s.parent is not None else None
+    events = [
+        {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})}
+        for e in s.events
+    ]
+    return (
+        f"{ctx.trace_id:032x}",
+        f"{ctx.span_id:016x}",
+        parent,
+        s.name,
+        s.start_time or 0,
+        s.end_time or 0,
+        s.status.status_code.name.lower(),
+        json.dumps(dict(s.attributes or {}), default=list),
+        json.dumps(events, default=list),
+    )
+
+
+def _span(r: tuple[Any, ...]) -> SpanRow:
+    return SpanRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), json.loads(r[8]))
+
+
+class IndexExporter(SpanExporter):
+    """A ``SpanExporter`` that writes finished spans into the index's SQLite file."""
+
+    def __init__(self, location: str | Path) -> None:
+        self.location = str(location)
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            with self._lock, TraceStore(self.location, create=True) as traces:
+                traces.write(spans)
+        except (sqlite3.Error, OSError):
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def otlp_exporter(url: str) -> SpanExporter:
+    """The OTLP/HTTP exporter for a collector at ``url`` (``/v1/traces`` added to a bare host)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"--otlp wants a collector's http(s) URL, not {url!r}")
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError:
+        raise MissingExtra("opentelemetry-exporter-otlp-proto-http", "otlp") from None
+    endpoint = url if parts.path.strip("/") else url.rstrip("/") + "/v1/traces"
+    return OTLPSpanExporter(endpoint=endpoint, timeout=10)
+
+
+class Tracing:
+    """Where a run's spans go: the index (``location``), a collector (``otlp``), more
+    exporters (tests pass the SDK's ``InMemorySpanExporter``), or nowhere (``Tracing.off()``).
+
+    One provider per ``Tracing``, never the global one: kenning does not change how the
+    program embedding it traces."""
+
+    def __init__(
+        self,
+        location: str | Path | None = None,
+        otlp: str | None = None,
+        exporters: Sequence[SpanExporter] = (),
+    ) -> None:
+        self.location = str(location) if location is not None else None
+        self.provider: TracerProvider | None = None
+        processors: list[Any] = []
+        if self.location is not None and _sqlite_file(self.location):
+            processors.append(SimpleSpanProcessor(IndexExporter(self.location)))
+        processors += [SimpleSpanProcessor(e) for e in exporters]
+        if otlp:
+            processors.append(BatchSpanProcessor(otlp_exporter(otlp)))
+        if processors:
+            self.provider = TracerProvider()
+            for p in processors:
+                self.provider.add_span_processor(p)
+            self.tracer: trace.Tracer = self.provider.get_tracer(SCOPE)
+        else:
+            self.tracer = trace.NoOpTracer()
+
+    @classmethod
+    def off(cls) -> Tracing:
+        return cls()
+
+    @property
+    def stored(self) -> bool:
+        """Whether runs are kept in the index (``kenning trace`` can show them)."""
+        return self.location is not None and _sqlite_file(self.location)
+
+    def flush(self) -> None:
+        if self.provider is not None:
+            self.provider.force_flush()
+
+    def close(self) -> None:
+        if self.provider is not None:
+            self.provider.shutdown()
+            self.provider = None
+
+
+def _sqlite_file(location: str) -> bool:
+    return "://" not in location or location.startswith("sqlite:///")
