@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from . import answer, commands, links, serve, tune  # noqa: F401  (register their commands)
+from . import cards as _cards  # noqa: F401  (registers `kenning cards` and `kenning quiz`)
 from . import conflicts as _conflicts  # noqa: F401  (registers `kenning conflicts`)
 from .eval import eval_app
 from .shell import app
