@@ -115,11 +115,10 @@ def ask(
     times["generate"] = time.perf_counter() - t1
     answer.reasoning, answer.text = split_reasoning("".join(pieces))
     answer.usage = llm.usage
-    if (
-        not answer.text.strip()
-        or answer.text.strip().rstrip(".").lower() == REFUSAL.rstrip(".").lower()
-    ):
-        answer.refused, answer.text = True, REFUSAL  # nothing quotable, or the model declined
+    # nothing quotable, or the model declined (and maybe said what the notes do cover)
+    declined = answer.text.strip().lower().startswith(REFUSAL.rstrip(".").lower())
+    if not answer.text.strip() or declined:
+        answer.refused, answer.text = True, answer.text.strip() or REFUSAL
     else:
         t2 = time.perf_counter()
         answer.sentences = check(answer.text, prompt.passages, vectors, t)

@@ -5,6 +5,10 @@ keyword (the question's content words, weighted by how rare they are among the c
 by meaning (cosine with the question under the index's embedder), and by position (earlier
 passages and earlier sentences first, as notes tend to lead with the point). The best few are
 quoted verbatim, each cited, in the order they appear in the notes. Deterministic.
+
+Before quoting, the question's specifics are checked (``specifics.near_miss``): when it names
+a year, version, number or name that no passage holds, the passages are a near miss (the same
+final in another year) and the answerer declines, saying what the notes mention instead.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .llms import LLM, Passage, Prompt, llms
+from .prompt import REFUSAL
 from .sentences import SentenceVectors, content_words, split, strip_markup
+from .specifics import near_miss
 
 #: weights of the three signals (keyword, meaning, position), summing to one; set by hand
 #: on a few dozen til questions, not fitted (a tuning target for `kenning tune`)
@@ -44,19 +50,30 @@ class ExtractiveLLM(LLM):
     generative = False
     context_window = 1_000_000  # it reads every passage it is given
 
-    def __init__(self, max_sentences: int = 3, relative_floor: float = 0.75) -> None:
+    def __init__(
+        self, max_sentences: int = 3, relative_floor: float = 0.75, specifics: bool = True
+    ) -> None:
         super().__init__()
         self.max_sentences = max_sentences
         self.relative_floor = relative_floor  # keep sentences scoring this share of the best
+        self.specifics = specifics  # decline near misses (see ``specifics.near_miss``)
         self.embedder: Any = None
 
     def config(self) -> dict[str, Any]:
-        return {"max_sentences": self.max_sentences, "relative_floor": self.relative_floor}
+        return {
+            "max_sentences": self.max_sentences,
+            "relative_floor": self.relative_floor,
+            "specifics": self.specifics,
+        }
 
     def bind(self, vectors: SentenceVectors) -> None:
         self.embedder = vectors
 
     def stream(self, prompt: Prompt) -> Iterator[str]:
+        miss = near_miss(prompt.question, prompt.passages) if self.specifics else None
+        if miss is not None:
+            yield miss.explain(REFUSAL)
+            return
         chosen = self.pick(prompt.question, prompt.passages)
         for n, c in enumerate(chosen):
             yield ("" if n == 0 else " ") + f"{c.quote} [{c.passage.n}]"

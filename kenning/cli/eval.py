@@ -288,6 +288,50 @@ def qa(
     err.print(f"per-question results: {folder / (stem + '.jsonl')}")
 
 
+@eval_app.command("refusals")
+def refusals(
+    n: Annotated[int, typer.Option("-n", help="How many question pairs.")] = 100,
+    seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same set).")] = 0,
+    answerer: Annotated[
+        str | None, typer.Option(help="LLM backend to ask (default: the configured one).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model for --answerer.")] = None,
+    output: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Near misses: does the answerer decline questions your notes almost answer?
+
+    From your indexed notes, kenning builds questions that name a year, number or name the
+    notes hold, and a twin of each with that one value changed to one the notes do not cover
+    (another year, version or name). It asks both and reports the share declined of each.
+
+    Example:
+
+        kenning eval refusals -n 100
+    """
+    from kenning.eval.refusals import generate as make
+    from kenning.eval.refusals import run
+
+    answering = Answering(answerer, model, None, None)
+    with open_index() as index, ProgressBars(hidden=as_json) as progress:
+        pairs = make(index, n, seed)
+        tick = progress.ticker("asking", len(pairs), "pairs")
+        mean, rows = run(index, pairs, answering.llm, k=answering.k, tick=tick)
+    folder = output or Path("kenning-eval") / f"refusals-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "refusals.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if as_json:
+        out.print_json(json.dumps({"answerer": answering.llm.id, "metrics": mean}))
+        return
+    table = Table(title=f"near misses: {len(rows)} pairs ({answering.llm.id})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in mean.items():
+        table.add_row(key, f"{value:.0f}" if key.endswith("pairs") else f"{value:.3f}")
+    out.print(table)
+    err.print(f"per-question results: {folder / 'refusals.jsonl'}")
+
+
 @eval_app.command("history")
 def history(as_json: JsonOpt = False) -> None:
     """Show every stored evaluation run, oldest first, to spot regressions.
