@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from . import agent as _agent  # noqa: F401  (registers `kenning agent`, `trace`, `eval agent`)
 from . import answer, commands, links, serve, tune  # noqa: F401  (register their commands)
 from . import cards as _cards  # noqa: F401  (registers `kenning cards` and `kenning quiz`)
 from . import conflicts as _conflicts  # noqa: F401  (registers `kenning conflicts`)
