@@ -116,6 +116,12 @@ def show(answer: Any, show_reasoning: bool, roots: list[str]) -> None:
                 f"[dim]{escape(extra + removed)}[/]",
                 highlight=False,
             )
+    for c in answer.conflicts:  # said in the text too; here each side's value and date
+        sides = " vs ".join(
+            f"[{s.n}] {s.value}" + (f" ({s.date}, {s.date_source})" if s.date else "")
+            for s in c.sides
+        )
+        out.print(f"[yellow]! notes disagree[/] on the {c.kind}: {escape(sides)}", highlight=False)
     out.print("\n[bold]Sources[/]")
     for src in answer.sources:
         shown = short_path(src.path, roots)

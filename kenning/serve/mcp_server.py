@@ -31,7 +31,7 @@ INSTRUCTIONS = (
     "Use `search` to find passages, `ask` for an answer whose every citation is checked "
     "against the notes, and `read_document` to read a source (by the doc_id that search and "
     "ask return), whole or a span of it. `links` lists a note's outgoing links, backlinks and "
-    "unresolved links."
+    "unresolved links. `conflicts` lists notes that disagree with each other."
 )
 
 
@@ -120,6 +120,17 @@ def build(service: Service) -> MCPServer:
         and ``path`` (the note it names; null when unresolved)."""
         with reported():
             return service.links(note)
+
+    @server.tool(annotations=read_only)
+    def conflicts(paths: list[str] | None = None, limit: int = 20) -> dict[str, Any]:
+        """Notes that disagree: pairs of sentences from different notes that make the same
+        claim but for one value (a number, date, name or yes/no), most confident first, each
+        side with its quote, path, line and date, and which version is more recent.
+        ``paths``: only conflicts with a side under these indexed folders or files."""
+        from .conflicts_api import report
+
+        with reported():
+            return report(service, paths, limit)
 
     return server
 

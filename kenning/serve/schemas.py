@@ -113,6 +113,38 @@ class SourceModel(Extensible):
     )
 
 
+class ConflictSideModel(Extensible):
+    n: int = Field(description="the version's citation number in the answer (0 in a report)")
+    path: str
+    text: str = Field(description="the note's sentence, as quoted")
+    value: str = Field(description="the value it states, as the note writes it")
+    start: int = Field(description="offset of the sentence in the file")
+    end: int
+    lines: list[int] | None = None
+    date: str | None = Field(None, description="when this version was written, if known")
+    date_source: str = Field("", description="text, front matter or file")
+
+
+class ConflictModel(Extensible):
+    """Two claims about the same subject that differ in one value."""
+
+    kind: str = Field(description="number, date, name or yes/no")
+    values: list[str] = Field(description="the two values, normalised, in the sides' order")
+    sides: list[ConflictSideModel]
+    confidence: float
+    recent: int | None = Field(None, description="index in sides of the more recent version")
+    recency: str = Field("", description="which version is more recent, and by which date")
+    verified: list[bool] = Field([], description="each side's sentence passed the check")
+
+
+class ConflictsResponse(Extensible):
+    conflicts: list[ConflictModel]
+    notes: int = Field(description="notes in the index")
+    checked_notes: int = Field(description="new or changed notes checked by this request")
+    compared: int = Field(description="pairs of claims compared by this request")
+    total: int = Field(description="conflicts known in the whole index")
+
+
 class AnswerResponse(Extensible):
     question: str
     text: str
@@ -126,6 +158,9 @@ class AnswerResponse(Extensible):
     timings: dict[str, float] = {}
     usage: dict[str, int] = {}
     conversation_id: str | None = None
+    conflicts: list[ConflictModel] = Field(
+        [], description="claims of the passages that disagree with what the answer says"
+    )
 
 
 class DocumentResponse(Extensible):

@@ -245,3 +245,37 @@ def test_the_report_finds_pairs_and_rechecks_only_changed_notes(tmp_path: Path) 
         ["a.md", "b.md"],
     ]
     assert only_c == []
+
+
+def test_cli_ask_and_conflicts_show_both_sides(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from kenning.cli import app
+
+    notes = {
+        "a.md": "---\ndate: 2024-01-05\n---\nThe dough rises for 12 hours at room temperature.\n",
+        "b.md": "---\ndate: 2025-02-01\n---\nThe dough rises for 8 hours at room temperature.\n",
+    }
+    index_of(tmp_path, notes).close()
+    db = str(tmp_path / "index.db")
+    run = CliRunner().invoke
+    question = "dough rises for hours at room temperature"
+    shown = run(app, ["--index", db, "ask", question])
+    assert shown.exit_code == 0, shown.output
+    assert "Your notes disagree on the number (12 or 8)" in shown.output
+    assert (
+        "notes disagree on the number: [1] 12 (2024-01-05, front matter) vs [2] 8" in (shown.output)
+        or "notes disagree on the number: [1] 8 (2025-02-01, front matter) vs [2] 12"
+        in shown.output
+    )
+    data = json.loads(run(app, ["--index", db, "ask", question, "--json"]).output)
+    assert {tuple(sorted(c["values"])) for c in data["conflicts"]} == {("12", "8")}
+    report = run(app, ["--index", db, "conflicts"])
+    assert report.exit_code == 0, report.output
+    assert "a.md:4" in report.output and "b.md:4" in report.output
+    assert "b.md is the more recent by its note's date (2025-02-01, against 2024-01-05)" in (
+        report.output
+    )
+    assert "1 conflict in 2 notes (2 notes checked" in report.output

@@ -47,7 +47,7 @@ async def exercise(client: Client) -> dict[str, Any]:
 
 def check(result: dict[str, Any]) -> None:
     tools = result["tools"]
-    assert sorted(tools) == ["ask", "links", "read_document", "search"]
+    assert sorted(tools) == ["ask", "conflicts", "links", "read_document", "search"]
     assert tools["search"].annotations.read_only_hint is True
     assert {"query", "k", "where", "path", "type"} <= set(
         tools["search"].input_schema["properties"]

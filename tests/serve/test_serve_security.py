@@ -163,7 +163,8 @@ def test_mcp_over_http_needs_the_key(keyed: str) -> None:
                 return [t.name for t in (await c.list_tools()).tools]
 
     names = asyncio.run(tools({"Authorization": f"Bearer {KEY}"}))
-    assert sorted(names) == ["ask", "links", "read_document", "search"] and 401 not in seen
+    assert sorted(names) == ["ask", "conflicts", "links", "read_document", "search"]
+    assert 401 not in seen
     seen.clear()
     with pytest.raises(Exception):  # noqa: B017 - the SDK wraps the refusal in task groups
         asyncio.run(tools({}))

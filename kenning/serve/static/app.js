@@ -406,6 +406,14 @@
         unsupported ? `${total - unsupported} of ${total} sentences supported by their citations; ${unsupported} marked.`
           : `All ${total} sentences supported by their citations.`));
     }
+    for (const c of answer.conflicts || []) { // notes that disagree (kenning/answer/conflicts.py)
+      const sides = c.sides.map((s) => el("li", {}, el("q", {}, s.text), " ",
+        el("a", { class: "cite", href: (citation(answer, s.n) || {}).href || "#" }, `[${s.n}]`),
+        s.date ? ` (${s.date}, ${s.date_source})` : ""));
+      box.append(el("div", { class: "conflict", role: "note" },
+        el("p", {}, el("strong", {}, "Your notes disagree"), ` on the ${c.kind}: ${c.sides.map((s) => s.value).join(" or ")}.`),
+        el("ul", {}, sides), el("p", { class: "note" }, c.recency || "")));
+    }
     const sources = answer.sources || [];
     if (sources.length) {
       box.append(el("h3", { class: "sources-title" }, answer.refused ? "Nearest passages" : "Sources"),
