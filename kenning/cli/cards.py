@@ -14,6 +14,7 @@ from rich.table import Table
 from kenning.errors import ConfigError, NotFound
 
 from .answer import ModelOpt
+from .eval import eval_app
 from .shell import app, err, open_index, out
 
 TagOpt = Annotated[str | None, typer.Option("--tag", help="Only notes with this tag.")]
@@ -185,7 +186,8 @@ def quiz(
             return
         right = graded = 0
         for i, card in enumerate(due, 1):
-            where = " › ".join(x for x in (card.title, card.heading.rsplit(" > ", 1)[-1]) if x)
+            parts = dict.fromkeys((card.title, card.heading.rsplit(" > ", 1)[-1]))
+            where = " › ".join(x for x in parts if x)
             out.print(f"\n[dim]{i}/{len(due)}  {escape(where)}[/]")
             out.print(f"[bold]{escape(card.question)}[/]")
             choice = None
@@ -229,3 +231,77 @@ def quiz(
     if any(c.kind == "choice" for c in due[:graded]):
         table.add_row("multiple choice right", str(right))
     out.print(table)
+
+
+#: what the cards should reach on a notes collection (issue 35's acceptance)
+TARGETS = {
+    "round_trip": (">=", 0.85),
+    "leak": ("<=", 0.03),
+    "near_duplicates": ("<=", 0.02),
+    "short_answers": (">=", 0.90),
+    "distractors_supported": ("<=", 0),
+    "verified": (">=", 1.0),
+}
+
+
+@eval_app.command("cards")
+def eval_cards(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Notes or folders (indexed). Default: all notes.")
+    ] = None,
+    tag: TagOpt = None,
+    folder: FolderOpt = None,
+    llm: Annotated[
+        str | None, typer.Option("--llm", help="Score cards written by this LLM backend.")
+    ] = None,
+    model: ModelOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Score the cards `kenning cards` would make (nothing is stored): round trip, answers
+    leaked in the question, near-duplicates, answer length, supported distractors and the
+    verified-citation rate, each against its target.
+
+    Example:
+
+        kenning eval cards --folder git
+    """
+    import json
+    import time
+
+    from kenning.cards import cards_for
+    from kenning.cards.make import read_note
+    from kenning.eval.cards import evaluate_cards
+
+    t0 = time.perf_counter()
+    with open_index() as index:
+        result = cards_for(
+            index, _selection(paths, tag, folder, None), _llm(llm, model), save=False
+        )
+    making = time.perf_counter() - t0
+    notes = {}
+    for path in {c.path for c in result.cards}:
+        note = read_note(path)
+        if note is not None:
+            notes[path] = note.text
+    report = evaluate_cards(result.cards, notes).to_dict()
+    report["notes"] = result.made.notes
+    report["making_seconds"] = making
+    report["unverified_proposals"] = result.made.unverified
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(box=None)
+    for column in ("metric", "value", "target", ""):
+        table.add_column(column)
+    for name, (op, want) in TARGETS.items():
+        value = report[name]
+        ok = value >= want if op == ">=" else value <= want
+        shown = f"{value}" if isinstance(value, int) else f"{value:.3f}"
+        table.add_row(name, shown, f"{op} {want}", "[green]ok[/]" if ok else "[red]miss[/]")
+    out.print(table)
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(report["kinds"].items()))
+    out.print(
+        f"{report['cards']} cards ({kinds}) from {report['notes']} notes; "
+        f"{report['distractors']} distractors; made in {making:.1f} s",
+        highlight=False,
+    )

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kenning.answer.answerer import Answering
 
-from . import agent_api, api, conflicts_api, errors, mcp_server, openai_api
+from . import agent_api, api, cards_api, conflicts_api, errors, mcp_server, openai_api
 from .pool import POOL_SIZE
 from .security import Guard, Security
 from .service import Service
@@ -77,8 +77,9 @@ def create_app(
     )
     app.state.service = service
     app.include_router(api.router)
-    app.include_router(conflicts_api.router)
     app.include_router(agent_api.router)
+    app.include_router(conflicts_api.router)
+    app.include_router(cards_api.router)
     app.include_router(openai_api.router)
     app.include_router(web_router)
     if mcp_app is not None:

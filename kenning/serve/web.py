@@ -51,6 +51,8 @@ ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "agent.js": "text/javascript; charset=utf-8",
+    "quiz.js": "text/javascript; charset=utf-8",
+    "quiz.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
 #: no inline script, no third-party origin, no remote images: a note cannot phone home
