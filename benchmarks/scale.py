@@ -51,6 +51,18 @@ instead of ``auto``, 493 / 1,241 ms.
 ``--store URL`` (or ``--store pgserver``): measure PostgreSQL instead of the SQLite file:
 the indexes are built as SQLite files, then copied into the store as ``kenning migrate``
 does (vectors kept, HNSW built once at the end) and queried there.
+
+PostgreSQL's HNSW settings and filtered queries, on an index loaded that way (``URL``):
+
+    python benchmarks/scale.py pg-tune URL ../shared/data CACHE 16:64,32:128 40,100,200,400
+    python benchmarks/scale.py pg-filters URL ../shared/data CACHE 100
+
+``pg-tune`` rebuilds the graph for each ``m:ef_construction`` (build time, size), then per
+``ef_search`` gives the recall@10 of the store's vector search against an exact scan (the 300
+claims; exact top 10s cached) and the hybrid p50 (the first 100 claims, query embedding
+included). ``pg-filters`` keeps 0.1%, 1%, 10% and 50% of the chunks by path globs and gives,
+for the exact scan, the graph walk and what the store picks, the vector recall@10 against the
+exact filtered top 10 and the vector and hybrid p50.
 """
 
 from __future__ import annotations
@@ -344,6 +356,139 @@ def cmd_store_recall(url: str, data: Path, cache: Path) -> dict[str, float]:
     return {"recall@10": hits / (10 * len(qv)), "search_p50_ms": statistics.median(times)}
 
 
+def selectivity_globs(size: int) -> dict[str, list[str]]:
+    """Path globs that keep 0.1%, 1%, 10% and 50% of a ``size``-chunk index: its copies sit
+    1,000 to a folder under /synthetic/<size>/ (100k: 87 folders, 1M: 900)."""
+    top = f"/synthetic/{size}"
+    if size == 100_000:
+        return {
+            "0.1%": [f"{top}/5/51??.md"],
+            "1%": [f"{top}/5/**"],
+            "10%": [f"{top}/?/**"],
+            "50%": [f"{top}/?/**", *(f"{top}/{d}?/**" for d in "1234")],
+        }
+    if size == 1_000_000:
+        return {
+            "0.1%": [f"{top}/5/**"],
+            "1%": [f"{top}/?/**"],
+            "10%": [f"{top}/??/**"],
+            "50%": [f"{top}/?/**", f"{top}/??/**", *(f"{top}/{d}??/**" for d in "1234")],
+        }
+    raise SystemExit(f"no selectivity globs for {size} chunks")
+
+
+def _p50(times: list[float]) -> float:
+    return statistics.median(times) * 1000
+
+
+def cmd_pg_tune(url: str, data: Path, cache: Path, builds: str, efs: str) -> dict[str, object]:
+    """PostgreSQL: for each HNSW build (m:ef_construction) the build time, then per
+    ef_search the recall@10 of the store's vector search against an exact scan and the
+    hybrid p50 (query embedding included, the first 100 claims). Exact top 10s are cached."""
+    from dataclasses import replace
+
+    from kenning.store.postgres import PostgresStore
+
+    qv = query_vectors(data, cache)
+    qs = queries(data)[:100]
+    out: dict[str, object] = {}
+    with Index.open(url, create=False) as index:
+        store = index.store
+        assert isinstance(store, PostgresStore)
+        truth_file = cache / f"pg-exact-{store.chunk_count()}.json"
+        if truth_file.exists():
+            truth = json.loads(truth_file.read_text())
+        else:
+            truth = []
+            for q in qv:
+                rows = store.db.execute(
+                    "SELECT c.id FROM chunks c JOIN embeddings e ON e.hash = c.hash "
+                    "ORDER BY (e.vector <=> %s) + 0, c.id LIMIT 10",
+                    (np.asarray(q, dtype=np.float32),),
+                ).fetchall()
+                truth.append([int(i) for (i,) in rows])
+            truth_file.write_text(json.dumps(truth))
+        for build in builds.split(","):
+            m, efc = (int(x) for x in build.split(":"))
+            store.hnsw = replace(store.hnsw, hnsw_m=m, hnsw_ef_construction=efc)
+            t = time.perf_counter()
+            store.db.execute("DROP INDEX IF EXISTS embeddings_hnsw")
+            store._hnsw = False  # type: ignore[attr-defined]
+            store._write(lambda: store._ensure_hnsw(len(qv[0])))  # type: ignore[attr-defined]
+            build_s = time.perf_counter() - t
+            size = store.db.execute("SELECT pg_relation_size('kenning.embeddings_hnsw')")
+            row: dict[str, object] = {"build_s": round(build_s, 1),
+                                      "index_mb": round(size.fetchone()[0] / 1e6)}  # fmt: skip
+            for ef in (int(x) for x in efs.split(",")):
+                store.hnsw = replace(store.hnsw, hnsw_ef_search=ef)
+                hits, times = 0, []
+                for q, exact in zip(qv, truth, strict=True):
+                    t = time.perf_counter()
+                    got = store.vector_search(q, 10)
+                    times.append(time.perf_counter() - t)
+                    hits += len(set(exact) & {i for i, _ in got})
+                index.search(qs[0])
+                hybrid = []
+                for q in qs:
+                    t = time.perf_counter()
+                    index.search(q)
+                    hybrid.append(time.perf_counter() - t)
+                row[f"ef{ef}"] = {
+                    "recall@10": round(hits / (10 * len(qv)), 4),
+                    "vector_p50_ms": round(_p50(times), 1),
+                    "hybrid_p50_ms": round(_p50(hybrid), 1),
+                }
+            out[f"m{m}/efc{efc}"] = row
+            print(json.dumps({f"m{m}/efc{efc}": row}), file=sys.stderr, flush=True)
+    return out
+
+
+def cmd_pg_filters(url: str, data: Path, cache: Path, n: int) -> dict[str, object]:
+    """PostgreSQL, filtered: per selectivity, the vector recall@10 against the exact filtered
+    top 10 and the vector and hybrid p50 (the first ``n`` claims), for each path: exact scan of
+    the allowed chunks, the iterative graph walk, and what the store picks (``auto``)."""
+    from kenning import Filters
+    from kenning.store.postgres import PostgresStore
+    from kenning.store.postgres.hnsw import EXACT_BELOW
+
+    qv = query_vectors(data, cache)[:n]
+    qs = queries(data)[:n]
+    out: dict[str, object] = {}
+    with Index.open(url, create=False) as index:
+        store = index.store
+        assert isinstance(store, PostgresStore)
+        total = store.chunk_count()
+        for name, globs in selectivity_globs(total).items():
+            filters = Filters.parse(paths=globs)
+            where, args = store.filter_sql(filters)
+            kept = store.db.execute(
+                "SELECT count(*) FROM chunks c WHERE c.source_id IN "
+                f"(SELECT s.id FROM sources s WHERE {where})",
+                args,
+            ).fetchone()[0]
+            truth = [store._filtered_exact(q, 10, where, args) for q in qv]
+            row: dict[str, object] = {"chunks": kept}
+            for path, below in (("exact", 10**12), ("walk", 0), ("auto", EXACT_BELOW)):
+                store.exact_below = below
+                hits, times, hybrid = 0, [], []
+                for q, text, exact in zip(qv, qs, truth, strict=True):
+                    t = time.perf_counter()
+                    got = store.vector_search(q, 10, filters)
+                    times.append(time.perf_counter() - t)
+                    hits += len({i for i, _ in exact} & {i for i, _ in got})
+                    t = time.perf_counter()
+                    index.search(text, filters=filters)
+                    hybrid.append(time.perf_counter() - t)
+                row[path] = {
+                    "recall@10": round(hits / sum(len(e) for e in truth), 4),
+                    "vector_p50_ms": round(_p50(times), 1),
+                    "hybrid_p50_ms": round(_p50(hybrid), 1),
+                }
+            out[name] = row
+            print(json.dumps({name: row}), file=sys.stderr, flush=True)
+    return out
+
+
 def cmd_ndcg(data: Path, keyword_index: str) -> dict[str, float]:
     from kenning.eval.evaluate import RunConfig, evaluate_beir
 
@@ -389,9 +534,15 @@ def copy_to_store(db: Path, url: str, cache: Path) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("prepare", "query", "recall", "store-recall", "ndcg"):
+    subs = ("prepare", "query", "recall", "store-recall", "ndcg", "pg-tune", "pg-filters")
+    if len(sys.argv) > 1 and sys.argv[1] in subs:
         cmd, rest = sys.argv[1], sys.argv[2:]
-        if cmd == "prepare":
+        result: dict[str, object]
+        if cmd == "pg-tune":
+            result = cmd_pg_tune(rest[0], Path(rest[1]), Path(rest[2]), rest[3], rest[4])
+        elif cmd == "pg-filters":
+            result = cmd_pg_filters(rest[0], Path(rest[1]), Path(rest[2]), int(rest[3]))
+        elif cmd == "prepare":
             result = cmd_prepare(rest[0])
         elif cmd == "query":
             result = cmd_query(rest[0], Path(rest[1]), rest[2], rest[3])

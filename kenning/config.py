@@ -35,6 +35,8 @@ def cache_dir() -> Path:
 SETTINGS: dict[str, dict[str, type]] = {
     "answer": {"llm": str, "model": str, "strategy": str, "k": int},
     "thresholds": {"similarity": float, "overlap": float, "refuse": float},
+    # a PostgreSQL index's HNSW graph (kenning.store.postgres.hnsw; the store URL's query wins)
+    "postgres": {"hnsw_m": int, "hnsw_ef_construction": int, "hnsw_ef_search": int},
 }
 #: environment variables that override kenning.toml
 ENVIRONMENT = {
@@ -63,7 +65,7 @@ def load_settings(index: str | None = None) -> dict[str, Any]:
     """
     from kenning.errors import ConfigError
 
-    out: dict[str, Any] = {"answer": {}, "thresholds": {}, "llm": {}}
+    out: dict[str, Any] = {**{section: {} for section in SETTINGS}, "llm": {}}
     for path in settings_paths(index or default_index()):
         if not path.is_file():
             continue

@@ -153,7 +153,7 @@ def test_toml_examples_load_as_settings(page: Path, tmp_path: Path) -> None:
         folder.mkdir()
         (folder / "kenning.toml").write_text(body, encoding="utf-8")
         settings = load_settings(str(folder / "index.db"))
-        assert settings["answer"] or settings["thresholds"] or settings["llm"], line
+        assert any(settings.values()), line
 
 
 # -- what the docs say of the code ------------------------------------------------------------

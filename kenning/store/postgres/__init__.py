@@ -4,8 +4,9 @@
 
 Tables live in their own schema (``kenning``), created and changed only by the numbered
 migrations of ``schema``. Vectors sit in a pgvector column with an HNSW index (cosine),
-made once the embedder's dimension is known. Keyword ranking is the same BM25 as the SQLite
-default, kept and scored in SQL by ``bm25``.
+made once the embedder's dimension is known, with the settings of ``hnsw`` (store URL
+query, kenning.toml's ``[postgres]``, measured defaults). Keyword ranking is the same BM25
+as the SQLite default, kept and scored in SQL by ``bm25``.
 
 Several processes may write at once: every write is one transaction, rows that two writers
 share (term counts, totals, vectors) are locked in sorted order so writers queue instead of
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from kenning.config import cache_dir
+from kenning.config import cache_dir, load_settings
 from kenning.errors import ConfigError, MissingExtra, NotFound
 from kenning.filters import Filters
 from kenning.store.base import Lock, SourceRow, stores
@@ -33,7 +34,7 @@ from kenning.store.sql import SQLStore
 from kenning.text.chunking import Chunk
 from kenning.text.tokens import Tokenizer
 
-from . import schema
+from . import hnsw, schema
 from .bm25 import count as count_terms
 from .bm25 import drop_chunks
 from .bm25 import search as bm25_search
@@ -41,9 +42,6 @@ from .filters import filter_sql
 from .schema import SCHEMA
 
 T = TypeVar("T")
-
-#: HNSW search breadth: pgvector's default of 40 misses neighbours at depth 100
-EF_SEARCH = 200
 
 
 def _psycopg() -> Any:
@@ -87,15 +85,21 @@ class PostgresStore(SQLStore):
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder / key.hexdigest()[:20])
 
+    #: a filter that leaves more chunks than this walks the HNSW graph (pgvector >= 0.8)
+    exact_below = hnsw.EXACT_BELOW
+
     def __init__(self, url: str, create: bool = True) -> None:
         self.url = url
         self.location = redact(url)
+        self._conninfo, self.hnsw = hnsw.split_url(url, load_settings(url)["postgres"])
         psycopg = _psycopg()
         try:
-            self.db = psycopg.connect(url, autocommit=True)
+            self.db = psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.OperationalError as e:
             raise ConfigError(f"cannot connect to {self.location}: {str(e).strip()}") from None
         self._vector_type()
+        self.pgvector = hnsw.version(self.db)
+        self.iterative = hnsw.iterative(self.pgvector)
         self.db.execute(f"SET search_path TO {SCHEMA}, public")
         self._tokens: Tokenizer | None = None
         self._hnsw = False
@@ -161,7 +165,7 @@ class PostgresStore(SQLStore):
         return np.asarray(value, dtype=np.float32)
 
     def lock(self, name: str, wait: bool = True) -> Lock | None:
-        conn = _psycopg().connect(self.url, autocommit=True)
+        conn = _psycopg().connect(self._conninfo, autocommit=True)
         key = f"kenning:{name}"
         if wait:
             conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
@@ -232,7 +236,7 @@ class PostgresStore(SQLStore):
                 self.db.execute("SET LOCAL maintenance_work_mem = '2GB'")
                 self.db.execute(
                     "CREATE INDEX embeddings_hnsw ON embeddings "
-                    "USING hnsw (vector vector_cosine_ops)"
+                    f"USING hnsw (vector vector_cosine_ops) {self.hnsw.build_options()}"
                 )
         self._hnsw = True
 
@@ -352,19 +356,15 @@ class PostgresStore(SQLStore):
     ) -> list[tuple[int, float]]:
         q = np.asarray(query, dtype=np.float32)
         if filters:
-            # Exact over the allowed chunks, as the in-memory indexes do: an HNSW walk
-            # filtered afterwards would miss neighbours. "+ 0" keeps the planner off it.
             where, args = filter_sql(filters)
-            rows = self.db.execute(
-                "SELECT c.id, 1 - (e.vector <=> %s) FROM chunks c JOIN embeddings e "
-                "ON e.hash = c.hash WHERE c.source_id IN "
-                f"(SELECT s.id FROM sources s WHERE {where}) "
-                "ORDER BY (e.vector <=> %s) + 0, c.id LIMIT %s",
-                (q, *args, q, k),
-            )
-            return [(int(i), float(s)) for i, s in rows]
+            if self._walk_filtered(where, args):
+                found = self._filtered_walk(q, k, where, args)
+                if len(found) == k:
+                    return found
+                # the walk stopped (hnsw.max_scan_tuples) before k allowed chunks: exact
+            return self._filtered_exact(q, k, where, args)
         with self.db.transaction():
-            self.db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, min(2 * k, 1000))}")
+            self.db.execute(f"SET LOCAL hnsw.ef_search = {self.hnsw.ef_search(k)}")
             rows = self.db.execute(
                 "SELECT c.id, 1 - nn.d FROM (SELECT hash, vector <=> %s AS d FROM embeddings "
                 "ORDER BY vector <=> %s LIMIT %s) nn JOIN chunks c ON c.hash = nn.hash "
@@ -372,6 +372,74 @@ class PostgresStore(SQLStore):
                 (q, q, k, k),
             ).fetchall()
         return [(int(i), float(s)) for i, s in rows]
+
+    def _walk_filtered(self, where: str, args: list[Any]) -> bool:
+        """Whether a filtered search walks the graph: only on pgvector >= 0.8, with an HNSW
+        index, and when the filter leaves more than ``exact_below`` chunks (counted up to
+        that many, so a selective filter costs a bounded count)."""
+        if (
+            not self.iterative
+            or not self.db.execute(
+                "SELECT to_regclass('kenning.embeddings_hnsw') IS NOT NULL"
+            ).fetchone()[0]
+        ):
+            return False
+        if self.exact_below <= 0:
+            return True
+        n = self.db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM chunks c WHERE c.source_id IN "
+            f"(SELECT s.id FROM sources s WHERE {where}) LIMIT %s) x",
+            (*args, self.exact_below + 1),
+        ).fetchone()[0]
+        return int(n) > self.exact_below
+
+    def _filtered_exact(
+        self, q: np.ndarray, k: int, where: str, args: list[Any]
+    ) -> list[tuple[int, float]]:
+        """Exact over the allowed chunks, as the in-memory indexes do ("+ 0" keeps the
+        planner off the HNSW index)."""
+        rows = self.db.execute(
+            "SELECT c.id, 1 - (e.vector <=> %s) FROM chunks c JOIN embeddings e "
+            "ON e.hash = c.hash WHERE c.source_id IN "
+            f"(SELECT s.id FROM sources s WHERE {where}) "
+            "ORDER BY (e.vector <=> %s) + 0, c.id LIMIT %s",
+            (q, *args, q, k),
+        )
+        return [(int(i), float(s)) for i, s in rows]
+
+    def _filtered_walk(
+        self, q: np.ndarray, k: int, where: str, args: list[Any]
+    ) -> list[tuple[int, float]]:
+        """pgvector's iterative index scan: the graph walk goes on past ``ef_search``
+        candidates until ``k`` vectors of allowed chunks are found (or
+        ``hnsw.max_scan_tuples``); relaxed order, sorted again here."""
+        with self.db.transaction():
+            for setting in self._walk_settings(k):
+                self.db.execute(setting)
+            rows = self.db.execute(self._walk_sql(where), (q, *args, q, k, *args, k)).fetchall()
+        return [(int(i), float(s)) for i, s in rows]
+
+    def _walk_settings(self, k: int) -> list[str]:
+        return [
+            "SET LOCAL hnsw.iterative_scan = relaxed_order",
+            f"SET LOCAL hnsw.max_scan_tuples = {hnsw.MAX_SCAN_TUPLES}",
+            f"SET LOCAL hnsw.ef_search = {self.hnsw.ef_search(k)}",
+        ]
+
+    @staticmethod
+    def _walk_sql(where: str) -> str:
+        """Parameters: the query vector, the filter's, the vector, k, the filter's, k. The
+        filter is a scalar subquery on each vector the walk yields, not an EXISTS, which the
+        planner would turn into a join that starts from the allowed chunks and sorts them."""
+        return (
+            "WITH nn AS MATERIALIZED (SELECT e.hash, e.vector <=> %s AS d FROM embeddings e "
+            "WHERE coalesce((SELECT true FROM chunks c JOIN sources s ON s.id = c.source_id "
+            f"WHERE c.hash = e.hash AND {where} LIMIT 1), false) "
+            "ORDER BY e.vector <=> %s LIMIT %s) "
+            "SELECT c.id, 1 - nn.d FROM nn JOIN chunks c ON c.hash = nn.hash "
+            f"WHERE c.source_id IN (SELECT s.id FROM sources s WHERE {where}) "
+            "ORDER BY nn.d, c.id LIMIT %s"
+        )
 
     def keyword_search(
         self, terms: list[str], k: int, filters: Filters | None = None

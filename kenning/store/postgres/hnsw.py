@@ -1,0 +1,94 @@
+"""pgvector's HNSW index as the PostgreSQL store uses it: its build and search settings, and
+which searches the server's pgvector can do.
+
+Three settings, each from the store URL's query (``?hnsw_ef_search=200``), else
+``[postgres]`` in kenning.toml, else the measured defaults below:
+
+- ``hnsw_m`` and ``hnsw_ef_construction``: the graph's links per node and build breadth,
+  used when the index is built (a new index, ``kenning migrate``, a change of model);
+- ``hnsw_ef_search``: the search breadth, per query (``SET LOCAL hnsw.ef_search``).
+
+The URL keeps them (so another process that opens the same address gets the same ones) and
+libpq never sees them. Filtered searches use pgvector's iterative index scans (0.8.0 and
+later) when the filter leaves many chunks, and an exact scan of the allowed chunks otherwise
+or on an older pgvector (``plan``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from kenning.errors import ConfigError
+
+#: measured at 100k chunks (docs/benchmarks.md, "PostgreSQL 18: HNSW settings and filters")
+M = 24
+EF_CONSTRUCTION = 128
+EF_SEARCH = 200
+#: a filter that leaves at most this many chunks is searched exactly (measured, same page)
+EXACT_BELOW = 10_000
+#: iterative scans: at most this many index tuples per filtered query (pgvector's default)
+MAX_SCAN_TUPLES = 20_000
+#: pgvector's bounds
+_RANGES = {"hnsw_m": (2, 100), "hnsw_ef_construction": (4, 1000), "hnsw_ef_search": (1, 1000)}
+
+
+@dataclass(frozen=True)
+class HNSWSettings:
+    """The settings a store runs with."""
+
+    hnsw_m: int = M
+    hnsw_ef_construction: int = EF_CONSTRUCTION
+    hnsw_ef_search: int = EF_SEARCH
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{name} must be an integer from {low} to {high}, not {value!r}")
+        if self.hnsw_ef_construction < 2 * self.hnsw_m:
+            raise ConfigError(
+                f"hnsw_ef_construction ({self.hnsw_ef_construction}) must be at least twice "
+                f"hnsw_m ({self.hnsw_m}), as pgvector requires"
+            )
+
+    def ef_search(self, k: int) -> int:
+        """The breadth for a query that wants ``k`` results (never fewer than ``k``)."""
+        return max(self.hnsw_ef_search, min(k, 1000))
+
+    def build_options(self) -> str:
+        return f"WITH (m = {self.hnsw_m}, ef_construction = {self.hnsw_ef_construction})"
+
+
+def split_url(url: str, configured: dict[str, Any]) -> tuple[str, HNSWSettings]:
+    """The URL libpq is given (without kenning's keys), and the settings: the URL's query
+    over ``configured`` (kenning.toml's ``[postgres]``) over the defaults."""
+    parts = urlsplit(url)
+    names = {f.name for f in fields(HNSWSettings)}
+    ours: dict[str, Any] = dict(configured)
+    rest = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in names:
+            try:
+                ours[key] = int(value)
+            except ValueError:
+                message = f"{key} in the store URL must be an integer, not {value!r}"
+                raise ConfigError(message) from None
+        else:
+            rest.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(rest))), HNSWSettings(**ours)
+
+
+def version(db: Any) -> tuple[int, ...]:
+    """The pgvector version installed in ``db``'s database, as numbers (0.8.0 -> (0, 8, 0))."""
+    row = db.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+    if row is None:
+        return ()
+    return tuple(int(p) for p in row[0].split(".") if p.isdigit())
+
+
+def iterative(pgvector: tuple[int, ...]) -> bool:
+    """Whether this pgvector can go on walking the graph until a filter is satisfied
+    (``hnsw.iterative_scan``, pgvector 0.8.0)."""
+    return pgvector >= (0, 8, 0)
