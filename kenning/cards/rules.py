@@ -50,6 +50,7 @@ _DEFINITION = re.compile(
 _TERM_ITEM = re.compile(
     r"^(?:`(?P<code>[^`]{1,40})`|\*\*(?P<bold>[^*]{1,40})\*\*)\s*(?::|-|–|—)\s*(?P<meaning>.+?)\.?$"
 )
+_EMPHASIS = re.compile(r"(?<![\w*`])(\*\*|\*)(?=\S)([^*`\n]+?)(?<=\S)\1(?![\w*`])")
 _BRACKETED = re.compile(r"\[(\w{1,3})\]")  # tldr marks mnemonic letters: "[c]reate"
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|\[\[([^\]|#]*)(?:[^\]]*)\]\]")
 _SKIP_TOKEN = re.compile(r"^(?:\d{1,2}|[-+]?\d+[.)]|https?:.*)$")
@@ -101,8 +102,10 @@ def words(text: str) -> int:
 
 
 def plain(text: str) -> str:
-    """A sentence as a question shows it: no bullet, links read as their text, one line."""
+    """A sentence as a question shows it: no bullet, no emphasis marks, links read as their
+    text, one line."""
     text = _LINK.sub(lambda m: m.group(1) or m.group(2) or "", strip_markup(text))
+    text = _EMPHASIS.sub(r"\2", text)
     return " ".join(text.split())
 
 
@@ -212,7 +215,9 @@ def _list_item(note: Note, start: int, end: int, heading: str) -> Iterator[Card]
         meaning = plain(m.group("meaning"))
         if 1 <= words(meaning) <= MAX_ANSWER_WORDS and words(term) <= 6:
             where = heading.rsplit(" > ", 1)[-1] or note.title
-            question = f"What is {term}" + (f" ({where})?" if where else "?")
+            asked = f"What is {term}" if m.group("code") else f"{term}, in {where}:"
+            question = asked + (f" ({where})?" if m.group("code") and where else "")
+            question = question if question.endswith((":", "?")) else question + "?"
             yield _card(note, "list", "qa", question, meaning, start, end, heading)
 
 
