@@ -216,12 +216,12 @@ class CardStore:
         choice: str | None = None,
     ) -> datetime:
         """Grade a review (1 again, 2 hard, 3 good, 4 easy) and return the next due date."""
-        import fsrs
-
         if rating not in RATINGS:
             raise ValueError(f"a rating is 1 (again), 2 (hard), 3 (good) or 4 (easy), not {rating}")
+        sched = scheduler()  # names the extra when fsrs is missing
+        import fsrs
+
         at = at or datetime.now(UTC)
-        sched = scheduler()
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             state = self.schedule(card_id)

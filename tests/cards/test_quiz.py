@@ -112,3 +112,24 @@ def test_quiz_grades_and_scores_multiple_choice(db: Path) -> None:
         assert store.due(limit=50, now=datetime.now(UTC).timestamp()) == []
     again = runner.invoke(app, ["--index", str(db), "quiz"])
     assert "No cards are due" in again.stdout
+
+
+@pytest.mark.parametrize("package", ["fsrs", "genanki"])
+def test_a_missing_package_names_the_cards_extra(
+    db: Path, tmp_path: Path, package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from kenning import MissingExtra
+    from kenning.cards.export import write_apkg
+
+    with CardStore(db) as store:
+        card = store.cards()[0]
+        monkeypatch.setitem(sys.modules, package, None)
+        monkeypatch.setattr("importlib.util.find_spec", lambda name: None if name == package else 1)
+        with pytest.raises(MissingExtra, match=r"kenning\[cards\]"):
+            if package == "fsrs":
+                store.review(card.id, 3)
+            else:
+                write_apkg([card], tmp_path / "x.apkg", "deck")
+        assert store.reviews() == []
