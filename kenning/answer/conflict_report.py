@@ -26,6 +26,9 @@ from kenning.store.sqlite import own_tables
 from .conflicts import Claim, Conflict, Side, compare, date_sides
 from .sentences import Fact
 
+#: a wording shared by this many notes, with as many different values less one, is a template
+TEMPLATE = 4
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conflict_notes (
     path TEXT PRIMARY KEY,
@@ -103,20 +106,36 @@ class ConflictReport:
                 )
                 self.db.execute("INSERT INTO conflict_notes VALUES (?,?)", (src.path, src.hash))
             found: dict[tuple[str, ...], Conflict] = {}
+            by_frame: dict[str, list[Claim]] = {}
             for path in sorted(fresh):
-                for a in fresh[path]:
-                    rows = self.db.execute(
-                        "SELECT claim FROM conflict_claims WHERE frame = ?", (_frame_key(a),)
-                    ).fetchall()
-                    for (data,) in rows:
-                        b = _load(data)
-                        if b.path in fresh and (b.path, b.start) <= (a.path, a.start):
-                            continue  # both new: compared once, from the first
-                        count += 1
-                        compared.add((a.path, b.path))
-                        conflict = compare(a, b)
-                        if conflict is not None:
-                            found.setdefault(conflict.key(), conflict)
+                for c in fresh[path]:
+                    by_frame.setdefault(_frame_key(c), []).append(c)
+            for key, news in by_frame.items():
+                rows = self.db.execute(
+                    "SELECT claim FROM conflict_claims WHERE frame = ?", (key,)
+                ).fetchall()
+                group = [_load(data) for (data,) in rows]
+                if _template(group):
+                    continue
+                # claims that state the same values (and the same yes or no) agree: only
+                # claims of different buckets are compared
+                buckets: dict[tuple[Any, ...], list[Claim]] = {}
+                for c in group:
+                    buckets.setdefault(_signature(c), []).append(c)
+                if len(buckets) < 2:
+                    continue
+                for a in news:
+                    for signature, members in buckets.items():
+                        if signature == _signature(a):
+                            continue
+                        for b in members:
+                            if b.path in fresh and (b.path, b.start) < (a.path, a.start):
+                                continue  # both new: compared once, from the first
+                            count += 1
+                            compared.add((a.path, b.path))
+                            conflict = compare(a, b)
+                            if conflict is not None:
+                                found.setdefault(conflict.key(), conflict)
             self.db.executemany(
                 "INSERT INTO conflict_pairs VALUES (?,?,?,?)",
                 [
@@ -181,6 +200,19 @@ def _claims(text: str, path: str, offset: int, title: str) -> list[Claim]:
     from .conflicts import claims
 
     return claims(text, path, 0, offset, title)
+
+
+def _template(group: list[Claim]) -> bool:
+    """A wording many notes fill with their own values ("See the X docs for more details",
+    "Manage X containers") is a template, not one subject: at least ``TEMPLATE`` notes, each
+    with other values."""
+    notes = {c.path for c in group}
+    values = {tuple(sorted(f.value for f in c.facts)) for c in group}
+    return len(notes) >= TEMPLATE and len(values) >= TEMPLATE - 1
+
+
+def _signature(c: Claim) -> tuple[Any, ...]:
+    return (c.negated, tuple(sorted(f.value for f in c.facts)))
 
 
 def _frame_key(c: Claim) -> str:

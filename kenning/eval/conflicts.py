@@ -22,6 +22,7 @@ sentences: both of a conflict, the copy's update, the original otherwise).
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import tarfile
@@ -46,6 +47,8 @@ _MONTHS = (
     "January February March April May June July August September October November December"
 ).split()
 _SUFFIX = (".md", ".markdown", ".txt")
+#: alternative values are drawn from the claims of at most this many notes
+POOL_NOTES = 1000
 
 
 @dataclass
@@ -113,15 +116,17 @@ def build_cases(
     for rel in order:
         if not wanted:
             break
-        kind = wanted[-1]
-        made = _make(kind, rel, notes[rel], pool, rng)
-        if made is None:
-            continue
-        case, copy_text = made
-        files[rel] = notes[rel]
-        files[case.copy] = copy_text
-        cases.append(case)
-        wanted.pop()
+        # the scarcest kind first (a paraphrase needs a fact that can be written otherwise)
+        for kind in sorted(set(wanted), key=lambda k: (k != "paraphrase", wanted.count(k))):
+            made = _make(kind, rel, notes[rel], pool, rng)
+            if made is None:
+                continue
+            case, copy_text = made
+            files[rel] = notes[rel]
+            files[case.copy] = copy_text
+            cases.append(case)
+            wanted.remove(kind)
+            break
     return files, cases
 
 
@@ -236,10 +241,13 @@ def _facts_of(text: str) -> list[Fact]:
 # -- making cases ---------------------------------------------------------------------------
 
 
-def _value_pool(notes: dict[str, str]) -> dict[tuple[str, str], list[str]]:
-    """Every fact of the collection's claims, as written, by (kind, shape)."""
+def _value_pool(notes: dict[str, str], most: int = POOL_NOTES) -> dict[tuple[str, str], list[str]]:
+    """The facts of the collection's claims (of ``most`` notes of it, taken evenly), as
+    written, by (kind, shape)."""
     pool: dict[tuple[str, str], set[str]] = {}
-    for rel, text in notes.items():
+    every = sorted(notes)
+    for rel in every[:: max(1, len(every) // most)]:
+        text = notes[rel]
         for c in claims(_body(text), rel):
             for f in c.facts:
                 raw = f.text_in(c.text)
@@ -262,10 +270,11 @@ def _body(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4)  # one note is tried for several kinds in a row
 def _candidates(rel: str, text: str) -> list[tuple[Claim, Fact]]:
     """Sentences worth asking about (a few content words, one line, no hedging) and their
     facts: digits, dates and names, not a word at the sentence's start."""
-    out = []
+    out: list[tuple[Claim, Fact]] = []
     for c in claims(_body(text), rel):
         if c.rejects or c.updates or c.negated or len(c.frame) < 4:
             continue
