@@ -213,6 +213,7 @@ def test_llm_cards_are_checked_like_extractive_ones(db: Path) -> None:
         assert supported(c.answer, c.source)
 
 
+@pytest.mark.slow
 def test_cli_json_and_exports(db: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["--index", str(db), "cards", "--json"])
@@ -236,3 +237,16 @@ def test_cli_json_and_exports(db: Path, tmp_path: Path) -> None:
     assert sum("==" in line for line in note.splitlines()) == sum(
         c["kind"] == "cloze" for c in lines
     )
+
+
+@pytest.mark.slow
+def test_eval_cards_reports_the_targets(db: Path) -> None:
+    result = CliRunner().invoke(app, ["--index", str(db), "eval", "cards", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["notes"] == len(NOTES) and report["cards"] > 0
+    assert report["verified"] == 1.0 and report["distractors_supported"] == 0
+    assert report["leak"] == 0.0 and report["short_answers"] == 1.0
+    assert 0.85 <= report["round_trip"] <= 1.0
+    with CardStore(db) as store:
+        assert store.cards() == []  # eval stores nothing

@@ -79,6 +79,7 @@ def test_reviews_survive_sync_and_card_updates(db: Path, tmp_path: Path) -> None
         assert store.schedule(card.id)["due"] == due.isoformat()
 
 
+@pytest.mark.slow
 def test_quiz_grades_and_scores_multiple_choice(db: Path) -> None:
     with CardStore(db) as store:
         cards = store.due(limit=50)
