@@ -178,6 +178,9 @@ def test_selection_by_tag_folder_and_path(db: Path, vault: Path) -> None:
         assert {c.path for c in by_path.cards} == {str(vault / "tools" / "tar.md")}
         folder = cards_for(index, Selection(folder="tools"), save=False)
         assert folder.deck == "tools" and len({c.path for c in folder.cards}) == len(NOTES)
+        searched = cards_for(index, Selection(query="tar archive utility"), save=False)
+        assert str(vault / "tools" / "tar.md") in {c.path for c in searched.cards}
+        assert searched.deck == "tar archive utility"
 
 
 class ScriptedLLM(LLM):
