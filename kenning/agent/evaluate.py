@@ -52,9 +52,14 @@ def _fact(text: str, avoid: str) -> str | None:
     first line's excepted: they name the note)."""
     avoid = avoid.lower()
     for span in split(text)[1:]:
+        if "http" in span.text or "](" in span.text:
+            continue  # a source line: its numbers are ids in a URL
         for fact in sorted(facts(span.text), key=lambda f: span.text.lower().find(f)):
-            if len(fact) >= (2 if fact.isdigit() else 3) and fact not in avoid:
-                return fact
+            if fact.isdigit() and not 2 <= len(fact) <= 6:
+                continue
+            if len(fact) >= 3 or fact.isdigit():
+                if fact not in avoid:
+                    return fact
     return None
 
 
@@ -96,9 +101,11 @@ def compare(
     steps: int = 4,
     k: int = 4,
     thresholds: Thresholds | None = None,
-    tick: Callable[[int], None] | None = None,
+    tick: Callable[[], None] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Answer every question with the agent and with ``ask``; per-kind figures and rows."""
+    """Answer every question with the agent and with ``ask``; per-kind figures and rows
+    (``on_row`` sees each row as soon as it is done)."""
     agent = Agent(index, llm, max_steps=steps, k=k, thresholds=thresholds)
     rows = []
     try:
@@ -127,8 +134,10 @@ def compare(
                     "run_id": run.run_id,
                 }
             )
+            if on_row:
+                on_row(rows[-1])
             if tick:
-                tick(1)
+                tick()
     finally:
         agent.caller.close()
     report: dict[str, Any] = {"llm": llm.id, "steps": steps, "k": k, "rows": rows}

@@ -143,8 +143,10 @@ def agent(
         sys.stdout.write("\n")
         return
     show(run.answer, False, roots)
-    err.print(f"[dim]run {run.run_id[:12]} · {len(run.steps)} steps · {run.seconds:.1f} s "
-              "· `kenning trace` shows it[/]")  # fmt: skip
+    err.print(
+        f"[dim]run {run.run_id[:12]} · {len(run.steps)} steps · {run.seconds:.1f} s "
+        "· `kenning trace` shows it[/]"
+    )
 
 
 def _tree_lines(span: Any, depth: int = 0) -> list[str]:
@@ -255,16 +257,29 @@ def eval_agent(
         if not questions:
             err.print("[yellow]no question could be built: the notes need links between them[/]")
             raise typer.Exit(1)
-        with ProgressBars(hidden=as_json) as progress:
-            tick = progress.ticker("questions", len(questions), "questions")
-            report = compare(
-                index, questions, answering.llm, steps=steps, k=k, tick=tick,
-                thresholds=answering.thresholds,
-            )  # fmt: skip
-    if output:
-        with output.open("w", encoding="utf-8") as f:
-            for row in report["rows"]:
-                f.write(json.dumps(row, default=str) + "\n")
+        sink = output.open("w", encoding="utf-8") if output else None
+
+        def write(row: dict[str, Any]) -> None:
+            if sink is not None:
+                sink.write(json.dumps(row, default=str) + "\n")
+                sink.flush()
+
+        try:
+            with ProgressBars(hidden=as_json) as progress:
+                tick = progress.ticker("questions", len(questions), "questions")
+                report = compare(
+                    index,
+                    questions,
+                    answering.llm,
+                    steps=steps,
+                    k=k,
+                    tick=tick,
+                    on_row=write,
+                    thresholds=answering.thresholds,
+                )
+        finally:
+            if sink is not None:
+                sink.close()
     if as_json:
         out.print_json(json.dumps({k: v for k, v in report.items() if k != "rows"}, default=str))
         return
