@@ -373,13 +373,12 @@ class Agent:
             total.completion_tokens + used.completion_tokens,
         )
         answer.reasoning, answer.text = split_reasoning("".join(pieces))
-        if (
-            not answer.text.strip()
-            or answer.text.strip().rstrip(".").lower() == REFUSAL.rstrip(".").lower()
-        ):
-            answer.refused, answer.text = True, REFUSAL
+        declined = answer.text.strip().lower().startswith(REFUSAL.rstrip(".").lower())
+        if not answer.text.strip() or declined:
+            answer.refused, answer.text = True, answer.text.strip() or REFUSAL
         else:
             answer.sentences = check(answer.text, given, vectors, self.thresholds)
+            _conflicts(self.index, answer, given, vectors, self.thresholds, on_text)
         return answer
 
     def _remember(
@@ -392,6 +391,23 @@ class Agent:
             on_text(text)
         answer = Answer(question, text, [], [], llm=self.llm.id, query=question)
         return Run(run_id, answer, [], remembered=str(path))
+
+
+def _conflicts(
+    index: Index,
+    answer: Answer,
+    passages: list[Passage],
+    vectors: SentenceVectors,
+    thresholds: Thresholds,
+    on_text: Callable[[str], None] | None,
+) -> None:
+    """Claims of the passages read that disagree with what the answer rests on, reported as
+    ``ask`` reports them (``kenning.answer.ask``'s conflict step, when this kenning has it)."""
+    try:
+        from kenning.answer.ask import _add_conflicts
+    except ImportError:  # pragma: no cover - an answer layer without the conflicts step
+        return
+    _add_conflicts(index, answer, passages, vectors, thresholds, on_text)
 
 
 def _tool_attributes(

@@ -161,3 +161,22 @@ def test_parse_call() -> None:
     assert parse_call('{"tool": "answer"}').error is None
     assert parse_call("search bread").error
     assert parse_call('{"name": "x"}').error
+
+
+def test_conflicts_in_what_was_read_are_reported(index: Index, tmp_path: Path) -> None:
+    root = tmp_path / "vault"
+    root.mkdir()
+    (root / "plan.md").write_text("# Plan\n\nThe thesis deadline is 3 March 2027.\n")
+    (root / "email.md").write_text(
+        "# Email from the office\n\nThe thesis deadline is 5 March 2027.\n"
+    )
+    index.add([root])
+    caller = ScriptedCaller(
+        ExtractiveLLM(),
+        [ToolCall("read", {"note": "plan"}), ToolCall("read", {"note": "email"})],
+        final="The thesis deadline is 3 March 2027 [1].",
+    )
+    run = Agent(index, caller=caller).run("when is the thesis deadline?")
+    assert run.answer.sentences[0].status == "supported"
+    assert run.answer.conflicts, run.answer.text
+    assert "5 March 2027" in run.answer.text
