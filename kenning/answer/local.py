@@ -10,11 +10,24 @@ llama.cpp falls back to 4 threads, which on a 2-core machine makes the threads f
 decoding collapse. Here the context gets the machine's core count (or ``n_threads``).
 
 Decoding is greedy (temperature 0): the same notes and question give the same answer.
+
+Speed, on 2 cores, where reading the prompt costs most of an answer:
+
+- the model stays loaded for the life of the object (`kenning chat` and `kenning serve`
+  build it once);
+- llama.cpp's KV cache is reused: a prompt that starts with the tokens already in the cache
+  (the same system prompt, the earlier turns of a chat) decodes only what follows them, and
+  the state after each system prompt is kept (a few, ``_PREFIXES``), so a question after a
+  different prompt (a follow-up rewritten to stand alone) still skips its system prompt;
+- ``excerpt_sentences`` (default 6): the model reads, of the passages, only the sentences
+  around what matched the question (``prompt.excerpts``), not whole chunks;
+- ``timings`` splits the last answer's time into reading the prompt and writing.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +49,8 @@ _SENTINEL = "\x01\x02kenning-{}\x02\x01"
 #: a generated token may end inside a UTF-8 character; text is held back for at most this
 #: many tokens while the rest of the character comes
 _MAX_HELD = 4
+#: KV states kept after a system prompt (answers, follow-up rewrites, question writing)
+_PREFIXES = 4
 
 
 def _cyllama() -> Any:
@@ -62,6 +77,7 @@ class LocalLLM(LLM):
         n_threads: int | None = None,
         context_window: int = 4096,
         max_new_tokens: int = 512,
+        excerpt_sentences: int | None = 6,
     ) -> None:
         super().__init__()
         if n_threads is not None and n_threads < 1:
@@ -73,6 +89,11 @@ class LocalLLM(LLM):
                 f"max_new_tokens must be between 1 and context_window ({context_window}), "
                 f"not {max_new_tokens}"
             )
+        if excerpt_sentences is not None and excerpt_sentences < 1:
+            raise ConfigError(
+                f"excerpt_sentences must be at least 1 (or unset: whole passages), "
+                f"not {excerpt_sentences}"
+            )
         MissingExtra.require("cyllama", "cyllama", "llm")
         check_model_arg(model)  # a wrong path fails here, before any question
         self.model = model
@@ -80,6 +101,9 @@ class LocalLLM(LLM):
         self.n_threads = n_threads or usable_cores()
         self.context_window = context_window
         self.max_new_tokens = max_new_tokens
+        #: sentences the model reads of the passages (``prompt.excerpts``); None: all
+        self.excerpt_sentences = excerpt_sentences
+        self.vectors: Any = None  # the index's sentence vectors, to find those sentences
         self.id = f"local:{model_label(model)}"
         known = KNOWN_MODELS.get(model)
         #: chat or completion: known for a known model, read from the file's template otherwise
@@ -93,6 +117,10 @@ class LocalLLM(LLM):
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._running_in: int | None = None
+        self._kv: list[int] = []  # the tokens whose keys and values are in the cache
+        self._prefixes: dict[tuple[int, ...], bytes] = {}  # KV state after a system prompt
+        #: the last answer: seconds reading the prompt and writing, tokens read and reused
+        self.timings: dict[str, float] = {}
 
     def config(self) -> dict[str, Any]:
         return {
@@ -100,7 +128,11 @@ class LocalLLM(LLM):
             "n_threads": self._n_threads_arg,  # None: the cores of whichever machine runs it
             "context_window": self.context_window,
             "max_new_tokens": self.max_new_tokens,
+            "excerpt_sentences": self.excerpt_sentences,
         }
+
+    def bind(self, vectors: Any) -> None:
+        self.vectors = vectors
 
     @property
     def chat(self) -> bool:
@@ -169,9 +201,15 @@ class LocalLLM(LLM):
 
     def prompt_tokens(self, prompt: Prompt) -> list[int]:
         """The token ids ``stream`` feeds the model for ``prompt``."""
+        return self._tokens(prompt)[0]
+
+    def _tokens(self, prompt: Prompt) -> tuple[list[int], int]:
+        """The prompt's token ids, and how many of them end with the system message: the
+        fixed part whose KV state is kept."""
         self._load()
         vocab = self._vocab
         tokens: list[int] = []
+        fixed = 0
         if self.chat:
             pieces = _render_chat(self._model, self._template, prompt.messages)
             if pieces is None:  # pragma: no cover - checked when the model loaded
@@ -179,15 +217,18 @@ class LocalLLM(LLM):
             bos = vocab.token_bos()
             if vocab.get_add_bos() and bos >= 0:
                 tokens.append(bos)
-            for text, special in pieces:
+            for i, (text, special) in enumerate(pieces):
                 if text:
                     tokens += vocab.tokenize(text, add_special=False, parse_special=special)
+                if i == 1 and prompt.messages and prompt.messages[0].role == "system":
+                    fixed = len(tokens)  # the template's head and the system prompt
             if len(tokens) > 1 and tokens[0] == bos and tokens[1] == bos:
                 tokens.pop(0)  # the template wrote its own BOS
+                fixed = max(0, fixed - 1)
         else:
             text = completion_text(prompt.messages)
             tokens = list(vocab.tokenize(text, add_special=True, parse_special=False))
-        return tokens
+        return tokens, fixed
 
     # -- generation ----------------------------------------------------------------------
 
@@ -208,9 +249,8 @@ class LocalLLM(LLM):
                 self._running_in = None
 
     def _generate(self, prompt: Prompt) -> Iterator[str]:
-        cy = _cyllama()
         ctx, sampler = self._ctx, self._sampler
-        tokens = self.prompt_tokens(prompt)
+        tokens, fixed = self._tokens(prompt)
         n_prompt = len(tokens)
         room = self.context_window - n_prompt
         if room < 1:
@@ -219,33 +259,91 @@ class LocalLLM(LLM):
                 f"({self.context_window}); give fewer notes or raise context_window"
             )
         self.usage = Usage(prompt_tokens=n_prompt)
-        ctx.kv_cache_clear()
+        t0 = time.perf_counter()
+        start = reused = self._reuse(tokens, fixed)
         sampler.reset()
-        n_batch = min(512, self.context_window)
-        for i in range(0, n_prompt, n_batch):
-            ctx.decode(cy.llama_batch_get_one(tokens[i : i + n_batch], i))
+        if 0 < fixed < n_prompt and start < fixed:  # read the system prompt, keep its state
+            self._decode(tokens[start:fixed], start)
+            self._keep_prefix(tuple(tokens[:fixed]))
+            start = fixed
+        self._decode(tokens[start:], start)
+        self.timings = {
+            "reused_tokens": float(reused),
+            "read_tokens": float(n_prompt - reused),
+            "read_seconds": time.perf_counter() - t0,
+        }
+        t1 = time.perf_counter()
         limit = min(self.max_new_tokens, room)
         out: list[int] = []
         shown, held = "", 0
-        while len(out) < limit:
-            tok = sampler.sample(ctx, -1)  # greedy; also accepts the token into the sampler
-            if self._vocab.is_eog(tok):
+        try:
+            while len(out) < limit:
+                tok = sampler.sample(ctx, -1)  # greedy; also accepts the token into the sampler
+                if self._vocab.is_eog(tok):
+                    break
+                out.append(tok)
+                self.usage.completion_tokens = len(out)
+                text, whole = self._detokenize(out)
+                if whole or held >= _MAX_HELD:
+                    if len(text) > len(shown):
+                        yield text[len(shown) :]
+                        shown = text
+                    held = 0
+                else:
+                    held += 1
+                if len(out) < limit:
+                    self._decode([tok], n_prompt + len(out) - 1)
+            text, _ = self._detokenize(out)
+            if len(text) > len(shown):  # what was held back for a character that never finished
+                yield text[len(shown) :]
+        finally:
+            self.timings["write_seconds"] = time.perf_counter() - t1
+
+    # -- the KV cache ----------------------------------------------------------------------
+
+    def _decode(self, tokens: list[int], pos: int) -> None:
+        """Decode ``tokens`` from position ``pos`` on, in batches, and note them as cached."""
+        cy = _cyllama()
+        n_batch = min(512, self.context_window)
+        del self._kv[pos:]
+        for i in range(0, len(tokens), n_batch):
+            self._ctx.decode(cy.llama_batch_get_one(tokens[i : i + n_batch], pos + i))
+            self._kv += tokens[i : i + n_batch]
+
+    def _reuse(self, tokens: list[int], fixed: int) -> int:
+        """Prepare the cache for ``tokens``; return how many of them need no decoding.
+
+        The longest prefix already in the cache is kept (at least one token is always read
+        again, for its logits); failing that, a kept system-prompt state is restored."""
+        ctx = self._ctx
+        common = 0
+        for a, b in zip(self._kv, tokens[:-1], strict=False):
+            if a != b:
                 break
-            out.append(tok)
-            self.usage.completion_tokens = len(out)
-            text, whole = self._detokenize(out)
-            if whole or held >= _MAX_HELD:
-                if len(text) > len(shown):
-                    yield text[len(shown) :]
-                    shown = text
-                held = 0
-            else:
-                held += 1
-            if len(out) < limit:
-                ctx.decode(cy.llama_batch_get_one([tok], n_prompt + len(out) - 1))
-        text, _ = self._detokenize(out)
-        if len(text) > len(shown):  # what was held back for a character that never finished
-            yield text[len(shown) :]
+            common += 1
+        head = tuple(tokens[:fixed]) if 0 < fixed < len(tokens) else ()
+        state = self._prefixes.get(head) if head else None
+        if common and (state is None or common >= fixed) and ctx.memory_seq_rm(0, common, -1):
+            del self._kv[common:]
+        elif state is not None:
+            ctx.kv_cache_clear()
+            try:
+                ctx.set_state_seq_data(state, 0)
+                self._kv, common = list(head), fixed
+            except ValueError:  # pragma: no cover - a state llama.cpp cannot load: read it all
+                ctx.kv_cache_clear()
+                self._kv, common = [], 0
+        else:
+            ctx.kv_cache_clear()
+            self._kv, common = [], 0
+        return common
+
+    def _keep_prefix(self, head: tuple[int, ...]) -> None:
+        if head in self._prefixes:
+            return
+        if len(self._prefixes) >= _PREFIXES:
+            self._prefixes.pop(next(iter(self._prefixes)))  # the oldest
+        self._prefixes[head] = bytes(self._ctx.get_state_seq_data(0))
 
     def _detokenize(self, ids: list[int]) -> tuple[str, bool]:
         """The text of the generated ids, and False while it ends inside a UTF-8 character.

@@ -5,15 +5,22 @@ a refusal); ``cot`` (the model reasons inside <reasoning> tags, kept apart from 
 shown only with --show-reasoning). Passages are fitted to the model's window with the model's
 own token count: the best-ranked first; one that does not fit whole is cut at a word boundary,
 the rest are dropped, and ``Prompt.notes`` says so. Nothing is truncated silently.
+
+A backend with ``excerpt_sentences`` set (the local model: reading the prompt is most of its
+time) is shown only the sentences around what matched the question (``excerpts``), across the
+passages: gaps are marked "…", a passage with none of them is left out, and the citation
+check still reads each shown passage whole.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from kenning.errors import ConfigError
 
 from .llms import LLM, Message, Passage, Prompt
+from .sentences import content_words, split
 
 STRATEGIES = ("zero-shot", "few-shot", "cot")
 REFUSAL = "Your notes don't answer this."
@@ -42,6 +49,8 @@ EXAMPLE_REFUSAL_USER = (
 _REASONING = re.compile(r"<reasoning>(.*?)(?:</reasoning>|$)", re.DOTALL | re.IGNORECASE)
 #: a passage is cut rather than dropped when at least this many tokens of it still fit
 MIN_CUT_TOKENS = 48
+#: lines of code kept after an excerpt's sentence (the command a sentence introduces)
+EXCERPT_CODE_LINES = 4
 
 
 def passage_block(p: Passage, text: str | None = None) -> str:
@@ -83,8 +92,14 @@ def build_prompt(
     blocks: list[str] = []
     kept: list[Passage] = []
     notes: list[str] = []
+    sentences = getattr(llm, "excerpt_sentences", None)
+    shown_text = {p.n: p.text for p in passages}
+    if sentences:
+        shown_text = excerpts(passages, question, sentences, getattr(llm, "vectors", None))
+        passages = [p for p in passages if p.n in shown_text]
     for i, p in enumerate(passages):
-        block = passage_block(p)
+        shown = shown_text[p.n]
+        block = passage_block(p, shown)
         cost = llm.count_tokens(block) + 2
         if cost <= budget:
             blocks.append(block)
@@ -92,7 +107,7 @@ def build_prompt(
             budget -= cost
             continue
         if budget >= MIN_CUT_TOKENS:
-            text = _cut(p, budget - 2, llm)
+            text = _cut(p, shown, budget - 2, llm)
             blocks.append(passage_block(p, text))
             kept.append(p)
             notes.append(
@@ -111,9 +126,95 @@ def build_prompt(
     return Prompt(question, kept, messages, strategy, notes)
 
 
-def _cut(p: Passage, budget: int, llm: LLM) -> str:
-    """The longest word-boundary prefix of the passage whose block fits ``budget`` tokens."""
-    words = p.text.split(" ")
+def excerpts(
+    passages: list[Passage], question: str, sentences: int, vectors: Any = None
+) -> dict[int, str]:
+    """What the model reads of each passage: the sentences around what matches ``question``.
+
+    Every sentence of the passages is scored by the share of the question's content words it
+    holds, plus its cosine with the question when the index's ``vectors``
+    (``SentenceVectors``) are given. Taken best first until ``sentences`` are kept, each
+    brings the sentence after it (an answer often follows the sentence that restates the
+    question) and the code lines it introduces (up to ``EXCERPT_CODE_LINES``). A passage
+    keeps its sentences in its own order, gaps marked "…"; a passage none of whose sentences
+    is kept is left out (``{n: text}`` holds only those shown), the first is always shown.
+    """
+    # a line of `code` is not a sentence of its own: it goes with the sentence before it
+    spans = {
+        p.n: [s for s in split(p.text) if not s.text.lstrip().startswith("`")] for p in passages
+    }
+    every = [(p.n, i) for p in passages for i in range(len(spans[p.n]))]
+    if not every:
+        return {p.n: p.text for p in passages}
+    texts = [spans[n][i].text for n, i in every]
+    words = content_words(question)
+    scores = [len(words & content_words(t)) / max(1, len(words)) for t in texts]
+    if vectors is not None:
+        sims = vectors.vectors(texts) @ vectors.query(question)
+        scores = [a + max(0.0, float(b)) for a, b in zip(scores, sims, strict=True)]
+    keep: set[tuple[int, int]] = set()
+    for j in sorted(range(len(every)), key=lambda j: -scores[j]):
+        if len(keep) >= sentences:
+            break
+        n, i = every[j]
+        keep.add((n, i))
+        if i + 1 < len(spans[n]):
+            keep.add((n, i + 1))
+    if not any(n == passages[0].n for n, _ in keep):
+        keep.add((passages[0].n, 0))  # the best-ranked passage is always in the prompt
+    out: dict[int, str] = {}
+    for p in passages:
+        mine = sorted(i for n, i in keep if n == p.n)
+        if not mine:
+            continue
+        if len(mine) == len(spans[p.n]):
+            out[p.n] = p.text
+            continue
+        out[p.n] = _excerpt(p.text, spans[p.n], mine)
+    return out
+
+
+def _excerpt(text: str, spans: list[Any], keep: list[int]) -> str:
+    pieces: list[str] = []
+    last = -1
+    for i in keep:
+        end = spans[i + 1].start if i + 1 < len(spans) else len(text)
+        if i != last + 1:
+            pieces.append("…")
+        pieces.append(spans[i].text + _code_after(text[spans[i].end : end]))
+        last = i
+    if last != len(spans) - 1:
+        pieces.append("…")
+    return "\n".join(pieces)
+
+
+def _code_after(between: str) -> str:
+    """The code right after a sentence (a fenced block or `code` lines), at most
+    ``EXCERPT_CODE_LINES`` lines of it, with a fence left open closed again."""
+    out: list[str] = []
+    fenced, n = False, 0
+    for ln in (x for x in between.split("\n") if x.strip()):
+        fence = ln.lstrip().startswith(("```", "~~~"))
+        if fence:
+            out.append(ln)
+            fenced = not fenced
+            if not fenced:
+                break
+        elif not fenced and not ln.lstrip().startswith("`"):
+            break  # prose the sentence split left out: not the sentence's code
+        elif n == EXCERPT_CODE_LINES:
+            break
+        else:
+            out.append(ln)
+            n += 1
+    if fenced:
+        out.append("```")
+    return "".join("\n" + ln for ln in out)
+
+
+def _cut(p: Passage, text: str, budget: int, llm: LLM) -> str:
+    """The longest word-boundary prefix of ``text`` whose block fits ``budget`` tokens."""
+    words = text.split(" ")
     lo, hi = 0, len(words)
     while lo < hi:
         mid = (lo + hi + 1) // 2

@@ -137,7 +137,11 @@ def _pair(row: Any, topics: _Topics, names: list[str], rng: random.Random) -> Pa
     order = {YEAR: 0, NUMBER: 1, NAME: 2}
     options = []
     for text in texts:
-        for s in specifics(" x " + strip_markup(text)):
+        for s in specifics(strip_markup(text)):  # a sentence's first word is no name
+            if s.kind == NAME and (
+                text == heading or text.lstrip().startswith("#") or s.shown not in names
+            ):
+                continue  # a title-cased heading capitalises every word; a name must recur
             options.append((order[s.kind], text, s))
     options.sort(key=lambda o: o[0])
     for _, text, s in options:
@@ -149,6 +153,8 @@ def _pair(row: Any, topics: _Topics, names: list[str], rng: random.Random) -> Pa
         if s.text not in asked or not all(holds(row.text, x) for x in specifics(original)):
             continue
         topic = content_words(original) - content_words(s.text) - {"note", "say"}
+        if len(topic) < 3:
+            continue  # "naming React" says too little to be about one thing
         for new in _alternatives(s, rng, names):
             swapped = Specific(new.lower(), s.kind, new)
             if holds(row.text, swapped) or topics.covered(swapped, topic):
@@ -164,13 +170,19 @@ def _pair(row: Any, topics: _Topics, names: list[str], rng: random.Random) -> Pa
 
 def _names(rows: list[tuple[str, set[str]]], rng: random.Random, most: int = 400) -> list[str]:
     """Single-word names that recur in the notes (tools, places, people), for swaps: the
-    ``most`` held by the most passages (at least two)."""
+    ``most`` held by the most passages (at least two), written with a capital at least four
+    times in five (so "Table" at the start of a title, and "table" in text, is no name)."""
     counts: dict[str, int] = {}
+    lower: dict[str, int] = {}
     for text, _ in rows:
-        for s in specifics(" x " + " ".join(_CODE.sub(" ", text).split())):
+        flat = " ".join(_CODE.sub(" ", text).split())
+        for s in specifics(flat):
             if s.kind == NAME and " " not in s.shown and len(s.shown) > 2 and s.shown[1:].islower():
                 counts[s.shown] = counts.get(s.shown, 0) + 1
-    common = sorted((c for c in counts if counts[c] >= 2), key=lambda c: -counts[c])[:most]
+        for w in set(re.findall(r"\b[a-z][a-z]+\b", flat)):
+            lower[w] = lower.get(w, 0) + 1
+    names = [c for c in counts if counts[c] >= 2 and lower.get(c.lower(), 0) * 4 <= counts[c]]
+    common = sorted(names, key=lambda c: -counts[c])[:most]
     rng.shuffle(common)
     return common
 

@@ -117,6 +117,54 @@ def test_the_model_writes_search_questions_about_passages(
     assert "20" in "".join(llm.stream(make_prompt("How often does the ferry leave?")))
 
 
+def test_the_cache_skips_the_system_prompt_and_answers_the_same(llm: LocalLLM) -> None:
+    """Questions after the first read only what follows the system prompt (its KV state is
+    kept, also across a prompt with another system prompt), and answer exactly as a model
+    that reads everything."""
+    ferry, tomato = (
+        make_prompt("How often does the ferry leave?"),
+        make_prompt("When do tomato seedlings go outside?"),
+    )
+    other = make_prompt("Which card do I buy?", system="Answer in one word.")
+    _, fixed = llm._tokens(ferry)
+    assert 0 < fixed < len(llm.prompt_tokens(ferry))
+    llm.complete(ferry)
+    answers = {}
+    for prompt in (other, tomato, ferry):
+        answers[prompt.question] = llm.complete(prompt)
+        if prompt is not other:
+            assert llm.timings["reused_tokens"] >= fixed  # the system prompt was not read
+            assert (
+                llm.timings["read_tokens"]
+                == len(llm.prompt_tokens(prompt)) - llm.timings["reused_tokens"]
+            )
+    assert set(llm.timings) >= {"read_seconds", "write_seconds"}
+    for prompt in (tomato, ferry):
+        llm._kv, llm._prefixes = [], {}  # forget the cache: read the whole prompt
+        assert llm.complete(prompt) == answers[prompt.question]
+        assert llm.timings["reused_tokens"] == 0
+    assert "20" in answers[ferry.question]
+
+
+def test_the_model_reads_excerpts_of_long_passages(llm: LocalLLM) -> None:
+    from kenning.answer.prompt import build_prompt
+
+    filler = " ".join(f"Paragraph {i} of the guide is about something else." for i in range(20))
+    text = f"{filler} The ferry to Cacilhas leaves every 20 minutes. Buy a card first. {filler}"
+    passage = Passage(1, 1, "travel/guide.md", "guide", "", None, 0, len(text), text, 1.0)
+    prompt = build_prompt("How often does the ferry to Cacilhas leave?", [passage], llm)
+    shown = prompt.messages[-1].content
+    assert "every 20 minutes" in shown and "Buy a card first." in shown and "…" in shown
+    assert llm.count_tokens(shown) < llm.count_tokens(text) / 3
+    assert prompt.passages == [passage]  # citations are still checked on the whole passage
+    llm.excerpt_sentences = None
+    try:
+        whole = build_prompt("How often does the ferry to Cacilhas leave?", [passage], llm)
+        assert text in whole.messages[-1].content
+    finally:
+        llm.excerpt_sentences = 6
+
+
 def test_count_tokens_is_the_models_tokenizer(llm: LocalLLM) -> None:
     text = "Hello world"
     assert llm.count_tokens(text) == 2  # Qwen2's BPE: "Hello", " world"
@@ -165,6 +213,7 @@ def test_config_round_trip(llm: LocalLLM) -> None:
         "n_threads": None,
         "context_window": 4096,
         "max_new_tokens": 40,
+        "excerpt_sentences": 6,
     }
     again = get_llm("local", **cfg)
     assert isinstance(again, LocalLLM)

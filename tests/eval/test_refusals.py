@@ -27,6 +27,8 @@ NOTES = {
     "set time zone, and Postgres converts stored timestamps for display.\n",
     "code/vim.md": "# Vim registers\n\nVim keeps the last yanked text in register zero, so "
     "Vim users can paste it after a delete.\n",
+    "code/editors.md": "# Editors\n\nWriting SQL for Postgres in Vim works well, and Rails "
+    "developers often use Vim for templates too.\n",
 }
 
 
