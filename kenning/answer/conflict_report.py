@@ -5,7 +5,9 @@ note's content hash, with the conflicts found between them. Two claims can only 
 when their subject wording (``Claim.frame``) is the same, so claims are looked up by that
 wording: a run compares each claim of a new or changed note with the claims that share its
 wording, and nothing else. After the first run, only pairs involving changed notes are
-re-checked; pairs between two unchanged notes are read back as they were.
+re-checked; pairs between two unchanged notes are read back as they were. With no question
+to tie two notes to one subject, the report also asks that their titles or file names share
+a word (``_related``).
 
 These tables live in the index's SQLite file but belong to this class, not to the ``Store``
 interface (as ``kenning.eval.history`` does); an index in PostgreSQL has no room for them,
@@ -24,7 +26,7 @@ from kenning.index import Index
 from kenning.store.sqlite import own_tables
 
 from .conflicts import Claim, Conflict, Side, compare, date_sides
-from .sentences import Fact
+from .sentences import Fact, content_words
 
 #: a wording shared by this many notes, with as many different values less one, is a template
 TEMPLATE = 4
@@ -133,6 +135,8 @@ class ConflictReport:
                                 continue  # both new: compared once, from the first
                             count += 1
                             compared.add((a.path, b.path))
+                            if not _related(a, b):
+                                continue
                             conflict = compare(a, b)
                             if conflict is not None:
                                 found.setdefault(conflict.key(), conflict)
@@ -209,6 +213,14 @@ def _template(group: list[Claim]) -> bool:
     notes = {c.path for c in group}
     values = {tuple(sorted(f.value for f in c.facts)) for c in group}
     return len(notes) >= TEMPLATE and len(values) >= TEMPLATE - 1
+
+
+def _related(a: Claim, b: Claim) -> bool:
+    """Whether two notes may be about one subject: the same note, or titles (or file names)
+    that share a word. Without a question to tie them, two look-alike sentences of notes
+    on unrelated subjects ("Start the server on port 8000" in python.md and ruby.md) are
+    two subjects, not a dispute."""
+    return a.path == b.path or bool(content_words(a.title) & content_words(b.title))
 
 
 def _signature(c: Claim) -> tuple[Any, ...]:

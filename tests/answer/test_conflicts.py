@@ -209,17 +209,20 @@ def test_the_report_finds_pairs_and_rechecks_only_changed_notes(tmp_path: Path) 
 
     notes = {
         "a.md": "# Bread\n\nThe dough rises for 12 hours at room temperature.\n",
-        "b.md": "# Baking\n\nThe dough rises for 8 hours at room temperature.\n",
+        "b.md": "# Bread baking\n\nThe dough rises for 8 hours at room temperature.\n",
+        "python.md": "# Python\n\nStart the web server on port 8000 in this folder.\n",
+        "ruby.md": "# Ruby\n\nStart the web server on port 8080 in this folder.\n",
         "c.md": "# Garden\n\nWater the tomatoes at the base every morning.\n",
         "d.md": "# Plants\n\nWater the tomatoes at the base every morning.\n",
         "e.md": "# Oven\n\nBake the loaf at 250 degrees for 40 minutes.\n",
-        "f.md": "# Loaf\n\nBake the loaf at 250 degrees for 40 minutes.\n",
+        "f.md": "# Oven loaf\n\nBake the loaf at 250 degrees for 40 minutes.\n",
     }
     with index_of(tmp_path, notes) as index:
         with ConflictReport(index) as report:
             first = report.update()
             [c] = report.conflicts()
-        assert first.checked_notes == 6 and first.conflicts == 1
+        # python.md and ruby.md: like sentences in notes on two subjects (no title word shared)
+        assert first.checked_notes == 8 and first.conflicts == 1
         assert {s.path.rsplit("/", 1)[-1] for s in c.sides} == {"a.md", "b.md"}
         assert [s.lines for s in c.sides] == [(3, 3), (3, 3)]
         with ConflictReport(index) as report:  # nothing changed: nothing compared
@@ -256,8 +259,10 @@ def test_cli_ask_and_conflicts_show_both_sides(tmp_path: Path) -> None:
     from kenning.cli import app
 
     notes = {
-        "a.md": "---\ndate: 2024-01-05\n---\nThe dough rises for 12 hours at room temperature.\n",
-        "b.md": "---\ndate: 2025-02-01\n---\nThe dough rises for 8 hours at room temperature.\n",
+        "a.md": "---\ndate: 2024-01-05\n---\n# Dough\n\n"
+        "The dough rises for 12 hours at room temperature.\n",
+        "b.md": "---\ndate: 2025-02-01\n---\n# Dough notes\n\n"
+        "The dough rises for 8 hours at room temperature.\n",
     }
     index_of(tmp_path, notes).close()
     db = str(tmp_path / "index.db")
@@ -275,7 +280,7 @@ def test_cli_ask_and_conflicts_show_both_sides(tmp_path: Path) -> None:
     assert {tuple(sorted(c["values"])) for c in data["conflicts"]} == {("12", "8")}
     report = run(app, ["--index", db, "conflicts"])
     assert report.exit_code == 0, report.output
-    assert "a.md:4" in report.output and "b.md:4" in report.output
+    assert "a.md:6" in report.output and "b.md:6" in report.output
     assert "b.md is the more recent by its note's date (2025-02-01, against 2024-01-05)" in (
         report.output
     )

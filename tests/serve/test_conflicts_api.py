@@ -23,7 +23,7 @@ from kenning.serve.service import Service
 
 NOTES = {
     "bread.md": "# Bread\n\nThe dough rises for 12 hours at room temperature.\n",
-    "baking/loaf.md": "# Loaf\n\nThe dough rises for 8 hours at room temperature.\n",
+    "baking/loaf.md": "# Bread loaf\n\nThe dough rises for 8 hours at room temperature.\n",
     "garden.md": "# Garden\n\nWater the tomatoes at the base every morning.\n",
 }
 
