@@ -23,6 +23,8 @@ from typer.testing import CliRunner
 from kenning.cli import app
 from kenning.ingest import exclusions as ex
 
+pytestmark = pytest.mark.slow  # end to end through the CLI: an index opened per command
+
 runner = CliRunner()
 
 VAULT = {
