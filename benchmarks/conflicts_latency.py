@@ -1,7 +1,7 @@
 """What conflict detection adds to `kenning ask`: extractive answers on the til notes, each
 question asked with detection off and on, alternately (same sitting, same warm index).
 
-    python benchmarks/conflicts_latency.py ../shared/data [-n 60]
+    python benchmarks/conflicts_latency.py ../shared/data [-n 60] [--index til.db]
 
 The til notes are indexed with the default embedder once (``thresholds.til_index``); the
 questions are generated from them (``kenning eval generate``'s structural questions). Each
@@ -28,11 +28,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path, help="the shared data folder")
     parser.add_argument("-n", type=int, default=60, help="questions")
+    parser.add_argument(
+        "--index", type=Path, help="an index of the til notes to use instead (already built)"
+    )
     args = parser.parse_args()
     times: dict[bool, list[float]] = {False: [], True: []}
     step: list[float] = []
     found = 0
-    with Index.open(til_index(args.data)) as index:
+    with Index.open(args.index or til_index(args.data)) as index:
         questions = [q["question"] for q in generate(index, args.n, seed=3)]
         for q in questions[:3]:  # warm up: model session, vector index, page cache
             ask(index, q)

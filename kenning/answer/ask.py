@@ -25,7 +25,7 @@ from kenning.filters import Filters
 from kenning.index import Index
 
 from .citations import CONTRADICTED, SUPPORTED, Sentence, Thresholds, check
-from .conflicts import Conflict, date_sides, describe, find_conflicts, version
+from .conflicts import Conflict, date_sides, describe, explained, find_conflicts, version
 from .extractive import ExtractiveLLM
 from .llms import LLM, Message, Passage, Usage
 from .prompt import REFUSAL, build_prompt, split_reasoning
@@ -147,7 +147,7 @@ def _add_conflicts(
         if s.status in (SUPPORTED, CONTRADICTED)
         for c in s.checks
     }
-    found = find_conflicts(passages, anchors, answer.question)
+    found = [c for c in find_conflicts(passages, anchors, answer.question) if not explained(c)]
     if not found:
         return
     notes = {

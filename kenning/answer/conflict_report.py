@@ -25,7 +25,7 @@ from typing import Any
 from kenning.index import Index
 from kenning.store.sqlite import own_tables
 
-from .conflicts import Claim, Conflict, Side, compare, date_sides
+from .conflicts import Claim, Conflict, Side, compare, date_sides, explained
 from .sentences import Fact, content_words
 
 #: a wording shared by this many notes, with as many different values less one, is a template
@@ -138,7 +138,7 @@ class ConflictReport:
                             if not _related(a, b):
                                 continue
                             conflict = compare(a, b)
-                            if conflict is not None:
+                            if conflict is not None and not explained(conflict):
                                 found.setdefault(conflict.key(), conflict)
             self.db.executemany(
                 "INSERT INTO conflict_pairs VALUES (?,?,?,?)",

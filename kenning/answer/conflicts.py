@@ -16,7 +16,8 @@ What is *not* a conflict, by design:
 - different subjects with similar sentences: any other content word that differs, a second
   value that differs (another year *and* another winner is another edition), or values that
   name each note's own subject (its title or file name) keep two claims apart;
-- values in code: numbers inside backticks are arguments of an example, not claims.
+- values in code and links: numbers inside backticks are arguments of an example, and a
+  link's text names a page; neither is a claim.
 
 ``find_conflicts`` is what ``ask`` runs over the retrieved passages; ``compare`` is the one
 test, shared with the report over the whole index (``kenning conflicts``).
@@ -39,10 +40,13 @@ FAR = 600
 MIN_SHARED = 2
 #: a claim holding this share of the question's content words answers it
 ON_QUESTION = 0.7
+#: characters of a file read around a side to see its neighbouring sentences
+CONTEXT = 1500
 #: at most this many conflicts are reported for one answer
 MAX_CONFLICTS = 3
 _CODE = re.compile(r"`[^`]*`")
-_LINK_URL = re.compile(r"\]\([^)]*\)|<https?://[^>]*>|https?://\S+")
+#: links (their text names a page, it claims nothing) and bare addresses
+_LINK_URL = re.compile(r"!?\[[^\]]*\]\([^)]*\)|<https?://[^>]*>|https?://\S+")
 #: words by which a note reports a view without holding it
 _REJECTS = re.compile(
     r"\b(?:some|many|most|people|others|folks|someone|critics|they)\s+(?:\w+\s+)?"
@@ -184,9 +188,12 @@ def compare(a: Claim, b: Claim) -> Conflict | None:
             [_side(a, "no" if a.negated else "yes"), _side(b, "no" if b.negated else "yes")],
             confidence=_confidence(a, b),
         )
-    if len(diffs) != 1:
-        return None  # nothing differs, or several things do: another edition, not a dispute
-    kind, fa, fb = diffs[0]
+    paired = [d for d in diffs if d[1] is not d[2]]
+    if len(paired) != 1 or len(diffs) != 1:
+        # nothing differs, several things do (another edition, not a dispute), or one
+        # sentence states a value the other leaves out (it says more, not otherwise)
+        return None
+    kind, fa, fb = paired[0]
     va, vb = fa.text_in(a.text), fb.text_in(b.text)
     if _names(a.title, fa.value) and _names(b.title, fb.value):
         if not (_names(b.title, fa.value) or _names(a.title, fb.value)):
@@ -232,6 +239,30 @@ def find_conflicts(
                 found[conflict.key()] = conflict
     ranked = sorted(found.values(), key=lambda c: -c.confidence)
     return ranked[:MAX_CONFLICTS]
+
+
+def explained(conflict: Conflict) -> bool:
+    """Whether the notes explain the difference just outside the passages: a passage may
+    start right after "Update on 2025-02-01:" or end before "But that is wrong.", so each
+    side's neighbours are read again from its file. True when one side has words of a
+    rejected view or a dated change around it and the other does not."""
+    cues = []
+    for side in conflict.sides:
+        try:
+            text = Path(side.path).read_text(encoding="utf-8").removeprefix("\ufeff")
+        except (OSError, UnicodeDecodeError):
+            return False
+        lo = max(0, side.start - CONTEXT)
+        spans = split(text[lo : side.end + CONTEXT], min_words=2)
+        at = [i for i, sp in enumerate(spans) if lo + sp.start == side.start]
+        if not at:
+            return False  # the file changed since it was indexed
+        i = at[0]
+        before = spans[i - 1].text if i else ""
+        after = spans[i + 1].text if i + 1 < len(spans) else ""
+        around = " ".join((before, spans[i].text, after))
+        cues.append((_rejects(spans[i].text, after), bool(_UPDATES.search(around))))
+    return cues[0] != cues[1]
 
 
 def date_sides(conflict: Conflict, notes: dict[str, dict[str, Any]]) -> None:

@@ -285,3 +285,25 @@ def test_cli_ask_and_conflicts_show_both_sides(tmp_path: Path) -> None:
         report.output
     )
     assert "1 conflict in 2 notes (2 notes checked" in report.output
+
+
+def test_an_update_just_outside_the_passage_still_explains_it(tmp_path: Path) -> None:
+    from kenning.answer.conflicts import explained
+
+    a_text = "The team meeting is on Tuesday at 10 in room 4.\n"
+    b_text = (
+        "Update on 2025-02-01: this has changed.\n\n"
+        "The team meeting is on Tuesday at 11 in room 4.\n"
+    )
+    (tmp_path / "a.md").write_text(a_text)
+    (tmp_path / "b.md").write_text(b_text)
+    start = b_text.index("The team")
+    [a] = claims(a_text, str(tmp_path / "a.md"), 1)
+    [b] = claims(b_text[start:], str(tmp_path / "b.md"), 2, start)  # a passage cut after it
+    conflict = compare(a, b)
+    assert conflict is not None and set(conflict.values) == {"10", "11"}
+    assert explained(conflict)
+    (tmp_path / "b.md").write_text("Some other text here.\n\n" + b_text[start:])
+    [b] = claims(b_text[start:], str(tmp_path / "b.md"), 2, len("Some other text here.\n\n"))
+    plain = compare(a, b)
+    assert plain is not None and not explained(plain)
