@@ -23,6 +23,7 @@ from kenning.answer.llms import LLM
 from kenning.answer.sentences import facts, split
 from kenning.filters import Filters
 from kenning.index import Index
+from kenning.index.links import Resolver
 
 from .loop import Agent
 
@@ -68,12 +69,14 @@ def build_questions(index: Index, limit: int, seed: int = 0) -> list[Question]:
     sources = index.store.sources()
     names = {p: r.title or PurePosixPath(p).stem for p, r in sources.items()}
     pairs: list[tuple[str, str]] = []
+    resolver = Resolver(sources)  # once: Index.links would read every source per note
     for path, row in sorted(sources.items()):
         if row.type != "markdown" or PurePosixPath(path).stem.lower() in SKIPPED:
             continue
-        for link in index.links(path).outgoing:
-            if link.path and link.path != path and link.path in sources:
-                pairs.append((path, link.path))
+        for link in index.store.links_from(path):
+            target = resolver.resolve(path, link)
+            if target and target != path and (path, target) not in pairs:
+                pairs.append((path, target))
     rng = random.Random(seed)
     rng.shuffle(pairs)
     out: list[Question] = []

@@ -22,20 +22,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
-
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    SimpleSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
-)
 
 from kenning.errors import ConfigError, MissingExtra, NotFound
 from kenning.store.sqlite import own_tables
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_spans (
@@ -198,14 +193,18 @@ def _span(r: tuple[Any, ...]) -> SpanRow:
     return SpanRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), json.loads(r[8]))
 
 
-class IndexExporter(SpanExporter):
-    """A ``SpanExporter`` that writes finished spans into the index's SQLite file."""
+class IndexExporter:
+    """A ``SpanExporter`` (the SDK's interface: ``export``, ``shutdown``, ``force_flush``)
+    that writes finished spans into the index's SQLite file. The SDK is imported only when
+    a run is traced."""
 
     def __init__(self, location: str | Path) -> None:
         self.location = str(location)
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
         try:
             with self._lock, TraceStore(self.location, create=True) as traces:
                 traces.write(spans)
@@ -216,8 +215,11 @@ class IndexExporter(SpanExporter):
     def shutdown(self) -> None:
         pass
 
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
-def otlp_exporter(url: str) -> SpanExporter:
+
+def otlp_exporter(url: str) -> Any:
     """The OTLP/HTTP exporter for a collector at ``url`` (``/v1/traces`` added to a bare host)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -243,11 +245,17 @@ class Tracing:
         otlp: str | None = None,
         exporters: Sequence[SpanExporter] = (),
     ) -> None:
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
         self.location = str(location) if location is not None else None
-        self.provider: TracerProvider | None = None
+        self.provider: Any = None
         processors: list[Any] = []
         if self.location is not None and _sqlite_file(self.location):
-            processors.append(SimpleSpanProcessor(IndexExporter(self.location)))
+            processors.append(
+                SimpleSpanProcessor(cast("SpanExporter", IndexExporter(self.location)))
+            )
         processors += [SimpleSpanProcessor(e) for e in exporters]
         if otlp:
             processors.append(BatchSpanProcessor(otlp_exporter(otlp)))
@@ -255,7 +263,7 @@ class Tracing:
             self.provider = TracerProvider()
             for p in processors:
                 self.provider.add_span_processor(p)
-            self.tracer: trace.Tracer = self.provider.get_tracer(SCOPE)
+            self.tracer: Any = self.provider.get_tracer(SCOPE)
         else:
             self.tracer = trace.NoOpTracer()
 
