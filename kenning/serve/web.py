@@ -19,7 +19,9 @@ Links to other notes in a shown note (``[[note]]``, ``[[note#heading|alias]]``, 
 and relative Markdown links ``[text](other.md)``) become links to ``/doc/{id}`` of the note
 they name, resolved as ``kenning links`` resolves them (``kenning.index.links.Resolver``);
 in the page's reader panel a click opens that note there. A link that names no indexed note
-stays as written (a wikilink is shown with ``class="wikilink unresolved"``).
+stays as written (a wikilink is shown with ``class="wikilink unresolved"``). A link to a
+heading (``[[note#Heading]]``) points at it: a rendered note's headings carry ids
+(``heading_id``), and the link's URL ends with ``#`` and the heading's id.
 """
 
 from __future__ import annotations
@@ -97,6 +99,34 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _NO_LINKS = ("code", "pre", "a")
 #: resolves a link written in the shown note to the ``doc_id`` of the note it names
 LinkTarget = Callable[[Link], int | None]
+_HEADING_TAG = re.compile(r"<h([1-6])>(.*?)</h\1>", re.DOTALL)
+_TAGS = re.compile(r"<[^>]*>")
+_NOT_SLUG = re.compile(r"[^\w]+")
+
+
+def heading_id(heading: str) -> str:
+    """The id a rendered heading carries, from its text: ``h-`` and its words, lower case,
+    joined by dashes (``Sessions & windows`` -> ``h-sessions-windows``)."""
+    return "h-" + _NOT_SLUG.sub("-", heading.casefold()).strip("-")
+
+
+def _heading_ids(rendered: str) -> str:
+    """Rendered HTML with an id on each heading (``-2``, ``-3`` on repeats)."""
+    seen: dict[str, int] = {}
+
+    def add(m: re.Match[str]) -> str:
+        text = html.unescape(_MARKER_RE.sub("", _TAGS.sub("", m[2])))
+        ident = heading_id(text)
+        seen[ident] = seen.get(ident, 0) + 1
+        if seen[ident] > 1:
+            ident += f"-{seen[ident]}"
+        return f'<h{m[1]} id="{html.escape(ident)}">{m[2]}</h{m[1]}>'
+
+    return _HEADING_TAG.sub(add, rendered)
+
+
+def _doc_href(doc_id: int, heading: str) -> str:
+    return f"/doc/{doc_id}" + (f"#{html.escape(heading_id(heading))}" if heading else "")
 
 
 @router.get("/")
@@ -244,6 +274,7 @@ def render_markdown(
     marked = _insert_markers(text[body:], _clip(span, body, len(text)), markdown=True)
     # a table's column alignment as a class: the page's CSP allows no inline style
     rendered = _ALIGN.sub(r'class="align-\1"', _md.render(marked))
+    rendered = _heading_ids(rendered)
     if links is not None:
         rendered = link_notes(rendered, links)
     return out + _mark(rendered)
@@ -287,7 +318,7 @@ def _wikilink(m: re.Match[str], links: LinkTarget) -> str:
     doc_id = links(Link(kind, target, heading, alias))
     if doc_id is None:
         return f'<span class="wikilink unresolved" title="No indexed note">{label}</span>'
-    return f'<a class="open-doc wikilink {kind}" href="/doc/{doc_id}">{label}</a>'
+    return f'<a class="open-doc wikilink {kind}" href="{_doc_href(doc_id, heading)}">{label}</a>'
 
 
 def _note_href(tag: str, links: LinkTarget) -> str:
@@ -303,7 +334,8 @@ def _note_href(tag: str, links: LinkTarget) -> str:
     doc_id = links(link)
     if doc_id is None:
         return tag
-    return f'<a class="open-doc note-link" href="/doc/{doc_id}"' + tag[m.end() :]
+    href = _doc_href(doc_id, link.heading)
+    return f'<a class="open-doc note-link" href="{href}"' + tag[m.end() :]
 
 
 def render_plain(text: str, span: tuple[int, int] | None = None) -> str:

@@ -19,7 +19,11 @@ VAULT = {
         "[[Nowhere]], `[[Tmux]]`.\n"
     ),
     "Journal.md": "# Journal\n\nLearnt ![[Tmux]] today.\n",
-    "Tmux.md": "# Tmux\n\nThe terminal multiplexer splits panes.\n",
+    "Tmux.md": (
+        "# Tmux\n\nThe terminal multiplexer splits panes.\n\n"
+        + "".join(f"## Part {i}\n\nFiller text number {i}.\n\n" for i in range(12))
+        + "## Panes\n\nPrefix then % splits a pane.\n"
+    ),
     "Lonely.md": "# Lonely\n\nNobody links to this xylophone note.\n",
 }
 
@@ -60,7 +64,8 @@ def test_a_shown_notes_links_open_the_notes_they_name(db: Path) -> None:
     body = r.text
     tmux = f'href="/doc/{ids["Tmux.md"]}"'
     assert f'<a class="open-doc wikilink wikilink" {tmux}>Tmux</a>' in body
-    assert f'<a class="open-doc wikilink wikilink" {tmux}>panes</a>' in body
+    heading = f'href="/doc/{ids["Tmux.md"]}#h-panes"'  # [[Tmux#Panes|panes]]: the heading
+    assert f'<a class="open-doc wikilink wikilink" {heading}>panes</a>' in body
     assert f'<a class="open-doc note-link" {tmux}>the multiplexer</a>' in body
     assert '<span class="wikilink unresolved" title="No indexed note">Nowhere</span>' in body
     assert "<code>[[Tmux]]</code>" in body  # code is left as written
@@ -121,3 +126,17 @@ def test_a_wikilink_in_the_reader_opens_the_note_it_names(page, db: Path) -> Non
     page.wait_for_selector("#reader-body #doc-title:text-is('Tmux')")
     assert "terminal multiplexer splits panes" in page.locator("#reader-body").inner_text()
     assert page.locator("#reader-open").get_attribute("href").startswith("/doc/")
+
+
+@pytest.mark.browser
+def test_a_link_to_a_heading_opens_the_note_at_that_heading(page, db: Path) -> None:
+    hit = search(page, "see the multiplexer")
+    hit.locator(".hit-title a").click()
+    link = page.locator("#reader-body a.wikilink", has_text="panes")
+    link.wait_for()
+    link.click()
+    page.wait_for_selector("#reader-body #doc-title:text-is('Tmux')")
+    focused = page.evaluate("document.activeElement.id")
+    assert focused == "h-panes"
+    href = page.locator("#reader-open").get_attribute("href")
+    assert href == f"/doc/{doc_ids(db)['Tmux.md']}#h-panes"

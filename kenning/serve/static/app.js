@@ -284,11 +284,15 @@
 
   let readerTrigger = null;
 
-  async function openReader(href, trigger) {
+  async function openReader(link, trigger) {
     readerTrigger = trigger || document.activeElement;
     const reader = $("#reader");
     const body = $("#reader-body");
-    $("#reader-open").href = href + "#cited";
+    // a link to a heading of a note (web.py's [[note#Heading]]) ends with #its-id
+    const cut = link.indexOf("#");
+    const href = cut < 0 ? link : link.slice(0, cut);
+    const heading = cut < 0 ? "" : link.slice(cut + 1);
+    $("#reader-open").href = href + "#" + (heading || "cited");
     body.replaceChildren(el("p", { class: "status-line" }, "Loading…"));
     reader.hidden = false;
     document.body.classList.add("reading");
@@ -301,7 +305,8 @@
       $("#reader-close").focus();
       return;
     }
-    const target = $("#cited", body) || $("#doc-title", body);
+    const target = (heading && body.querySelector(`[id="${CSS.escape(heading)}"]`))
+      || $("#cited", body) || $("#doc-title", body);
     if (target) {
       target.tabIndex = -1;
       target.focus({ preventScroll: true });
