@@ -139,10 +139,16 @@ def _instead(text: str, want: Specific, topic: set[str], asked: set[str]) -> tup
     final")."""
     flat = " " + " ".join(text.split())
     if want.kind == NAME:
+        # not from headings (title case capitalises every word), and at most two words
+        prose = " " + " ".join(
+            " ".join(ln.split()) for ln in text.splitlines() if not ln.lstrip().startswith("#")
+        )
         values = [
-            (m.start(), m.end(), m.group())
-            for m in _NAME.finditer(flat)
-            if m.group().lower() not in asked and _name_words(m.group())
+            (flat.find(m.group()), flat.find(m.group()) + len(m.group()), m.group())
+            for m in _NAME.finditer(prose)
+            if m.group().lower() not in asked
+            and _name_words(m.group())
+            and len(m.group().split()) <= 2
         ]
     else:
         values = [
