@@ -82,10 +82,25 @@ class Claim:
     facts: list[Fact]  # offsets relative to ``text``
     frame: frozenset[str]  # its content words, less its facts
     negated: bool
-    rejects: bool  # the sentence, or the next, reports a view it rejects
-    updates: bool  # the sentence, or the one before, says a value changed
-    context_dates: list[str]  # dates stated around the sentence (an update's date)
+    before: str  # the sentences before and after it in its passage (for cues, dates)
+    after: str
     title: str = ""  # the note's title and file name, lower case: its subject
+
+    @property
+    def rejects(self) -> bool:
+        """The sentence, or the next, reports a view it rejects."""
+        return _rejects(self.text, self.after)
+
+    @property
+    def updates(self) -> bool:
+        """The sentence, or one beside it, says a value changed."""
+        return bool(_UPDATES.search(" ".join((self.before, self.text, self.after))))
+
+    @property
+    def context_dates(self) -> list[str]:
+        """Dates stated around the sentence (an update's date)."""
+        around = " ".join((self.before, self.text, self.after))
+        return [f.value for f in typed_facts(around) if f.kind == "date"]
 
     @property
     def quote(self) -> str:
@@ -145,9 +160,6 @@ def claims(
         words -= {w for w in words if w.isdigit()}
         if not words:
             continue
-        before = spans[i - 1].text if i else ""
-        after = spans[i + 1].text if i + 1 < len(spans) else ""
-        around = " ".join((before, span.text, after))
         out.append(
             Claim(
                 path=path,
@@ -158,9 +170,8 @@ def claims(
                 facts=facts,
                 frame=frozenset(words),
                 negated=negated(prose),
-                rejects=_rejects(span.text, after),
-                updates=bool(_UPDATES.search(around)),
-                context_dates=[f.value for f in typed_facts(around) if f.kind == "date"],
+                before=spans[i - 1].text if i else "",
+                after=spans[i + 1].text if i + 1 < len(spans) else "",
                 title=subject,
             )
         )

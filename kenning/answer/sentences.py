@@ -186,6 +186,7 @@ _NUMBER_WORDS = {
         "fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
 } | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000"}
+_DIGIT = re.compile(r"\d")
 _NUMBER_WORD = re.compile(r"\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 #: words that flip a claim's truth: "does not support" against "supports"
 NEGATIONS = frozenset({"not", "no", "never", "cannot", "none", "nothing", "neither", "nor"})
@@ -216,12 +217,13 @@ def typed_facts(text: str) -> list[Fact]:
     def free(a: int, b: int) -> bool:
         return all(b <= s or a >= e for s, e in taken)
 
-    for m in _DATE.finditer(text):
+    digits = _DIGIT.search(text) is not None  # every date and number pattern needs one
+    for m in _DATE.finditer(text) if digits else ():
         value = _date_value(m)
         if value:
             found.append(Fact("date", value, m.start(), m.end()))
             taken.append((m.start(), m.end()))
-    for m in _NUMBER.finditer(text):
+    for m in _NUMBER.finditer(text) if digits else ():
         raw = m.group().rstrip(".,")
         if raw and free(m.start(), m.start() + len(raw)):
             found.append(Fact("number", _number_value(raw), m.start(), m.start() + len(raw)))
