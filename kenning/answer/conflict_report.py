@@ -138,7 +138,9 @@ class ConflictReport:
                             if not _related(a, b):
                                 continue
                             conflict = compare(a, b)
-                            if conflict is not None and not explained(conflict):
+                            if conflict is None or explained(conflict):
+                                continue
+                            if a.path == b.path or self._share_wording(a, b):
                                 found.setdefault(conflict.key(), conflict)
             self.db.executemany(
                 "INSERT INTO conflict_pairs VALUES (?,?,?,?)",
@@ -149,6 +151,24 @@ class ConflictReport:
             )
         total = self.db.execute("SELECT count(*) FROM conflict_pairs").fetchone()[0]
         return RunStats(len(sources), len(changed), len(removed), count, total, sorted(compared))
+
+    def _share_wording(self, a: Claim, b: Claim) -> bool:
+        """Whether the two notes have another sentence worded alike (values aside) that is
+        not a template: notes copied from one source, or one half updated from the other,
+        do; sibling pages on two subjects ("Start the server for the current Laravel
+        application" in php-artisan.md, "... Yii application" in php-yii.md) mostly do not."""
+        rows = self.db.execute(
+            "SELECT x.frame FROM conflict_claims x JOIN conflict_claims y ON x.frame = y.frame "
+            "WHERE x.path = ? AND y.path = ? AND x.frame != ? GROUP BY x.frame",
+            (a.path, b.path, _frame_key(a)),
+        ).fetchall()
+        for (frame,) in rows:
+            notes = self.db.execute(
+                "SELECT count(DISTINCT path) FROM conflict_claims WHERE frame = ?", (frame,)
+            ).fetchone()[0]
+            if notes < TEMPLATE:
+                return True
+        return False
 
     def conflicts(self, paths: list[str] | None = None, limit: int | None = None) -> list[Conflict]:
         """Known conflicts, most confident first; with ``paths``, those with a side under one

@@ -15,6 +15,8 @@ from kenning.answer.sentences import negated, typed_facts
 from kenning.embedders import HashEmbedder
 from kenning.text.chunking import ChunkSpec
 
+FEED = "Feed the starter the night before.\n\n"  # the same sentence in two notes
+STONE = "Heat the stone first.\n\n"
 OPEN = Thresholds(refuse=0.0)
 FINAL = "# Euro final\n\nThe Euro 2016 final was played in Saint-Denis near the capital.\n"
 
@@ -208,23 +210,24 @@ def test_the_report_finds_pairs_and_rechecks_only_changed_notes(tmp_path: Path) 
     from kenning.answer.conflict_report import ConflictReport
 
     notes = {
-        "a.md": "# Bread\n\nThe dough rises for 12 hours at room temperature.\n",
-        "b.md": "# Bread baking\n\nThe dough rises for 8 hours at room temperature.\n",
+        "a.md": "# Bread\n\n" + FEED + "The dough rises for 12 hours at room temperature.\n",
+        "b.md": "# Bread baking\n\n" + FEED + "The dough rises for 8 hours at room temperature.\n",
         "python.md": "# Python\n\nStart the web server on port 8000 in this folder.\n",
         "ruby.md": "# Ruby\n\nStart the web server on port 8080 in this folder.\n",
         "c.md": "# Garden\n\nWater the tomatoes at the base every morning.\n",
         "d.md": "# Plants\n\nWater the tomatoes at the base every morning.\n",
-        "e.md": "# Oven\n\nBake the loaf at 250 degrees for 40 minutes.\n",
-        "f.md": "# Oven loaf\n\nBake the loaf at 250 degrees for 40 minutes.\n",
+        "e.md": "# Oven\n\n" + STONE + "Bake the loaf at 250 degrees for 40 minutes.\n",
+        "f.md": "# Oven loaf\n\n" + STONE + "Bake the loaf at 250 degrees for 40 minutes.\n",
     }
     with index_of(tmp_path, notes) as index:
         with ConflictReport(index) as report:
             first = report.update()
             [c] = report.conflicts()
-        # python.md and ruby.md: like sentences in notes on two subjects (no title word shared)
+        # python.md and ruby.md: like sentences in notes on two subjects (no title word shared,
+        # no other sentence alike); c.md and d.md agree
         assert first.checked_notes == 8 and first.conflicts == 1
         assert {s.path.rsplit("/", 1)[-1] for s in c.sides} == {"a.md", "b.md"}
-        assert [s.lines for s in c.sides] == [(3, 3), (3, 3)]
+        assert [s.lines for s in c.sides] == [(5, 5), (5, 5)]
         with ConflictReport(index) as report:  # nothing changed: nothing compared
             again = report.update()
         assert (again.checked_notes, again.compared, again.conflicts) == (0, 0, 1)
@@ -232,7 +235,7 @@ def test_the_report_finds_pairs_and_rechecks_only_changed_notes(tmp_path: Path) 
             "# Plants\n\nSome notes.\n\nWater the tomatoes at the base every morning.\n"
         )
         (tmp_path / "notes" / "e.md").write_text(
-            "# Oven\n\nBake the loaf at 230 degrees for 40 minutes.\n"
+            "# Oven\n\n" + STONE + "Bake the loaf at 230 degrees for 40 minutes.\n"
         )
         index.sync()
         with ConflictReport(index) as report:
@@ -259,9 +262,9 @@ def test_cli_ask_and_conflicts_show_both_sides(tmp_path: Path) -> None:
     from kenning.cli import app
 
     notes = {
-        "a.md": "---\ndate: 2024-01-05\n---\n# Dough\n\n"
+        "a.md": "---\ndate: 2024-01-05\n---\n# Dough\n\nFeed the starter the night before.\n"
         "The dough rises for 12 hours at room temperature.\n",
-        "b.md": "---\ndate: 2025-02-01\n---\n# Dough notes\n\n"
+        "b.md": "---\ndate: 2025-02-01\n---\n# Dough notes\n\nFeed the starter the night before.\n"
         "The dough rises for 8 hours at room temperature.\n",
     }
     index_of(tmp_path, notes).close()
@@ -280,7 +283,7 @@ def test_cli_ask_and_conflicts_show_both_sides(tmp_path: Path) -> None:
     assert {tuple(sorted(c["values"])) for c in data["conflicts"]} == {("12", "8")}
     report = run(app, ["--index", db, "conflicts"])
     assert report.exit_code == 0, report.output
-    assert "a.md:6" in report.output and "b.md:6" in report.output
+    assert "a.md:7" in report.output and "b.md:7" in report.output
     assert "b.md is the more recent by its note's date (2025-02-01, against 2024-01-05)" in (
         report.output
     )

@@ -21,9 +21,13 @@ from kenning.cli import app
 from kenning.serve.mcp_server import build
 from kenning.serve.service import Service
 
+FEED = "Feed the starter the night before.\n\n"  # the same sentence in two notes
+STONE = "Heat the stone first.\n\n"
 NOTES = {
-    "bread.md": "# Bread\n\nThe dough rises for 12 hours at room temperature.\n",
-    "baking/loaf.md": "# Bread loaf\n\nThe dough rises for 8 hours at room temperature.\n",
+    "bread.md": "# Bread\n\n" + FEED + "The dough rises for 12 hours at room temperature.\n",
+    "baking/loaf.md": "# Bread loaf\n\n"
+    + FEED
+    + "The dough rises for 8 hours at room temperature.\n",
     "garden.md": "# Garden\n\nWater the tomatoes at the base every morning.\n",
 }
 
@@ -59,7 +63,7 @@ def test_api_reports_what_the_cli_does(notes, client) -> None:
     [c] = got["conflicts"]
     assert c["kind"] == "number" and set(c["values"]) == {"12", "8"}
     assert {s["path"] for s in c["sides"]} == {str(root / "bread.md"), str(root / "baking/loaf.md")}
-    assert all(s["lines"] == [3, 3] for s in c["sides"])
+    assert all(s["lines"] == [5, 5] for s in c["sides"])
     assert got["notes"] == 3 and got["total"] == 1
     assert cli_json(db)["conflicts"] == got["conflicts"]
     again = client.get("/api/conflicts").json()  # nothing changed: nothing checked again
