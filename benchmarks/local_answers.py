@@ -167,7 +167,8 @@ def main() -> None:
             print(
                 f"{n:3d} before {b['seconds']:6.1f}s ({b['read_tokens']:.0f} tok read) "
                 f"after {a['seconds']:6.1f}s ({a['read_tokens']:.0f} tok read, first "
-                f"{a['first_token']:.1f}s)",
+                f"{a['first_token']:.1f}s); correct {b['correct']:.0f}/{a['correct']:.0f}, "
+                f"citation precision {b['citation_precision']:.2f}/{a['citation_precision']:.2f}",
                 flush=True,
             )
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
