@@ -104,12 +104,13 @@ def compare(
     steps: int = 4,
     k: int = 4,
     thresholds: Thresholds | None = None,
+    timeout: float = 300.0,
     tick: Callable[[], None] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Answer every question with the agent and with ``ask``; per-kind figures and rows
     (``on_row`` sees each row as soon as it is done)."""
-    agent = Agent(index, llm, max_steps=steps, k=k, thresholds=thresholds)
+    agent = Agent(index, llm, max_steps=steps, k=k, thresholds=thresholds, timeout=timeout)
     rows = []
     try:
         for q in questions:

@@ -226,6 +226,7 @@ def eval_agent(
         int, typer.Option(help="Questions of each kind (multi-step and one-step controls).")
     ] = 10,
     steps: StepsOpt = 4,
+    timeout: TimeoutOpt = 300.0,
     llm: LlmOpt = None,
     model: ModelOpt = None,
     k: Annotated[int, typer.Option("--k", "-k", help="Passages per search, and for ask.")] = 4,
@@ -276,6 +277,7 @@ def eval_agent(
                     tick=tick,
                     on_row=write,
                     thresholds=answering.thresholds,
+                    timeout=timeout,
                 )
         finally:
             if sink is not None:
