@@ -411,10 +411,14 @@ def cmd_pg_tune(url: str, data: Path, cache: Path, builds: str, efs: str) -> dic
         for build in builds.split(","):
             m, efc = (int(x) for x in build.split(":"))
             store.hnsw = replace(store.hnsw, hnsw_m=m, hnsw_ef_construction=efc)
+            (have,) = store.db.execute(
+                "SELECT reloptions FROM pg_class WHERE relname = 'embeddings_hnsw'"
+            ).fetchone()
             t = time.perf_counter()
-            store.db.execute("DROP INDEX IF EXISTS embeddings_hnsw")
-            store._hnsw = False  # type: ignore[attr-defined]
-            store._write(lambda: store._ensure_hnsw(len(qv[0])))  # type: ignore[attr-defined]
+            if sorted(have or []) != [f"ef_construction={efc}", f"m={m}"]:  # else: as loaded
+                store.db.execute("DROP INDEX IF EXISTS embeddings_hnsw")
+                store._hnsw = False  # type: ignore[attr-defined]
+                store._write(lambda: store._ensure_hnsw(len(qv[0])))  # type: ignore[attr-defined]
             build_s = time.perf_counter() - t
             size = store.db.execute("SELECT pg_relation_size('kenning.embeddings_hnsw')")
             row: dict[str, object] = {"build_s": round(build_s, 1),
@@ -443,7 +447,7 @@ def cmd_pg_tune(url: str, data: Path, cache: Path, builds: str, efs: str) -> dic
     return out
 
 
-def cmd_pg_filters(url: str, data: Path, cache: Path, n: int) -> dict[str, object]:
+def cmd_pg_filters(url: str, data: Path, cache: Path, n: int, only: str = "") -> dict[str, object]:
     """PostgreSQL, filtered: per selectivity, the vector recall@10 against the exact filtered
     top 10 and the vector and hybrid p50 (the first ``n`` claims), for each path: exact scan of
     the allowed chunks, the iterative graph walk, and what the store picks (``auto``)."""
@@ -459,6 +463,8 @@ def cmd_pg_filters(url: str, data: Path, cache: Path, n: int) -> dict[str, objec
         assert isinstance(store, PostgresStore)
         total = store.chunk_count()
         for name, globs in selectivity_globs(total).items():
+            if only and name not in only.split(","):
+                continue
             filters = Filters.parse(paths=globs)
             where, args = store.filter_sql(filters)
             kept = store.db.execute(
@@ -541,7 +547,7 @@ def main() -> None:
         if cmd == "pg-tune":
             result = cmd_pg_tune(rest[0], Path(rest[1]), Path(rest[2]), rest[3], rest[4])
         elif cmd == "pg-filters":
-            result = cmd_pg_filters(rest[0], Path(rest[1]), Path(rest[2]), int(rest[3]))
+            result = cmd_pg_filters(rest[0], Path(rest[1]), Path(rest[2]), int(rest[3]), *rest[4:])
         elif cmd == "prepare":
             result = cmd_prepare(rest[0])
         elif cmd == "query":
