@@ -25,8 +25,25 @@ SYSTEM = (
     "and nothing else."
 )
 _LINE = re.compile(r"^\s*(?:\d+[.)]\s*)?Q:\s*(?P<q>.+?)\s*\|\s*A:\s*(?P<a>.+?)\s*$", re.I)
+_Q = re.compile(r"^\s*(?:\d+[.)]\s*)?\**Q\**\s*[:.]\s*(.+?)\s*$", re.I)
+_A = re.compile(r"^\s*\**A\**\s*[:.]\s*(.+?)\s*$", re.I)
 #: the note text a model is shown at most (characters): a few pages
 MAX_NOTE_CHARS = 6000
+
+
+def pairs(reply: str) -> Iterator[tuple[str, str]]:
+    """(question, answer) pairs of a reply: ``Q: ... | A: ...`` lines, or a ``Q:`` line
+    followed by an ``A:`` line, as small models write them despite the instructions."""
+    question = None
+    for line in reply.splitlines():
+        if m := _LINE.match(line):
+            yield m.group("q").strip(), m.group("a")
+            question = None
+        elif m := _Q.match(line):
+            question = m.group(1).strip()
+        elif (m := _A.match(line)) and question:
+            yield question, m.group(1)
+            question = None
 
 
 class LLMWriter:
@@ -48,11 +65,10 @@ class LLMWriter:
         spans = [s for s in split(note.text, min_words=2) if s.start >= note.body_start]
         marks = headings(note.text)
         made = 0
-        for line in reply.splitlines():
-            m = _LINE.match(line)
-            if not m or made == self.per_note:
-                continue
-            question, answer = m.group("q").strip(), m.group("a").strip().strip("`").rstrip(".")
+        for question, answer in pairs(reply):
+            if made == self.per_note:
+                break
+            answer = answer.strip().strip("`").rstrip(".")
             wanted = normal(answer)
             span = next((s for s in spans if wanted and wanted in normal(s.text)), None)
             if span is None:

@@ -197,8 +197,8 @@ class ScriptedLLM(LLM):
         note = prompt.passages[0].text
         if "Archiving" in note:
             yield "Q: What kind of tool is tar? | A: Archiving utility\n"
-        if "distributed" in note:
-            yield "1. Q: What sort of system is Git? | A: distributed version control system\n"
+        if "distributed" in note:  # as small models write: question and answer on two lines
+            yield "1. Q: What sort of system is Git?\n\nA: distributed version control system\n"
         yield "Q: Who wrote it? | A: Grace Hopper in 1952\nsome chatter that is not a card\n"
 
 
