@@ -86,6 +86,7 @@ def serve(
         host, os.environ.get("KENNING_API_KEY"), max_body, tuple(cors_origin or ())
     )
     server = _server("server")
+    create_app = _server("app").create_app  # a broken serve package fails here, not in workers
     from kenning.answer.answerer import Answering
 
     location = state.index or default_index()
@@ -105,7 +106,7 @@ def serve(
     watch_index = (location, state.embedder) if watch else None
     try:
         if workers == 1:
-            application = _server("app").create_app(
+            application = create_app(
                 location, embedder=state.embedder, security=security, answering=answering
             )
             server.serve(application, host, port, log_level, ready, watch_index)
