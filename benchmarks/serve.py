@@ -5,6 +5,7 @@
     python benchmarks/serve.py --clients 10 --duration 20 --embedder hash
     python benchmarks/serve.py --sync-edits 100             # a sync of 100 edited notes midway
     python benchmarks/serve.py --index ~/notes/.kenning/index.db   # your own index
+    python benchmarks/serve.py --think 0 --workers 1,2      # 1 worker, then 2: requests/s ratio
 
 The server is the real thing, started as `kenning serve --port 0` in its own process, so
 the load generator (asyncio + httpx2 in this process, one connection per client) does not
@@ -28,6 +29,10 @@ must hold every chunk of the note (as many as the old version has) and all of on
 after the sync has answered, the new one. Every user's answer is checked too: no edited
 note may show chunks of both versions. A failed check counts as an error. The original
 notes are restored and synced afterwards.
+
+``--workers 1,2`` runs the whole measurement once per worker count (``kenning serve
+--workers N``), one after the other in this sitting, and prints each count's requests/s
+against the first's, and the resident memory of each worker process.
 
 The default index is the til collection from ../shared/data with the default embedder, built
 once under the kenning cache folder (about 2.5 minutes on 2 cores).
@@ -79,8 +84,9 @@ def queries(db: Path, limit: int = 200) -> list[str]:
     return titles[:limit] or ["notes"]
 
 
-def start_server(db: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(db: Path, workers: int = 1) -> tuple[subprocess.Popen[str], str]:
     command = [sys.executable, "-m", "kenning", "--index", str(db), "-q", "serve", "--port", "0"]
+    command += ["--workers", str(workers)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if not line.startswith("kenning serve: "):
@@ -298,15 +304,50 @@ def main() -> None:
     )
     ap.add_argument("--baseline", type=float, default=10.0, help="seconds of one client alone")
     ap.add_argument("--sync-edits", type=int, default=0, help="notes edited and synced midway")
+    ap.add_argument(
+        "--workers", default="1", help="worker processes; a list (1,2) measures each in turn"
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     db = args.index or til_index(args.embedder)
     qs = queries(db)
-    proc, url = start_server(db)
+    counts = [int(n) for n in args.workers.split(",")]
+    results = {n: measure(args, db, qs, n) for n in counts}
+    if len(counts) > 1:
+        first = results[counts[0]]
+        for n, r in results.items():
+            print(
+                f"workers {n}: {r['rps']:.1f} requests/s under load "
+                f"({r['rps'] / first['rps']:.2f}x of {counts[0]}), p50 {r['p50_ms']:.0f} ms, "
+                f"p99 {r['p99_ms']:.0f} ms, {r['errors']} errors"
+            )
+
+
+def worker_rss_mb(pid: int) -> list[float]:
+    """Resident memory (MB) of each process serving: the server's spawned workers, or the
+    server itself when it has none."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    pids = [c for c in found if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    out = []
+    for p in pids or [pid]:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out.append(int(line.split()[1]) / 1024)
+    return out
+
+
+def measure(args: argparse.Namespace, db: Path, qs: list[str], workers: int) -> dict:
+    """One full run against `kenning serve --workers N`: alone, then loaded."""
+    proc, url = start_server(db, workers)
     edits: Edits | None = None
     try:
         status = httpx.get(url + "/api/status").json()
-        print(f"{url}: {status['files']} files, {status['chunks']} chunks, {status['embedder']}")
+        print(
+            f"{url}: {status['files']} files, {status['chunks']} chunks, {status['embedder']}, "
+            f"{workers} worker(s)"
+        )
         if args.sync_edits:
             edits = Edits(markdown_notes(db, args.sync_edits))
             edits.write("old")
@@ -360,6 +401,9 @@ def main() -> None:
                 f"      sync: {m['status']}, {m['changed']} notes changed, {m['s']:.1f} s, "
                 f"mid-load; {m['probes']} probes during the run, then one per note"
             )
+        rss = worker_rss_mb(proc.pid)
+        print(f"       rss: {', '.join(f'{m:.0f}' for m in rss)} MB per worker process")
+        return loaded
     finally:
         if edits is not None:
             edits.restore()
