@@ -438,19 +438,14 @@ def _support(index: Index, qvec: np.ndarray, chunk_ids: list[int]) -> dict[int, 
     return dict(ranked)
 
 
+_KINDS = {".md": "markdown", ".markdown": "markdown", ".mdx": "markdown", ".txt": "text"}
+
+
 def _source(p: Passage, support: float) -> Source:
-    return Source(**vars(p), lines=_lines(p), support=support)
+    """A source as ``ask`` gives it, with the link that opens it (the tools' passages carry
+    no file type: the suffix tells Markdown and text, whose lines a link can name)."""
+    from kenning.answer.ask import _source as source
+    from kenning.search.uris import open_url
 
-
-def _lines(p: Passage) -> tuple[int, int] | None:
-    """Line range of a passage in a text file; None for PDF and HTML, or a changed file."""
-    if p.page is not None or not p.path.endswith((".md", ".markdown", ".mdx", ".txt", ".text")):
-        return None
-    try:
-        text = Path(p.path).read_text(encoding="utf-8").removeprefix("\ufeff")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if text[p.start : p.end] != p.text:
-        return None
-    first = text.count("\n", 0, p.start) + 1
-    return first, first + p.text.count("\n")
+    kind = _KINDS.get(Path(p.path).suffix.lower(), "")
+    return source(p, support, open_url(p.path, kind, p.heading, p.page, p.start, p.text))

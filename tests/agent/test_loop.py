@@ -39,6 +39,13 @@ def test_steps_run_tools_and_the_answer_cites_what_was_read(vault: Index) -> Non
     assert run.answer.sentences and run.answer.sentences[0].status == "supported"
     assert {s.chunk_id for s in run.answer.sources} == set(run.steps[1].chunk_ids)
     assert all(s.path.endswith("softmax.md") for s in run.answer.sources)
+    # each source opens where it was read, as ask's do (a file link with its first line here)
+    assert all(
+        s.open_url.startswith("file://") and s.open_url.endswith(f"#L{s.lines[0]}")
+        for s in run.answer.sources
+        if s.lines
+    )
+    assert run.answer.sources[0].open_url
     assert run.stopped is None and len(run.run_id) == 32
 
 
