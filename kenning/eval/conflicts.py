@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import random
 import re
+import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -139,22 +140,24 @@ def prepare(
 ) -> tuple[Path, list[Case]]:
     """Write a collection's cases (and ``background`` other notes of it) under
     ``workdir/notes``; returns that folder and the cases."""
-    import shutil
-
     _, notes, tmp = read_collection(source)
     with tmp:
         files, cases = build_cases(notes, per_kind, seed)
         rest = sorted(set(notes) - set(files))
         random.Random(seed + 1).shuffle(rest)
         files.update({rel: notes[rel] for rel in rest[:background]})
-    root = workdir / "notes"
+    return _write_tree(workdir / "notes", files), cases
+
+
+def _write_tree(root: Path, files: dict[str, str]) -> Path:
+    """``files`` (relative path -> text) written afresh under ``root``."""
     if root.exists():
         shutil.rmtree(root)
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return root, cases
+    return root
 
 
 def run(
@@ -415,7 +418,6 @@ def report_run(source: Path, workdir: Path, planted: int = 100, seed: int = 0) -
     its notes: the share of planted pairs it finds (in its top results, the first
     ``2 * planted``, and anywhere) and the share of its reported pairs that are not planted
     (false alarms: natural look-alikes, or real disagreements of the collection)."""
-    import shutil
     import time
 
     from kenning.answer.conflict_report import ConflictReport
@@ -425,13 +427,7 @@ def report_run(source: Path, workdir: Path, planted: int = 100, seed: int = 0) -
     with tmp:
         files, cases = build_cases(notes, {"conflict": planted}, seed)
         files.update(notes)
-    root = workdir / "report-notes"
-    if root.exists():
-        shutil.rmtree(root)
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    root = _write_tree(workdir / "report-notes", files)
     db = workdir / "report.db"
     for old in workdir.glob("report.db*"):
         old.unlink()
