@@ -550,6 +550,31 @@ def test_phone_sized_screen_has_no_horizontal_overflow(browser, served, artifact
         context.close()
 
 
+@pytest.mark.browser
+def test_every_view_opened_by_link_or_address_is_the_only_one_shown(page):
+    """agent.js and quiz.js add their views to app.js's one router; two routers once disagreed."""
+    names = ["search", "ask", "status", "evals", "agent", "quiz"]
+
+    def shown() -> list[str]:
+        return page.evaluate(
+            "[...document.querySelectorAll('main .view')].filter((v) => !v.hidden).map((v) => v.id)"
+        )
+
+    def current() -> list[str]:
+        return page.evaluate(
+            "[...document.querySelectorAll('nav a[aria-current=page]')].map((a) => a.dataset.view)"
+        )
+
+    for name in names:  # typed into the address bar: the page loads at that view
+        open_page(page, "#" + name)
+        wait_until(page, f"!document.getElementById('view-{name}').hidden")
+        assert shown() == [f"view-{name}"] and current() == [name]
+    for name in reversed(names):  # then moving between views by the navigation links
+        page.click(f'nav a[data-view="{name}"]')
+        wait_until(page, f"!document.getElementById('view-{name}').hidden")
+        assert shown() == [f"view-{name}"] and current() == [name]
+
+
 # ---- rendering a cited span (no browser) ---------------------------------------------------------
 
 _MARKS = re.compile(r'<mark class="cited"(?: id="cited")?>|</mark>')

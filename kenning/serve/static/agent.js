@@ -161,24 +161,11 @@
         `${r.question} (${r.steps} steps, ${Number(r.seconds).toFixed(1)} s)`))));
   }
 
-  function route() {
-    const active = location.hash === "#agent";
-    const link = $('nav a[data-view="agent"]');
-    if (!active) {
-      $("#view-agent").hidden = true;
-      link.removeAttribute("aria-current");
-      return;
-    }
-    for (const view of document.querySelectorAll("main .view")) view.hidden = view.id !== "view-agent";
-    for (const other of document.querySelectorAll("nav a[data-view]")) other.removeAttribute("aria-current");
-    link.setAttribute("aria-current", "page");
-    loadRuns();
-    $("#agent-question").focus();
-  }
-
   document.addEventListener("DOMContentLoaded", () => {
     build();
-    window.addEventListener("hashchange", route);
-    route();
+    window.kenningAddView("agent", () => {
+      loadRuns();
+      $("#agent-question").focus();
+    });
   });
 })();

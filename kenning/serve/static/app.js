@@ -122,26 +122,36 @@
 
   // ---- views -----------------------------------------------------------------------
 
-  const views = ["search", "ask", "status", "evals"];
+  // Every view is a <section id="view-NAME"> with a nav link; other scripts (agent.js, quiz.js)
+  // add theirs with window.kenningAddView, so one route() shows exactly one view.
+  const views = new Map([
+    ["search", () => {}],
+    ["ask", (arg) => {
+      if (!loaded.has("ask")) loadConversations();
+      if (arg && String(conversationId) !== arg) resume(arg);
+    }],
+    ["status", () => loadStatus()],
+    ["evals", () => loadRuns()],
+  ]);
   const loaded = new Set();
 
   function route() {
     const [name, arg] = (location.hash.slice(1) || "search").split("/");
-    const view = views.includes(name) ? name : "search";
-    for (const v of views) $("#view-" + v).hidden = v !== view;
+    const view = views.has(name) ? name : "search";
+    for (const v of views.keys()) $("#view-" + v).hidden = v !== view;
     for (const link of document.querySelectorAll("nav a[data-view]")) {
       if (link.dataset.view === view) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
-    if (view === "ask") {
-      if (!loaded.has("ask")) loadConversations();
-      if (arg && String(conversationId) !== arg) resume(arg);
-    }
-    if (view === "status") loadStatus();
-    if (view === "evals") loadRuns();
+    views.get(view)(arg);
     loaded.add(view);
     return view;
   }
+
+  window.kenningAddView = (name, onShow) => {
+    views.set(name, onShow);
+    if (location.hash.slice(1).split("/")[0] === name) route();
+  };
 
   // ---- search ----------------------------------------------------------------------
 

@@ -223,25 +223,12 @@
     }
   }
 
-  function route() {
-    const active = location.hash.slice(1).split("/")[0] === "quiz";
-    const link = $('nav a[data-view="quiz"]');
-    if (!active) {
-      $("#view-quiz").hidden = true;
-      link.removeAttribute("aria-current");
-      return;
-    }
-    for (const view of document.querySelectorAll("main .view")) view.hidden = view.id !== "view-quiz";
-    for (const other of document.querySelectorAll("nav a[data-view]")) other.removeAttribute("aria-current");
-    link.setAttribute("aria-current", "page");
-    if (step === "idle") load();
-    $("#quiz-card").focus();
-  }
-
   document.addEventListener("DOMContentLoaded", () => {
     build();
     document.addEventListener("keydown", onKey);
-    window.addEventListener("hashchange", route);
-    route();
+    window.kenningAddView("quiz", () => {
+      if (step === "idle") load();
+      $("#quiz-card").focus();
+    });
   });
 })();
