@@ -83,6 +83,8 @@ class ToolCaller(ABC):
     #: a run may spend
     deadline: float | None = None
     budget: int | None = None
+    #: the question made to stand alone (a follow-up in a conversation), set by the loop
+    query: str | None = None
 
     def __init__(self, llm: LLM) -> None:
         self.llm = llm
@@ -100,7 +102,8 @@ class ToolCaller(ABC):
     ) -> tuple[list[Passage], Iterator[str]]:
         """(the passages the answer may cite, its text in pieces): by default the backend's
         own answer over the passages, with the model's window fitted as ``ask`` fits it."""
-        prompt = build_prompt(question, passages, self.llm, strategy)
+        earlier = history(turns) if self.llm.generative else None
+        prompt = build_prompt(question, passages, self.llm, strategy, earlier)
         return prompt.passages, self.llm.stream(prompt)
 
     def answer_usage(self) -> Usage:
@@ -121,6 +124,13 @@ def tool_lines() -> str:
         )
         lines.append(f"- {t.name}({args}): {t.description}")
     return "\n".join(lines)
+
+
+def history(turns: list[Turn]) -> list[Message]:
+    """The conversation before the question (the turns before its last user turn), as chat
+    messages: what a continued conversation said so far."""
+    last = max((i for i, t in enumerate(turns) if t.role == "user"), default=0)
+    return [Message(t.role, t.content) for t in turns[:last] if t.role in ("user", "assistant")]
 
 
 def result_message(turn: Turn) -> str:
@@ -154,7 +164,7 @@ class SearchCaller(ToolCaller):
     def decide(self, turns: list[Turn]) -> Decision:
         if any(t.call is not None for t in turns):
             return Decision(None)
-        question = next(t.content for t in turns if t.role == "user")
+        question = self.query or next(t.content for t in reversed(turns) if t.role == "user")
         return Decision(ToolCall("search", {"query": question}))
 
 

@@ -147,8 +147,15 @@ class Agent:
         question: str,
         on_step: Callable[[Step], None] | None = None,
         on_text: Callable[[str], None] | None = None,
+        history: list[tuple[str, str]] | None = None,
+        query: str | None = None,
     ) -> Run:
-        """Answer ``question`` in at most ``max_steps`` tool calls (``on_step`` sees each)."""
+        """Answer ``question`` in at most ``max_steps`` tool calls (``on_step`` sees each).
+
+        ``history`` holds a conversation's earlier (question, answer) pairs, which the model
+        reads before the question; ``query`` is the question made to stand alone
+        (``kenning.answer.memory.standalone_query``), searched when the model does not choose
+        its own calls."""
         t0 = time.perf_counter()
         tracer = self.tracing.tracer
         with tracer.start_as_current_span("invoke_agent kenning") as span:
@@ -172,7 +179,10 @@ class Agent:
                     span.set_attribute("kenning.remembered", run.remembered or "")
                     run.seconds = time.perf_counter() - t0
                     return run
-            run = self._loop(run_id, question, t0, on_step, on_text)
+            turns: list[Turn] = []
+            for asked, answered in history or []:
+                turns += [Turn("user", asked), Turn("assistant", answered)]
+            run = self._loop(run_id, question, query or question, turns, t0, on_step, on_text)
             usage = run.answer.usage
             span.set_attributes(
                 {
@@ -193,19 +203,22 @@ class Agent:
         self,
         run_id: str,
         question: str,
+        query: str,
+        history: list[Turn],
         t0: float,
         on_step: Callable[[Step], None] | None,
         on_text: Callable[[str], None] | None,
     ) -> Run:
         tracer = self.tracing.tracer
         toolbox = Toolbox(self.index, self.llm, self.k, self.filters)
-        turns = [Turn("user", question)]
+        turns = [*history, Turn("user", question)]
         steps: list[Step] = []
         seen: set[str] = set()
         total = Usage()
         stopped: str | None = None
         deadline = t0 + self.timeout
         self.caller.deadline, self.caller.budget = deadline, self.max_tokens
+        self.caller.query = query
         # Each step is one model call; the final answer is not one of them.
         for n in range(1, self.max_steps + 2):
             if time.perf_counter() >= deadline:
@@ -258,7 +271,7 @@ class Agent:
                 break  # told once, repeated again: the model has nothing new to look for
         if not toolbox.passages:  # nothing read yet: one search, so there is something to cite
             with tracer.start_as_current_span("execute_tool search") as span:
-                call = ToolCall("search", {"query": question})
+                call = ToolCall("search", {"query": query})
                 result = toolbox.run(call)
                 _tool_attributes(span, call, result.text, result.chunk_ids, False)
             step = Step(

@@ -149,6 +149,65 @@ def agent(
     )
 
 
+def chat_turns(answering: Any, location: str, resume: bool) -> None:
+    """`kenning chat --agent`: each turn an agent run, given the conversation so far (its
+    last turns, and the follow-up made to stand alone), stored as `chat` stores its turns."""
+    from kenning.agent import Agent, Memory, Tracing
+    from kenning.answer.memory import Conversations, standalone_query
+
+    with open_index() as index, Conversations(location) as convos:
+        conversation = convos.last() if resume else None
+        if resume and conversation is None:
+            err.print("no conversation to continue; starting a new one")
+        turns = convos.turns(conversation) if conversation is not None else []
+        if turns and not state.quiet:
+            err.print(f"[dim]continuing conversation {conversation} ({len(turns)} turns)[/]")
+        roots = index.store.roots()
+        tracing = Tracing(index.location)
+        runner = Agent(
+            index,
+            answering.llm,
+            k=answering.k,
+            strategy=answering.strategy,
+            thresholds=answering.thresholds,
+            tracing=tracing,
+            memory=Memory(index),
+        )
+        try:
+            while True:
+                try:
+                    question = input("you> " if sys.stdin.isatty() else "").strip()
+                except EOFError:
+                    break
+                if not question or question.lower() in ("exit", "quit"):
+                    break
+                query = standalone_query(question, turns, answering.llm)
+                run = runner.run(
+                    question,
+                    on_step=lambda s: err.print(_step_line(s, roots)),
+                    on_text=_stream(),
+                    history=[(t["question"], t["answer"]) for t in turns[-3:]],
+                    query=query,
+                )
+                if run.remembered:
+                    sys.stdout.write("\n")
+                else:
+                    show(run.answer, False, index.store.roots())
+                if conversation is None:
+                    conversation = convos.start(question[:80])
+                details = {
+                    "sources": [s.path for s in run.answer.sources],
+                    "refused": run.answer.refused,
+                    "run_id": run.run_id,
+                    "steps": len(run.steps),
+                }
+                convos.add(conversation, question, query, run.answer.text, details)
+                turns = convos.turns(conversation)
+        finally:
+            runner.caller.close()
+            tracing.close()
+
+
 def _tree_lines(span: Any, depth: int = 0) -> list[str]:
     a = span.attributes
     bits = []

@@ -207,17 +207,28 @@ def chat(
     llm: LlmOpt = None,
     model: ModelOpt = None,
     strategy: StrategyOpt = None,
+    agent: Annotated[
+        bool,
+        typer.Option(
+            "--agent",
+            help="Answer each turn with `kenning agent` (several tool calls, memory, traces), "
+            "the conversation so far given to it.",
+        ),
+    ] = False,
 ) -> None:
     """Talk with your notes: follow-up questions understand the conversation so far.
 
     Each answer cites your notes and is checked, as with `kenning ask`. Conversations are
-    stored in the index; an empty line, "exit" or Ctrl-D ends the session.
+    stored in the index; an empty line, "exit" or Ctrl-D ends the session. With --agent each
+    turn is an agent run (its steps are printed; "remember that ..." writes to memory).
 
     Examples:
 
         kenning chat
 
         kenning chat --continue
+
+        kenning chat --agent
 
         kenning chat --list
     """
@@ -238,6 +249,11 @@ def chat(
             out.print(f"{r['id']:>4}  {when}  {r['turns']:>3} turns  {escape(r['title'])}")
         return
     answering = Answering(llm, model, strategy, k)
+    if agent:
+        from .agent import chat_turns
+
+        chat_turns(answering, location, resume)
+        return
     with open_index() as index, Conversations(location) as convos:
         conversation = convos.last() if resume else None
         if resume and conversation is None:

@@ -31,11 +31,27 @@ class AgentRequest(BaseModel):
     timeout: float = Field(300.0, gt=0, le=3600, description="seconds before it answers")
 
 
-def run_agent(svc: Service, body: AgentRequest, emit: Emit | None = None) -> dict[str, Any]:
-    """Run the agent for ``body`` on a pooled index; its trace goes into the index."""
-    from kenning.agent import Agent, Memory, Tracing
+def run_agent(
+    svc: Service,
+    body: AgentRequest,
+    emit: Emit | None = None,
+    turns: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Run the agent for ``body`` on a pooled index; its trace goes into the index.
+    ``turns``: a conversation's earlier turns (``question``/``answer``), as `chat` keeps them."""
+    return _run(svc, body, emit, turns)[1]
 
-    answering = svc.answering
+
+def _run(
+    svc: Service,
+    body: AgentRequest,
+    emit: Emit | None = None,
+    turns: list[dict[str, Any]] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    from kenning.agent import Agent, Memory, Tracing
+    from kenning.answer.memory import standalone_query
+
+    answering, turns = svc.answering, turns or []
     with _llm(svc) as llm, svc.pool.borrow() as index:
         tracing = Tracing(index.location)
         agent = Agent(
@@ -54,6 +70,8 @@ def run_agent(svc: Service, body: AgentRequest, emit: Emit | None = None) -> dic
                 body.question,
                 on_step=(lambda s: emit("step", asdict(s))) if emit else None,
                 on_text=(lambda t: emit("token", {"text": t})) if emit else None,
+                history=[(t["question"], t["answer"]) for t in turns[-3:]],
+                query=standalone_query(body.question, turns, llm),
             )
         finally:
             agent.caller.close()
@@ -67,7 +85,19 @@ def run_agent(svc: Service, body: AgentRequest, emit: Emit | None = None) -> dic
         seconds=run.seconds,
         remembered=run.remembered,
     )
-    return data
+    return run, data
+
+
+def chat(
+    svc: Service, messages: list[tuple[str, str]], emit: Emit | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """The agent's answer to the last user message of OpenAI-style ``(role, content)``
+    messages, the user/assistant pairs before it being the conversation (``/v1`` with the
+    ``kenning-agent`` model); returns the ``Run`` and its JSON."""
+    from .answer_handlers import conversation
+
+    question, turns = conversation(messages)
+    return _run(svc, AgentRequest.model_construct(question=question), emit, turns)
 
 
 @router.post("/agent", responses=SSE_RESPONSE)

@@ -113,6 +113,13 @@ def chat(
     """Answer the last user message of ``(role, content)`` messages; the user/assistant
     pairs before it are the conversation. System messages are not used: kenning's own
     prompt asks for cited answers from the notes."""
+    question, turns = conversation(messages)
+    return answer(service, question, k, None, turns, on_text)
+
+
+def conversation(messages: list[tuple[str, str]]) -> tuple[str, list[dict[str, Any]]]:
+    """The last user message of ``(role, content)`` messages, and the turns before it (each
+    user message with the assistant's reply that follows it)."""
     users = [i for i, (role, _) in enumerate(messages) if role == "user"]
     if not users or not messages[users[-1]][1].strip():
         raise ConfigError("messages: no user message with a question to answer")
@@ -120,4 +127,4 @@ def chat(
     for i in users[:-1]:
         reply = next((c for r, c in messages[i + 1 : users[-1]] if r == "assistant"), "")
         turns.append({"question": messages[i][1], "query": messages[i][1], "answer": reply})
-    return answer(service, messages[users[-1]][1], k, None, turns, on_text)
+    return messages[users[-1]][1], turns

@@ -8,6 +8,10 @@
   whole checked answer in ``kenning``. ``stream: true`` sends chat.completion.chunk events as
   the answer is written, the sources, and a last chunk carrying ``citations``. Any model name
   is accepted (clients insist on one); the answerer is the one kenning.toml configures.
+  The model ``kenning-agent`` answers through the agent instead (``kenning.agent``, as
+  ``POST /api/agent``): several tool calls, then the checked answer; ``kenning`` then also
+  holds ``run_id`` and ``steps``, and a stream sends each step as a chunk with an empty
+  delta and a ``kenning_step`` field before the answer's text.
 - ``POST /v1/embeddings`` embeds with the index's own embedder. Texts are embedded as
   *documents* (``Embedder.embed_documents``: the document prefix, as chunks are embedded);
   pass ``"input_type": "query"`` (``extra_body`` in the openai client) to embed them as
@@ -30,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from kenning.answer import Answer
 from kenning.errors import ConfigError
 
+from . import agent_api
 from . import answer_handlers as answers
 from .errors import error_body
 from .service import Service
@@ -37,6 +42,7 @@ from .streaming import ERROR, RESULT, Emit, event_stream, run_streaming, sse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 MODEL = "kenning"
+AGENT_MODEL = "kenning-agent"
 MAX_INPUTS = 2048
 
 
@@ -82,7 +88,7 @@ def service(request: Request) -> Service:
 @router.get("/models")
 def models(request: Request) -> dict[str, Any]:
     """``kenning`` (chat: answers from the notes) and the index's embedder (embeddings)."""
-    ids = [MODEL, service(request).embedder_id()]
+    ids = [MODEL, AGENT_MODEL, service(request).embedder_id()]
     data = [{"id": i, "object": "model", "created": 0, "owned_by": "kenning"} for i in ids]
     return {"object": "list", "data": data}
 
@@ -96,8 +102,13 @@ async def chat_completions(request: Request, body: ChatRequest) -> Any:
     svc = service(request)
     messages = [(m.role, m.text()) for m in body.messages]
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
+    agent = body.model == AGENT_MODEL
     if not body.stream:
-        result, data = await run_in_threadpool(answers.chat, svc, messages)
+        if agent:
+            run, data = await run_in_threadpool(agent_api.chat, svc, messages)
+            result = run.answer
+        else:
+            result, data = await run_in_threadpool(answers.chat, svc, messages)
         content = result.text + sources_text(data)
         return {
             **base,
@@ -116,6 +127,9 @@ async def chat_completions(request: Request, body: ChatRequest) -> Any:
     usage = bool((body.stream_options or {}).get("include_usage"))
 
     def work(emit: Emit) -> Any:
+        if agent:
+            run, data = agent_api.chat(svc, messages, _agent_events(emit))
+            return run.answer, data
         return answers.chat(svc, messages, on_text=lambda text: emit("text", text))
 
     async def chunks() -> AsyncIterator[str]:
@@ -127,6 +141,8 @@ async def chat_completions(request: Request, body: ChatRequest) -> Any:
         async for event, data in run_streaming(work):
             if event == "text":
                 yield chunk({"content": data})
+            elif event == "step":
+                yield chunk({}, kenning_step=data)
             elif event == RESULT:
                 result, answer = data
                 yield chunk({"content": sources_text(answer)})
@@ -165,6 +181,15 @@ def embeddings(request: Request, body: EmbeddingRequest) -> dict[str, Any]:
         "model": body.model or svc.embedder_id(),
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def _agent_events(emit: Emit) -> Emit:
+    """The agent's ``token`` events as the ``text`` the stream sends; ``step`` as it is."""
+
+    def forward(event: str, data: Any) -> None:
+        emit("text", data["text"]) if event == "token" else emit(event, data)
+
+    return forward
 
 
 def cited(answer: dict[str, Any]) -> set[int]:

@@ -79,6 +79,45 @@ def test_agent_json_and_stream_and_runs(db: Path) -> None:
         assert tools == ["links", "read"]
 
 
+def test_v1_kenning_agent_model(db: Path, tool_server: ToolServer) -> None:
+    """``model: kenning-agent`` on the OpenAI-compatible route runs the agent, streamed and
+    not; the earlier turns reach the model as the conversation."""
+    earlier = [
+        {"role": "user", "content": "what is attention?"},
+        {"role": "assistant", "content": "A weighting of tokens [1]."},
+    ]
+    with running(db, embedder="hash") as server:
+        url = server.url + "/v1/chat/completions"
+        body = {
+            "model": "kenning-agent",
+            "messages": [*earlier, {"role": "user", "content": QUESTION}],
+        }
+        _, text = post(url, body)
+        reply = json.loads(text)
+        content = reply["choices"][0]["message"]["content"]
+        assert content.startswith("The softmax function turns scores into probabilities [1].")
+        assert "\n\nSources:\n[1] " in content and "softmax.md" in content
+        kenning = reply["kenning"]
+        assert [s["tool"] for s in kenning["steps"]] == ["links", "read"]
+        assert len(kenning["run_id"]) == 32 and reply["citations"][0]["cited"]
+        first = tool_server.requests[0]["messages"]
+        assert [m["content"] for m in first[1:4]] == [*(m["content"] for m in earlier), QUESTION]
+
+        kind, text = post(url, {**body, "stream": True})
+        assert kind.startswith("text/event-stream")
+        chunks = [json.loads(line[6:]) for line in text.splitlines()
+                  if line.startswith("data: ") and line != "data: [DONE]"]  # fmt: skip
+        steps = [c["kenning_step"] for c in chunks if "kenning_step" in c]
+        assert [s["tool"] for s in steps] == ["links", "read"]
+        said = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+        assert said == content and chunks[-1]["choices"][0]["finish_reason"] == "stop"
+        assert chunks[-1]["kenning"]["run_id"] != kenning["run_id"]
+
+        # the plain model still answers with `ask`: no steps
+        _, text = post(url, {**body, "model": "kenning"})
+        assert "steps" not in json.loads(text)["kenning"]
+
+
 def test_a_bad_request_is_422(db: Path) -> None:
     from starlette.testclient import TestClient
 

@@ -103,3 +103,37 @@ def test_eval_agent_command(db: Path, tmp_path: Path) -> None:
     assert data["multi"]["questions"] == 1 and data["control"]["questions"] == 1
     lines = [json.loads(x) for x in rows.read_text().splitlines()]
     assert [x["kind"] for x in lines] == ["multi", "control"]
+
+
+def test_chat_agent_turns_follow_the_conversation(db: Path) -> None:
+    from kenning.agent import TraceStore
+    from kenning.answer.memory import Conversations
+
+    lines = "how hot did the compost heap get?\nand in which month?\n"
+    out = CliRunner().invoke(
+        app, ["--index", str(db), "--embedder", "hash", "chat", "--agent"], input=lines
+    )
+    assert out.exit_code == 0, out.output
+    assert "step 1: search(query='how hot did the compost heap get?')" in out.output
+    # the follow-up is searched with what it leans on, carried over from the first turn
+    follow = [x for x in out.output.splitlines() if "step 1: search" in x][1]
+    assert "in which month" in follow and "compost" in follow and "heap" in follow
+    assert "July" in out.output
+    with Conversations(db) as convos:
+        turns = convos.turns(convos.last() or 0)
+    assert [t["question"] for t in turns] == lines.splitlines()
+    with TraceStore(db) as traces:
+        ids = {r.trace_id for r in traces.runs()}
+    assert {t["details"]["run_id"] for t in turns} == ids and len(ids) == 2
+
+
+def test_chat_agent_remembers_across_conversations(db: Path) -> None:
+    said = "remember that the dentist is on Friday\n"
+    base = ["--index", str(db), "--embedder", "hash", "chat", "--agent"]
+    first = CliRunner().invoke(app, base, input=said)
+    assert first.exit_code == 0 and "Remembered" in first.output
+    later = CliRunner().invoke(app, base, input="when is the dentist?\n")
+    assert later.exit_code == 0 and "Friday" in later.output
+    (db.parent / "kenning-memory.md").unlink()
+    forgot = CliRunner().invoke(app, base, input="when is the dentist?\n")
+    assert forgot.exit_code == 0 and "Friday" not in forgot.output

@@ -27,7 +27,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
 
 
 def test_models_lists_kenning_and_the_embedder(client: openai.OpenAI) -> None:
-    assert [m.id for m in client.models.list()] == ["kenning", "hash"]
+    assert [m.id for m in client.models.list()] == ["kenning", "kenning-agent", "hash"]
 
 
 def test_chat_completion_is_a_cited_answer(client: openai.OpenAI) -> None:
