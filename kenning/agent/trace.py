@@ -9,7 +9,9 @@ a result, the repeated and invalid calls). The run's id is its trace id.
 
 ``TraceStore`` keeps finished spans in their own table of the index's SQLite file (like the
 evaluation history: not the ``Store``'s, so a store backend never knows about agents), through
-``IndexExporter``, an ordinary ``SpanExporter``. ``--otlp URL`` adds the OTLP/HTTP exporter
+``IndexExporter``, an ordinary ``SpanExporter``. On a PostgreSQL index the same table is made
+in the index's database (in kenning's schema, on a connection of its own), beside the
+store's tables but outside its migrations. ``--otlp URL`` adds the OTLP/HTTP exporter
 (the ``otlp`` extra), batched on its own thread. With tracing off the agent gets OpenTelemetry's
 no-op tracer: no span is built, nothing is written.
 """
@@ -17,6 +19,7 @@ no-op tracer: no span is built, nothing is written.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from kenning.errors import ConfigError, MissingExtra, NotFound
+from kenning.errors import ConfigError, KenningError, MissingExtra, NotFound
 from kenning.store.sqlite import own_tables
 
 if TYPE_CHECKING:
@@ -47,6 +50,9 @@ CREATE TABLE IF NOT EXISTS agent_spans (
 );
 CREATE INDEX IF NOT EXISTS agent_spans_roots ON agent_spans (parent_id, start_ns);
 """
+#: the same table in PostgreSQL (nanosecond times need BIGINT)
+PG_SCHEMA = SCHEMA.replace("INTEGER", "BIGINT")
+log = logging.getLogger(__name__)
 #: the instrumentation scope's name on every span
 SCOPE = "kenning.agent"
 
@@ -90,10 +96,17 @@ _COLUMNS = "trace_id, span_id, parent_id, name, start_ns, end_ns, status, attrib
 
 
 class TraceStore:
-    """Agent runs' spans in the SQLite file at ``location`` (the index's)."""
+    """Agent runs' spans in the index at ``location``: its SQLite file, or its PostgreSQL
+    database (a ``postgresql://`` URL with its password: the store's ``address``)."""
 
     def __init__(self, location: str | Path, create: bool = False) -> None:
-        self.db = own_tables(location, SCHEMA, "agent traces", create)
+        self.pg = _postgres(str(location))
+        self.db: Any = (
+            _pg_tables(str(location), create)
+            if self.pg
+            else own_tables(location, SCHEMA, "agent traces", create)
+        )
+        self.p = "%s" if self.pg else "?"  # the driver's parameter mark
 
     def close(self) -> None:
         self.db.close()
@@ -106,18 +119,27 @@ class TraceStore:
 
     def write(self, spans: Sequence[ReadableSpan]) -> None:
         rows = [_row(s) for s in spans if s.context is not None]
+        marks = ",".join([self.p] * 9)
+        if self.pg:
+            update = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS.split(", ")[2:])
+            with self.db.transaction(), self.db.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO agent_spans ({_COLUMNS}) VALUES ({marks}) "
+                    f"ON CONFLICT (trace_id, span_id) DO UPDATE SET {update}",
+                    rows,
+                )
+            return
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
-                f"INSERT OR REPLACE INTO agent_spans ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                rows,
+                f"INSERT OR REPLACE INTO agent_spans ({_COLUMNS}) VALUES ({marks})", rows
             )
 
     def runs(self, limit: int = 20) -> list[SpanRow]:
         """The latest runs' root spans, newest first."""
         cur = self.db.execute(
             f"SELECT {_COLUMNS} FROM agent_spans WHERE parent_id IS NULL "
-            "ORDER BY start_ns DESC LIMIT ?",
+            f"ORDER BY start_ns DESC LIMIT {self.p}",
             (limit,),
         )
         return [_span(r) for r in cur]
@@ -138,7 +160,8 @@ class TraceStore:
             found = [
                 r[0]
                 for r in self.db.execute(
-                    "SELECT DISTINCT trace_id FROM agent_spans WHERE trace_id LIKE ? LIMIT 2",
+                    "SELECT DISTINCT trace_id FROM agent_spans "
+                    f"WHERE trace_id LIKE {self.p} LIMIT 2",
                     (prefix + "%",),
                 )
             ]
@@ -150,10 +173,40 @@ class TraceStore:
                 raise ConfigError(f"the run id {run_id!r} is ambiguous; give more of it")
             trace_id = found[0]
         cur = self.db.execute(
-            f"SELECT {_COLUMNS} FROM agent_spans WHERE trace_id = ? ORDER BY start_ns, span_id",
+            f"SELECT {_COLUMNS} FROM agent_spans WHERE trace_id = {self.p} "
+            "ORDER BY start_ns, span_id",
             (trace_id,),
         )
         return tree([_span(r) for r in cur])
+
+
+def _postgres(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def _pg_tables(url: str, create: bool) -> Any:
+    """A connection of its own to the PostgreSQL index at ``url``, with the spans' table
+    made in kenning's schema. Without ``create`` an index that does not exist is
+    ``NotFound``."""
+    from kenning.store.postgres import _psycopg, redact
+    from kenning.store.postgres.hnsw import split_url
+    from kenning.store.postgres.schema import SCHEMA as PG
+
+    psycopg = _psycopg()
+    conninfo, _ = split_url(url, {})
+    try:
+        db = psycopg.connect(conninfo, autocommit=True)
+    except psycopg.OperationalError as e:
+        raise ConfigError(f"cannot connect to {redact(url)}: {str(e).strip()}") from None
+    made = db.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (PG,)).fetchone()
+    if made is None and not create:
+        db.close()
+        raise NotFound(f"no index at {redact(url)}")
+    db.execute(f"CREATE SCHEMA IF NOT EXISTS {PG}")
+    db.execute(f"SET search_path TO {PG}, public")
+    for statement in filter(str.strip, PG_SCHEMA.split(";")):
+        db.execute(statement)
+    return db
 
 
 def tree(spans: list[SpanRow]) -> SpanRow:
@@ -208,7 +261,13 @@ class IndexExporter:
         try:
             with self._lock, TraceStore(self.location, create=True) as traces:
                 traces.write(spans)
-        except (sqlite3.Error, OSError):
+        except (sqlite3.Error, OSError, KenningError) as e:
+            log.warning("agent spans not stored: %s", e)
+            return SpanExportResult.FAILURE
+        except Exception as e:  # the PostgreSQL driver's errors (psycopg is optional)
+            if type(e).__module__.split(".")[0] != "psycopg":
+                raise
+            log.warning("agent spans not stored: %s", e)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
@@ -252,7 +311,7 @@ class Tracing:
         self.location = str(location) if location is not None else None
         self.provider: Any = None
         processors: list[Any] = []
-        if self.location is not None and _sqlite_file(self.location):
+        if self.location is not None and self.stored:
             processors.append(
                 SimpleSpanProcessor(cast("SpanExporter", IndexExporter(self.location)))
             )
@@ -274,7 +333,10 @@ class Tracing:
     @property
     def stored(self) -> bool:
         """Whether runs are kept in the index (``kenning trace`` can show them)."""
-        return self.location is not None and _sqlite_file(self.location)
+        location = self.location
+        return location is not None and (
+            "://" not in location or location.startswith("sqlite:///") or _postgres(location)
+        )
 
     def flush(self) -> None:
         if self.provider is not None:
@@ -284,7 +346,3 @@ class Tracing:
         if self.provider is not None:
             self.provider.shutdown()
             self.provider = None
-
-
-def _sqlite_file(location: str) -> bool:
-    return "://" not in location or location.startswith("sqlite:///")

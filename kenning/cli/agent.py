@@ -112,7 +112,7 @@ def agent(
     answering = Configured(llm, model, None, None)
     filters = _filters(where, path, type_)
     with open_index() as index:
-        tracing = Tracing(index.location if trace else None, otlp=otlp)
+        tracing = Tracing(index.store.address if trace else None, otlp=otlp)
         roots = index.store.roots()
         runner = Agent(
             index,
@@ -163,7 +163,7 @@ def chat_turns(answering: Any, location: str, resume: bool) -> None:
         if turns and not state.quiet:
             err.print(f"[dim]continuing conversation {conversation} ({len(turns)} turns)[/]")
         roots = index.store.roots()
-        tracing = Tracing(index.location)
+        tracing = Tracing(index.store.address)
         runner = Agent(
             index,
             answering.llm,

@@ -53,7 +53,7 @@ def _run(
 
     answering, turns = svc.answering, turns or []
     with _llm(svc) as llm, svc.pool.borrow() as index:
-        tracing = Tracing(index.location)
+        tracing = Tracing(index.store.address)
         agent = Agent(
             index,
             llm,

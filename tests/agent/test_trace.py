@@ -169,3 +169,39 @@ def test_otlp_sends_the_spans_to_a_collector(vault: Index, collector: Collector)
 def test_otlp_url_is_checked() -> None:
     with pytest.raises(ConfigError):
         Tracing(otlp="localhost:4318")
+
+
+@pytest.mark.postgres
+def test_traces_on_a_postgresql_index(notes: Path) -> None:
+    """On a PostgreSQL index the runs go into a table of its database (the agent's own,
+    outside the store's migrations), and `kenning trace` reads them back."""
+    from conftest import postgres_url
+    from typer.testing import CliRunner
+
+    from kenning.cli import app
+
+    url = postgres_url()
+    with Index.open(url, embedder="hash") as pg:
+        pg.add([notes])
+        tracing = Tracing(pg.store.address)
+        assert tracing.stored
+        first = run_traced(pg, tracing)
+        second = run_traced(pg, Tracing(pg.store.address))
+        version = pg.store.get_meta("schema_version")
+    with TraceStore(url) as traces:
+        assert [r.trace_id for r in traces.runs()] == [second.run_id, first.run_id]
+        tree = traces.run(first.run_id[:8])
+        assert traces.run().trace_id == second.run_id
+        with pytest.raises(NotFound):
+            traces.run("ffff0000")
+    names = [c.name for c in tree.children]
+    assert names.count("execute_tool search") == 2 and "execute_tool links" in names
+    assert tree.children[1].attributes["gen_ai.tool.name"] == "search"
+    with TraceStore(url) as traces:  # written twice, kept once
+        traces.write([])
+        assert len(traces.runs()) == 2
+    with Index.open(url, embedder="hash") as pg:  # the store still opens, same version
+        assert pg.store.get_meta("schema_version") == version
+    out = CliRunner().invoke(app, ["--index", url, "--embedder", "hash", "trace", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["trace_id"] == second.run_id
