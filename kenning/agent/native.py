@@ -3,8 +3,9 @@
 ``openai`` (any chat-completions server: OpenAI, Ollama, vLLM, llama.cpp's server) gets the
 tools as ``functions`` and answers with ``tool_calls``; ``anthropic`` gets them as ``tools``
 with an ``input_schema`` and answers with ``tool_use`` blocks, and takes results back as
-``tool_result`` blocks. Settings, the key and error messages are the backends' own
-(``kenning.answer.remote``): a failing server is a ``RemoteLLMError`` naming its URL. A call
+``tool_result`` blocks. Requests go through the backends' own ``send``
+(``kenning.answer.remote``): the same settings and key, and a failing server is the same
+``RemoteLLMError`` naming its URL. A call
 whose arguments are not JSON, or that names no tool, goes back to the model as an error.
 """
 
@@ -14,7 +15,7 @@ import json
 from typing import Any
 
 from kenning.answer.llms import LLM, Usage
-from kenning.answer.remote import AnthropicLLM, OpenAILLM, _import, _network_errors, _translate
+from kenning.answer.remote import AnthropicLLM, OpenAILLM
 
 from .calling import SYSTEM, Decision, ToolCaller, Turn
 from .tools import TOOLS, ToolCall
@@ -72,7 +73,6 @@ class OpenAICaller(ToolCaller):
         return out
 
     def decide(self, turns: list[Turn]) -> Decision:
-        openai = _import("openai")
         llm = self.llm
         args: dict[str, Any] = {
             "model": llm.model,
@@ -82,11 +82,7 @@ class OpenAICaller(ToolCaller):
         }
         if llm.temperature is not None:
             args["temperature"] = llm.temperature
-        try:
-            with llm._client(openai) as client:
-                response = client.chat.completions.create(**args)
-        except (openai.OpenAIError, *_network_errors()[0]) as exc:
-            raise llm._fail(exc, openai) from exc
+        response = llm.send(args)
         usage = Usage()
         if getattr(response, "usage", None) is not None:
             usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
@@ -142,7 +138,6 @@ class AnthropicCaller(ToolCaller):
         return out
 
     def decide(self, turns: list[Turn]) -> Decision:
-        anthropic = _import("anthropic")
         llm = self.llm
         args: dict[str, Any] = {
             "model": llm.model,
@@ -156,23 +151,7 @@ class AnthropicCaller(ToolCaller):
         }
         if llm.temperature is not None:
             args["extra_body"] = {"temperature": llm.temperature}
-        try:
-            with anthropic.Anthropic(
-                api_key=llm._api_key,
-                base_url=llm.base_url,
-                timeout=llm.timeout,
-                max_retries=llm.max_retries,
-            ) as client:
-                response = client.messages.create(**args)
-        except (anthropic.AnthropicError, *_network_errors()[0]) as exc:
-            raise _translate(
-                exc,
-                anthropic,
-                backend="anthropic",
-                url=llm.url,
-                model=llm.model,
-                timeout=llm.timeout,
-            ) from exc
+        response = llm.send(args)
         usage = Usage(response.usage.input_tokens or 0, response.usage.output_tokens or 0)
         text = "".join(b.text for b in response.content if b.type == "text")
         for block in response.content:

@@ -14,7 +14,8 @@ key: the key is read from the environment again when the backend is rebuilt.
 Every failure of the server (unreachable, refused key, unknown model, timeout, an error or a
 dropped connection in the middle of a stream, a URL that is not the API) becomes a
 ``RemoteLLMError`` that names the server URL and what to check, instead of an SDK exception
-with a traceback.
+with a traceback. ``send`` makes one request of the backend's own kind with any arguments
+the SDK takes (the agent's tool calls use it), with the same errors.
 """
 
 from __future__ import annotations
@@ -354,15 +355,21 @@ class OpenAILLM(_RemoteLLM):
         except (openai.OpenAIError, *_network_errors()[0]) as exc:
             raise self._fail(exc, openai, started) from exc
 
-    def complete(self, prompt: Prompt) -> str:
-        """One request without streaming: the whole answer, and usage from every server."""
-        self.usage = Usage()
+    def send(self, args: dict[str, Any]) -> Any:
+        """One chat-completions request without streaming (``args`` as the SDK's ``create``
+        takes them, ``tools`` included): the SDK's response; a failure is the
+        ``RemoteLLMError`` an answer would raise."""
         openai = _import("openai")
         try:
             with self._client(openai) as client:
-                response = client.chat.completions.create(**self._request(prompt))
+                return client.chat.completions.create(**args)
         except (openai.OpenAIError, *_network_errors()[0]) as exc:
             raise self._fail(exc, openai) from exc
+
+    def complete(self, prompt: Prompt) -> str:
+        """One request without streaming: the whole answer, and usage from every server."""
+        self.usage = Usage()
+        response = self.send(self._request(prompt))
         if isinstance(response, str):  # the SDK hands back a body that is not JSON as text
             raise _not_the_api("openai", self.url, f"text ({response[:60].strip()!r}…)")
         if response.usage is not None:
@@ -463,14 +470,7 @@ class AnthropicLLM(_RemoteLLM):
         inputs: dict[str, int] = {}
         events_seen, started = 0, False
         try:
-            # An explicit key (the placeholder included) keeps the SDK from looking for
-            # credentials in profile files on disk.
-            with anthropic.Anthropic(
-                api_key=self._api_key,
-                base_url=self.base_url,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-            ) as client:
+            with self._client(anthropic) as client:
                 with client.messages.stream(**args) as events:
                     for event in events:
                         events_seen += 1
@@ -489,12 +489,36 @@ class AnthropicLLM(_RemoteLLM):
                         what = f"no stream events ({events.response.headers.get('content-type')})"
                         raise _not_the_api("anthropic", self.url, what)
         except (anthropic.AnthropicError, *_network_errors()[0]) as exc:
-            raise _translate(
-                exc,
-                anthropic,
-                backend="anthropic",
-                url=self.url,
-                model=self.model,
-                timeout=self.timeout,
-                started=started,
-            ) from exc
+            raise self._fail(exc, anthropic, started) from exc
+
+    def _client(self, anthropic: Any) -> Any:
+        # An explicit key (the placeholder included) keeps the SDK from looking for
+        # credentials in profile files on disk.
+        return anthropic.Anthropic(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
+
+    def _fail(self, exc: BaseException, anthropic: Any, started: bool = False) -> RemoteLLMError:
+        return _translate(
+            exc,
+            anthropic,
+            backend="anthropic",
+            url=self.url,
+            model=self.model,
+            timeout=self.timeout,
+            started=started,
+        )
+
+    def send(self, args: dict[str, Any]) -> Any:
+        """One Messages API request without streaming (``args`` as the SDK's ``create``
+        takes them, ``tools`` included): the SDK's response; a failure is the
+        ``RemoteLLMError`` an answer would raise."""
+        anthropic = _import("anthropic")
+        try:
+            with self._client(anthropic) as client:
+                return client.messages.create(**args)
+        except (anthropic.AnthropicError, *_network_errors()[0]) as exc:
+            raise self._fail(exc, anthropic) from exc
