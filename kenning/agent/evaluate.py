@@ -1,17 +1,31 @@
 """`kenning eval agent`: questions that take a link to answer, and controls, agent against `ask`.
 
-A *multi-step* question names a note A and asks about the note A links to, B: "Which note does
-"A" link to, and what does it say?". Its gold answer is a fact of B (a number, a version, a
-name: ``kenning.answer.sentences.facts``) that A's own text does not hold, so reading A is not
-enough: the answer sits behind the link. A *one-step control* names B itself ("What does the
-note "B" say?") with the same gold fact. Both are answered by the agent and by plain ``ask``
-with the same LLM; an answer is correct when it contains the gold fact (case-insensitive).
+A *multi-step* question names a note A and asks about the note A points to, B, without naming
+B, so reading A is not enough: the answer sits behind the pointer. A points to B by
+
+- a link (``[[B]]``, ``[text](B.md)``): "Which note does "A" link to, and what does it say?",
+  the gold being a fact of B (a number, a version, a name: ``kenning.answer.sentences.facts``)
+  that A's own text does not hold;
+- a "See also" line naming one command in backticks, as tldr-pages writes them
+  (``> See also: `awk`.``): "The page "A" names one command under "See also". What does that
+  command do?";
+- an alias line (``> This command is an alias of `gzip --decompress`.``): ""A" is an alias of
+  another command. What does that command do?".
+
+For the last two B is the note whose name is the command (in A's folder, else the only one),
+and the gold is the rarest word of B's description (its first ``>`` line) across the
+collection's descriptions that A and the question do not hold. A *one-step control* names B
+itself ("What does the note "B" say?", "What does the command "B" do?") with the same gold.
+Both are answered by the agent and by plain ``ask`` with the same LLM; an answer is correct
+when it contains the gold (case-insensitive).
 """
 
 from __future__ import annotations
 
 import random
+import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
@@ -21,7 +35,6 @@ from typing import Any
 from kenning.answer import Thresholds, ask
 from kenning.answer.llms import LLM
 from kenning.answer.sentences import facts, split
-from kenning.filters import Filters
 from kenning.index import Index
 from kenning.index.links import Resolver
 
@@ -29,6 +42,24 @@ from .loop import Agent
 
 #: notes that link to everything (a table of contents) make no question
 SKIPPED = {"readme", "index", "contents", "toc", "changelog", "contributing"}
+
+
+#: how A points to B, beyond links: a "See also" line, an alias line (tldr-pages' style)
+_SEE_ALSO = re.compile(r"^>?\s*See also:(.*)$", re.MULTILINE | re.IGNORECASE)
+_ALIAS = re.compile(r"\balias of[^`\n]*`([^`\s]+)", re.IGNORECASE)
+_CODE = re.compile(r"`([^`\s]+)[^`]*`")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+]{3,}")
+_NOT_DESCRIPTION = ("see also", "more information", "note:", "this command is")
+MULTI = {
+    "link": 'Which note does "{a}" link to, and what does it say?',
+    "see": 'The page "{a}" names one command under "See also". What does that command do?',
+    "alias": '"{a}" is an alias of another command. What does that command do?',
+}
+CONTROL = {
+    "link": 'What does the note "{b}" say?',
+    "see": 'What does the command "{b}" do?',
+    "alias": 'What does the command "{b}" do?',
+}
 
 
 @dataclass
@@ -39,13 +70,48 @@ class Question:
     gold: str
     named: str  # the note the question names
     answer_note: str  # the note that holds the gold fact
+    via: str = "link"  # how the named note points to the answer's: link, see or alias
 
 
-def _text(index: Index, path: str) -> str:
+def _texts(index: Index) -> dict[str, str]:
+    """Every note's text (its chunks in order), read in one pass."""
     store = index.store
-    ids = [int(i) for i in store.chunk_ids(Filters(paths=[path]))]
-    rows = sorted((r for r in store.chunks(ids).values() if r.path == path), key=lambda r: r.start)
-    return "\n".join(r.text for r in rows)
+    chunks = store.chunks([int(i) for i in store.chunk_ids()])
+    rows = sorted(chunks.values(), key=lambda r: (r.path, r.start))
+    texts: dict[str, list[str]] = {}
+    for r in rows:
+        texts.setdefault(r.path, []).append(r.text)
+    return {p: "\n".join(parts) for p, parts in texts.items()}
+
+
+def description(text: str) -> str:
+    """A page's description: its first ``>`` line that is not a pointer or a source."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(">"):
+            body = line.lstrip("> ").strip()
+            if body and not body.lower().startswith(_NOT_DESCRIPTION):
+                return body
+    return ""
+
+
+def _mentions(text: str) -> list[tuple[str, str]]:
+    """(how, command) pointers of a page: one "See also" command, or what it aliases."""
+    found = [("alias", m.group(1)) for m in _ALIAS.finditer(text)]
+    for m in _SEE_ALSO.finditer(text):
+        named = list(dict.fromkeys(c.group(1) for c in _CODE.finditer(m.group(1))))
+        if len(named) == 1:  # several: the question could not say which
+            found.append(("see", named[0]))
+    return found
+
+
+def _keyword(desc: str, avoid: str, df: Counter[str]) -> str | None:
+    """The rarest word of ``desc`` (by ``df``, its count over all descriptions) that
+    ``avoid`` does not hold; commands in backticks are not words of it."""
+    avoid = avoid.lower()
+    words = [w.lower() for w in _WORD.findall(_CODE.sub(" ", desc))]
+    fresh = [w for w in dict.fromkeys(words) if w not in avoid]
+    return min(fresh, key=lambda w: df[w]) if fresh else None
 
 
 def _fact(text: str, avoid: str) -> str | None:
@@ -64,36 +130,66 @@ def _fact(text: str, avoid: str) -> str | None:
     return None
 
 
-def build_questions(index: Index, limit: int, seed: int = 0) -> list[Question]:
-    """Up to ``limit`` multi-step questions and as many one-step controls, from links."""
+def _pairs(index: Index, texts: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(A, B, how) for every note A that points to one note B."""
     sources = index.store.sources()
-    names = {p: r.title or PurePosixPath(p).stem for p, r in sources.items()}
-    pairs: list[tuple[str, str]] = []
+    by_stem: dict[str, list[str]] = {}
+    for p in sources:
+        by_stem.setdefault(PurePosixPath(p).stem.lower(), []).append(p)
+    pairs: list[tuple[str, str, str]] = []
     resolver = Resolver(sources)  # once: Index.links would read every source per note
     for path, row in sorted(sources.items()):
         if row.type != "markdown" or PurePosixPath(path).stem.lower() in SKIPPED:
             continue
+        linked: set[str] = set()
         for link in index.store.links_from(path):
             target = resolver.resolve(path, link)
-            if target and target != path and (path, target) not in pairs:
-                pairs.append((path, target))
+            if target and target != path and target not in linked:
+                linked.add(target)
+                pairs.append((path, target, "link"))
+        folder = str(PurePosixPath(path).parent)
+        for how, command in _mentions(texts.get(path, "")):
+            found = by_stem.get(command.lower(), [])
+            here = [p for p in found if str(PurePosixPath(p).parent) == folder]
+            target = (here or found)[0] if len(here or found) == 1 else None
+            if target and target != path:
+                pairs.append((path, target, how))
+    return pairs
+
+
+def build_questions(index: Index, limit: int, seed: int = 0) -> list[Question]:
+    """Up to ``limit`` multi-step questions and as many one-step controls, from the notes'
+    links, "See also" lines and aliases."""
+    sources = index.store.sources()
+    names = {p: r.title or PurePosixPath(p).stem for p, r in sources.items()}
+    unique = Counter(n.lower() for n in names.values())
+    texts = _texts(index)
+    df = Counter(
+        w for t in texts.values() for w in {x.lower() for x in _WORD.findall(description(t))}
+    )
+    pairs = _pairs(index, texts)
     rng = random.Random(seed)
     rng.shuffle(pairs)
     out: list[Question] = []
     used: set[str] = set()
-    for a, b in pairs:
+    for a, b, how in pairs:
         if b in used or len(out) >= 2 * limit:
             continue
-        a_text = _text(index, a)
-        gold = _fact(_text(index, b), a_text + " " + names[a])
+        multi = MULTI[how].format(a=names[a])
+        control = CONTROL[how].format(b=names[b])
+        a_text = texts.get(a, "")
+        if how == "link":
+            gold = _fact(texts.get(b, ""), a_text + " " + names[a])
+        elif unique[names[a].lower()] > 1 or unique[names[b].lower()] > 1:
+            continue  # a name that several pages share: the question would not say which
+        else:
+            gold = _keyword(description(texts.get(b, "")), f"{a_text} {multi} {control}", df)
         if gold is None:
             continue
         used.add(b)
         n = len(out) // 2 + 1
-        multi = f'Which note does "{names[a]}" link to, and what does it say?'
-        control = f'What does the note "{names[b]}" say?'
-        out.append(Question(f"m{n}", "multi", multi, gold, a, b))
-        out.append(Question(f"c{n}", "control", control, gold, b, b))
+        out.append(Question(f"m{n}", "multi", multi, gold, a, b, how))
+        out.append(Question(f"c{n}", "control", control, gold, b, b, how))
     return out
 
 

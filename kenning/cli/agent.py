@@ -298,8 +298,9 @@ def eval_agent(
 ) -> None:
     """Measure the agent against `ask` on questions built from your notes' links.
 
-    A multi-step question names a note and asks for a fact that sits only in a note it links
-    to; a one-step control asks for a fact of the note it names. Reports how often each
+    A multi-step question names a note and asks for a fact that sits only in a note it points
+    to (a link, or a "See also" or alias line as tldr-pages write them); a one-step control
+    asks for the same fact of the note that holds it. Reports how often each
     answer contains the gold fact, steps, valid-call and repeated-call rates, and seconds per
     question, for the agent and for `ask` on the same questions.
 
