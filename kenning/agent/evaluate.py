@@ -12,12 +12,13 @@ B, so reading A is not enough: the answer sits behind the pointer. A points to B
 - an alias line (``> This command is an alias of `gzip --decompress`.``): ""A" is an alias of
   another command. What does that command do?".
 
-For the last two B is the note whose name is the command (in A's folder, else the only one),
-and the gold is the rarest word of B's description (its first ``>`` line) across the
-collection's descriptions that A and the question do not hold. A *one-step control* names B
+For the last two B is the note whose name is the command (in A's folder, else the only one;
+``docker container top`` is docker-container-top), and the gold is the rarest word of B's
+description (its first ``>`` line) across the collection's descriptions that A and the
+question do not hold, and that at most 1% of the descriptions have. A *one-step control* names B
 itself ("What does the note "B" say?", "What does the command "B" do?") with the same gold.
 Both are answered by the agent and by plain ``ask`` with the same LLM; an answer is correct
-when it contains the gold (case-insensitive).
+when it contains the gold at the start of a word (case-insensitive).
 """
 
 from __future__ import annotations
@@ -46,10 +47,16 @@ SKIPPED = {"readme", "index", "contents", "toc", "changelog", "contributing"}
 
 #: how A points to B, beyond links: a "See also" line, an alias line (tldr-pages' style)
 _SEE_ALSO = re.compile(r"^>?\s*See also:(.*)$", re.MULTILINE | re.IGNORECASE)
-_ALIAS = re.compile(r"\balias of[^`\n]*`([^`\s]+)", re.IGNORECASE)
-_CODE = re.compile(r"`([^`\s]+)[^`]*`")
+_ALIAS = re.compile(r"\balias of[^`\n]*`([^`\n]+)`", re.IGNORECASE)
+_CODE = re.compile(r"`([^`\n]+)`")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+]{3,}")
 _NOT_DESCRIPTION = ("see also", "more information", "note:", "this command is")
+#: words too vague to be a gold answer, however rare
+_VAGUE = set(
+    "also either mainly primarily usually only other others various some such into from onto "
+    "that this these those which their them they more most very like using used uses within "
+    "without between based given".split()
+)
 MULTI = {
     "link": 'Which note does "{a}" link to, and what does it say?',
     "see": 'The page "{a}" names one command under "See also". What does that command do?',
@@ -99,19 +106,35 @@ def _mentions(text: str) -> list[tuple[str, str]]:
     """(how, command) pointers of a page: one "See also" command, or what it aliases."""
     found = [("alias", m.group(1)) for m in _ALIAS.finditer(text)]
     for m in _SEE_ALSO.finditer(text):
-        named = list(dict.fromkeys(c.group(1) for c in _CODE.finditer(m.group(1))))
+        named = list(dict.fromkeys(c.group(1).strip() for c in _CODE.finditer(m.group(1))))
         if len(named) == 1:  # several: the question could not say which
             found.append(("see", named[0]))
     return found
 
 
-def _keyword(desc: str, avoid: str, df: Counter[str]) -> str | None:
+def _keyword(desc: str, avoid: str, df: Counter[str], common: int) -> str | None:
     """The rarest word of ``desc`` (by ``df``, its count over all descriptions) that
-    ``avoid`` does not hold; commands in backticks are not words of it."""
+    ``avoid`` does not hold and at most ``common`` descriptions have (a word that many
+    pages use, "files", would be in any answer); commands in backticks are not words."""
     avoid = avoid.lower()
     words = [w.lower() for w in _WORD.findall(_CODE.sub(" ", desc))]
-    fresh = [w for w in dict.fromkeys(words) if w not in avoid]
+    fresh = [
+        w for w in dict.fromkeys(words) if w not in avoid and w not in _VAGUE and df[w] <= common
+    ]
     return min(fresh, key=lambda w: df[w]) if fresh else None
+
+
+def _page(command: str, folder: str, by_stem: dict[str, list[str]]) -> str | None:
+    """The page of ``command`` (``docker container top``: docker-container-top, else
+    docker-container, else docker; options are not part of it): in ``folder``, else the only
+    one of that name."""
+    words = [w for w in command.lower().split() if not w.startswith("-")]
+    for n in range(len(words), 0, -1):
+        found = by_stem.get("-".join(words[:n]), [])
+        here = [p for p in found if str(PurePosixPath(p).parent) == folder]
+        if found:
+            return (here or found)[0] if len(here or found) == 1 else None
+    return None
 
 
 def _fact(text: str, avoid: str) -> str | None:
@@ -149,9 +172,7 @@ def _pairs(index: Index, texts: dict[str, str]) -> list[tuple[str, str, str]]:
                 pairs.append((path, target, "link"))
         folder = str(PurePosixPath(path).parent)
         for how, command in _mentions(texts.get(path, "")):
-            found = by_stem.get(command.lower(), [])
-            here = [p for p in found if str(PurePosixPath(p).parent) == folder]
-            target = (here or found)[0] if len(here or found) == 1 else None
+            target = _page(command, folder, by_stem)
             if target and target != path:
                 pairs.append((path, target, how))
     return pairs
@@ -164,9 +185,9 @@ def build_questions(index: Index, limit: int, seed: int = 0) -> list[Question]:
     names = {p: r.title or PurePosixPath(p).stem for p, r in sources.items()}
     unique = Counter(n.lower() for n in names.values())
     texts = _texts(index)
-    df = Counter(
-        w for t in texts.values() for w in {x.lower() for x in _WORD.findall(description(t))}
-    )
+    descriptions = [d for d in map(description, texts.values()) if d]
+    df = Counter(w for d in descriptions for w in {x.lower() for x in _WORD.findall(d)})
+    common = max(2, len(descriptions) // 100)
     pairs = _pairs(index, texts)
     rng = random.Random(seed)
     rng.shuffle(pairs)
@@ -183,7 +204,8 @@ def build_questions(index: Index, limit: int, seed: int = 0) -> list[Question]:
         elif unique[names[a].lower()] > 1 or unique[names[b].lower()] > 1:
             continue  # a name that several pages share: the question would not say which
         else:
-            gold = _keyword(description(texts.get(b, "")), f"{a_text} {multi} {control}", df)
+            avoid = f"{a_text} {multi} {control}"
+            gold = _keyword(description(texts.get(b, "")), avoid, df, common)
         if gold is None:
             continue
         used.add(b)
@@ -220,7 +242,7 @@ def compare(
                 {
                     **asdict(q),
                     "agent_answer": run.answer.text,
-                    "agent_correct": q.gold.lower() in run.answer.text.lower(),
+                    "agent_correct": contains(run.answer.text, q.gold),
                     "agent_seconds": t1 - t0,
                     "steps": len(calls),
                     "calls": [(s.tool, s.arguments, s.valid, s.repeated) for s in calls],
@@ -229,7 +251,7 @@ def compare(
                     "stopped": run.stopped,
                     "read_answer_note": any(s.path == q.answer_note for s in run.answer.sources),
                     "ask_answer": plain.text,
-                    "ask_correct": q.gold.lower() in plain.text.lower(),
+                    "ask_correct": contains(plain.text, q.gold),
                     "ask_seconds": t2 - t1,
                     "run_id": run.run_id,
                 }
@@ -257,6 +279,13 @@ def compare(
             "read_answer_note": _mean([r["read_answer_note"] for r in mine]),
         }
     return report
+
+
+def contains(answer: str, gold: str) -> bool:
+    """Whether ``answer`` holds ``gold`` at the start of a word, case aside ("arch" is not
+    in "search"; "compress" is in "compression"; "1.2" is in "v1.2", not in "11.2")."""
+    before = r"(?<!\d)" if gold[:1].isdigit() else r"(?<![^\W\d_])"
+    return re.search(before + re.escape(gold), answer, re.IGNORECASE) is not None
 
 
 def _mean(values: list[Any]) -> float:

@@ -77,3 +77,12 @@ def test_questions_from_see_also_and_aliases(pages: Index) -> None:
 def test_the_same_seed_gives_the_same_questions(pages: Index) -> None:
     first = build_questions(pages, 1, seed=3)
     assert first == build_questions(pages, 1, seed=3) and len(first) == 2
+
+
+def test_an_answer_contains_the_gold_at_a_word_start() -> None:
+    from kenning.agent.evaluate import contains
+
+    assert contains("Pacman is the Arch Linux package manager.", "arch")
+    assert not contains("It searches the packages.", "arch")
+    assert contains("Compression of files [1].", "compress") and contains("v1.2 [1]", "1.2")
+    assert not contains("version 11.2", "1.2")
