@@ -15,7 +15,17 @@ import typer
 from rich.markup import escape
 
 from .answer import Answering as Configured
-from .answer import LlmOpt, ModelOpt, PathOpt, TypeOpt, WhereOpt, _filters, _stream, show
+from .answer import (
+    LlmOpt,
+    ModelOpt,
+    PathOpt,
+    TypeOpt,
+    WhereOpt,
+    _filters,
+    _stream,
+    show,
+    step_line,
+)
 from .eval import eval_app
 from .shell import ProgressBars, app, err, open_index, out, state
 
@@ -43,23 +53,6 @@ def _index_location() -> str:
     from kenning.config import default_index
 
     return str(state.index or default_index())
-
-
-def _step_line(step: Any, roots: list[str]) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in step.arguments.items())
-    call = f"{step.tool}({args})" if step.tool else "(no valid call)"
-    if not step.valid:
-        what = f"refused: {step.error}"
-    elif step.repeated:
-        what = "refused: a repeated call"
-    elif step.error:
-        what = step.error
-    elif step.chunk_ids:
-        what = f"{len(step.chunk_ids)} passages"
-    else:
-        what = f"{len(step.result.splitlines())} lines"
-    auto = " (kenning's own search)" if step.auto else ""
-    return f"[dim]step {step.n}:[/] {escape(call)}{auto} [dim]→ {escape(what)}[/]"
 
 
 @app.command()
@@ -130,7 +123,7 @@ def agent(
         try:
             run = runner.run(
                 question,
-                on_step=None if as_json else lambda s: err.print(_step_line(s, roots)),
+                on_step=None if as_json else lambda s: err.print(step_line(s, roots)),
                 on_text=None if as_json else _stream(),
             )
         finally:
@@ -147,65 +140,6 @@ def agent(
         f"[dim]run {run.run_id[:12]} · {len(run.steps)} steps · {run.seconds:.1f} s "
         "· `kenning trace` shows it[/]"
     )
-
-
-def chat_turns(answering: Any, location: str, resume: bool) -> None:
-    """`kenning chat --agent`: each turn an agent run, given the conversation so far (its
-    last turns, and the follow-up made to stand alone), stored as `chat` stores its turns."""
-    from kenning.agent import Agent, Memory, Tracing
-    from kenning.answer.memory import Conversations, standalone_query
-
-    with open_index() as index, Conversations(location) as convos:
-        conversation = convos.last() if resume else None
-        if resume and conversation is None:
-            err.print("no conversation to continue; starting a new one")
-        turns = convos.turns(conversation) if conversation is not None else []
-        if turns and not state.quiet:
-            err.print(f"[dim]continuing conversation {conversation} ({len(turns)} turns)[/]")
-        roots = index.store.roots()
-        tracing = Tracing(index.store.address)
-        runner = Agent(
-            index,
-            answering.llm,
-            k=answering.k,
-            strategy=answering.strategy,
-            thresholds=answering.thresholds,
-            tracing=tracing,
-            memory=Memory(index),
-        )
-        try:
-            while True:
-                try:
-                    question = input("you> " if sys.stdin.isatty() else "").strip()
-                except EOFError:
-                    break
-                if not question or question.lower() in ("exit", "quit"):
-                    break
-                query = standalone_query(question, turns, answering.llm)
-                run = runner.run(
-                    question,
-                    on_step=lambda s: err.print(_step_line(s, roots)),
-                    on_text=_stream(),
-                    history=[(t["question"], t["answer"]) for t in turns[-3:]],
-                    query=query,
-                )
-                if run.remembered:
-                    sys.stdout.write("\n")
-                else:
-                    show(run.answer, False, index.store.roots())
-                if conversation is None:
-                    conversation = convos.start(question[:80])
-                details = {
-                    "sources": [s.path for s in run.answer.sources],
-                    "refused": run.answer.refused,
-                    "run_id": run.run_id,
-                    "steps": len(run.steps),
-                }
-                convos.add(conversation, question, query, run.answer.text, details)
-                turns = convos.turns(conversation)
-        finally:
-            runner.caller.close()
-            tracing.close()
 
 
 def _tree_lines(span: Any, depth: int = 0) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -134,6 +136,24 @@ def show(answer: Any, show_reasoning: bool, roots: list[str]) -> None:
             out.print(f"      [dim]{escape(src.open_url)}[/]", highlight=False, soft_wrap=True)
 
 
+def step_line(step: Any, roots: list[str]) -> str:
+    """A step of an agent run, as `kenning agent` and `chat --agent` print it."""
+    args = ", ".join(f"{k}={v!r}" for k, v in step.arguments.items())
+    call = f"{step.tool}({args})" if step.tool else "(no valid call)"
+    if not step.valid:
+        what = f"refused: {step.error}"
+    elif step.repeated:
+        what = "refused: a repeated call"
+    elif step.error:
+        what = step.error
+    elif step.chunk_ids:
+        what = f"{len(step.chunk_ids)} passages"
+    else:
+        what = f"{len(step.result.splitlines())} lines"
+    auto = " (kenning's own search)" if step.auto else ""
+    return f"[dim]step {step.n}:[/] {escape(call)}{auto} [dim]→ {escape(what)}[/]"
+
+
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="Your question, in words.")],
@@ -232,8 +252,7 @@ def chat(
 
         kenning chat --list
     """
-    from kenning.answer import ask as answer_question
-    from kenning.answer.memory import Conversations, history_messages, standalone_query
+    from kenning.answer.memory import Conversations, standalone_query
     from kenning.config import default_index
     from kenning.index import check_location
 
@@ -249,12 +268,11 @@ def chat(
             out.print(f"{r['id']:>4}  {when}  {r['turns']:>3} turns  {escape(r['title'])}")
         return
     answering = Answering(llm, model, strategy, k)
-    if agent:
-        from .agent import chat_turns
-
-        chat_turns(answering, location, resume)
-        return
-    with open_index() as index, Conversations(location) as convos:
+    with (
+        open_index() as index,
+        Conversations(location) as convos,
+        _turns(index, answering, agent) as answer_turn,
+    ):
         conversation = convos.last() if resume else None
         if resume and conversation is None:
             err.print("no conversation to continue; starting a new one")
@@ -269,8 +287,31 @@ def chat(
             if not question or question.lower() in ("exit", "quit"):
                 break
             query = standalone_query(question, turns, answering.llm)
-            if query != question and not state.quiet:
+            if query != question and not state.quiet and not agent:
                 err.print(f"[dim]searching: {escape(query)}[/]", highlight=False)
+            answer, details = answer_turn(question, query, turns)
+            if details.get("remembered"):
+                sys.stdout.write("\n")
+            else:
+                show(answer, False, index.store.roots())
+            if conversation is None:
+                conversation = convos.start(question[:80])
+            details |= {"sources": [s.path for s in answer.sources], "refused": answer.refused}
+            convos.add(conversation, question, query, answer.text, details)
+            turns = convos.turns(conversation)
+
+
+@contextmanager
+def _turns(index: Any, answering: Any, agent: bool) -> Iterator[Any]:
+    """What answers a chat turn ``(question, query, turns) -> (Answer, details)``: `ask`
+    given the conversation, or with ``agent`` an agent run given it (steps printed, traced,
+    with memory), as `kenning agent` runs."""
+    from kenning.answer import ask as answer_question
+    from kenning.answer.memory import history_messages
+
+    if not agent:
+
+        def ask_turn(question: str, query: str, turns: list[dict[str, Any]]) -> Any:
             answer = answer_question(
                 index,
                 question,
@@ -282,9 +323,37 @@ def chat(
                 history=history_messages(turns) if answering.llm.generative else None,
                 query=query,
             )
-            show(answer, False, index.store.roots())
-            if conversation is None:
-                conversation = convos.start(question[:80])
-            details = {"sources": [s.path for s in answer.sources], "refused": answer.refused}
-            convos.add(conversation, question, query, answer.text, details)
-            turns = convos.turns(conversation)
+            return answer, {}
+
+        yield ask_turn
+        return
+    from kenning.agent import Agent, Memory, Tracing
+
+    roots = index.store.roots()
+    tracing = Tracing(index.store.address)
+    runner = Agent(
+        index,
+        answering.llm,
+        k=answering.k,
+        strategy=answering.strategy,
+        thresholds=answering.thresholds,
+        tracing=tracing,
+        memory=Memory(index),
+    )
+
+    def agent_turn(question: str, query: str, turns: list[dict[str, Any]]) -> Any:
+        run = runner.run(
+            question,
+            on_step=lambda s: err.print(step_line(s, roots)),
+            on_text=_stream(),
+            history=[(t["question"], t["answer"]) for t in turns[-3:]],
+            query=query,
+        )
+        details = {"run_id": run.run_id, "steps": len(run.steps)}
+        return run.answer, details | ({"remembered": run.remembered} if run.remembered else {})
+
+    try:
+        yield agent_turn
+    finally:
+        runner.caller.close()
+        tracing.close()
