@@ -11,9 +11,13 @@ already ~15 ms at SciFact's 12k (the in-memory index: ~1-2 ms).
 database (tokenised like FTS5's ``porter unicode61 remove_diacritics``: letters and digits,
 lower-cased, accents folded, Porter stems), scored with FTS5's formula (k1 = 1.2, b = 0.75,
 IDF clamped at 1e-6), in about a millisecond. It is a cache: saved beside the database with
-the generation it reflects, and rebuilt from the database whenever that changes. The saved
-file is flat arrays, memory-mapped on load (loaded lazily, at the first keyword search, and
-shared: by the searchers of a process, and through the page cache by every process).
+the position of the store's change log it reflects, and brought up to date in place from the
+changes logged since (``Store.changes_since``): deleted chunks are masked, added ones go into
+a small overlay, and the statistics (chunk count, average length, document frequencies) are
+those of the chunks that remain, so it ranks as a fresh build would. It is rebuilt only when
+the changes it needs were compacted out of the log. The saved file is flat arrays,
+memory-mapped on load (loaded lazily, at the first keyword search, and shared: by the
+searchers of a process, and through the page cache by every process).
 
 ``auto`` (in ``kenning.search``) uses ``store`` below ``THRESHOLD`` chunks, ``memory`` above.
 """
@@ -21,10 +25,12 @@ shared: by the searchers of a process, and through the page cache by every proce
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +76,12 @@ class BM25Index:
         self.lengths = np.zeros(0, dtype=np.float32)
         self.bound = np.zeros(0, dtype=np.float32)  # per term: see ``_bounds``
         self._norm = np.zeros(0, dtype=np.float64)
+        #: the changes applied on top of the arrays above (None: none)
+        self.delta: Delta | None = None
+        #: the position of the store's change log this index reflects (``stamp`` as saved)
+        self.seq = 0
+        self.stamp = ""
+        self._lock = threading.RLock()
 
     @property
     def terms(self) -> int:
@@ -154,6 +166,7 @@ class BM25Index:
         self.lengths = np.asarray(lengths, dtype=np.float32)
         self._norm = np.zeros(0, dtype=np.float64)
         self.bound = self._bounds()
+        self.delta = None
 
     def _term(self, word: str) -> int | None:
         """The id of a term (a stem), by bisection over the sorted blob."""
@@ -208,34 +221,67 @@ class BM25Index:
         no document they alone match can reach the top k, so the remaining (common, long)
         posting lists are only looked up for the candidates that still could, instead of
         being scanned: at 1M chunks that is most of the work of a query.
+
+        With changes applied (``delta``), the added chunks' postings follow the built ones
+        (their positions come after), deleted chunks never become candidates, and the
+        statistics are those of the live chunks; the built bounds are scaled by how much the
+        average length grew (a term's most can only grow that much), so pruning stays exact.
         """
-        n = len(self.ids)
+        d = self.delta
+        n = len(self.ids) if d is None else d.live
         if n == 0 or k <= 0:
             return []
-        norm = self._doc_norm()
-        entries: list[tuple[float, float, int]] = []  # (most it adds, idf, term)
+        norm = self._doc_norm() if d is None else d.norm
+        ids = self.ids if d is None else d.ids
+        # (most it adds, idf, built term, overlay term)
+        entries: list[tuple[float, float, int, int]] = []
         for word in words:
             for token in folded_tokens(word):
-                t = self._term(self._stem(token))
-                if t is None:
+                stem = self._stem(token)
+                t, u = self._term(stem), (d.term(stem) if d is not None else None)
+                df, most = 0, 0.0
+                if t is not None:
+                    df += int(self.indptr[t + 1] - self.indptr[t])
+                    most = float(self.bound[t])
+                    if d is not None:
+                        df -= d.dead_df(self, t)
+                        most *= d.scale
+                if u is not None and d is not None:
+                    df += int(d.indptr[u + 1] - d.indptr[u])
+                    most = max(most, float(d.bound[u]))
+                if df <= 0:
                     continue
-                df = int(self.indptr[t + 1] - self.indptr[t])
                 idf = max(float(np.log((n - df + 0.5) / (df + 0.5))), 1e-6)
-                entries.append((idf * float(self.bound[t]), idf, t))
+                entries.append((idf * most, idf, -1 if t is None else t, -1 if u is None else u))
         if not entries:
             return []
         entries.sort(key=lambda e: -e[0])
         after = [sum(e[0] for e in entries[i + 1 :]) for i in range(len(entries))]
-        scores = np.zeros(n, dtype=np.float64)
-        matched = np.zeros(n, dtype=bool)  # (a mask: np.union1d costs ~10 ms a term at 1M)
+        scores = np.zeros(len(ids), dtype=np.float64)
+        matched = np.zeros(len(ids), dtype=bool)  # (a mask: np.union1d costs ~10 ms a term at 1M)
         done, theta, seen = len(entries), 0.0, 0.0
 
-        def pool(c: np.ndarray) -> np.ndarray:
-            return c if allowed is None else c[np.isin(self.ids[c], allowed)]
-
-        for i, (most, idf, t) in enumerate(entries):
+        def postings(t: int, u: int) -> tuple[np.ndarray, np.ndarray]:
+            """A term's (positions ascending, tf), built then added."""
+            if u < 0:
+                return self.docs[self.indptr[t] : self.indptr[t + 1]], self.tf[
+                    self.indptr[t] : self.indptr[t + 1]
+                ]
+            assert d is not None
+            docs, tf = d.docs[d.indptr[u] : d.indptr[u + 1]], d.tf[d.indptr[u] : d.indptr[u + 1]]
+            if t < 0:
+                return docs, tf
             lo, hi = self.indptr[t], self.indptr[t + 1]
-            docs, tf = self.docs[lo:hi], self.tf[lo:hi].astype(np.float64)
+            return np.concatenate([self.docs[lo:hi], docs]), np.concatenate([self.tf[lo:hi], tf])
+
+        def pool(c: np.ndarray) -> np.ndarray:
+            if d is not None and d.dead_count:
+                c = c[d.alive[c]]
+            return c if allowed is None else c[np.isin(ids[c], allowed)]
+
+        for i, (most, idf, t, u) in enumerate(entries):
+            docs, tf = postings(t, u)
+            tf = tf.astype(np.float64)
             scores[docs] += idf * tf * (K1 + 1) / (tf + norm[docs])
             matched[docs] = True
             seen += most
@@ -249,38 +295,79 @@ class BM25Index:
         cand = pool(np.flatnonzero(matched))
         if done < len(entries):
             cand = cand[scores[cand] + after[done - 1] >= theta]  # those that still could
-            for _, idf, t in entries[done:]:
-                lo, hi = self.indptr[t], self.indptr[t + 1]
-                docs = self.docs[lo:hi]
+            for _, idf, t, u in entries[done:]:
+                docs, tfs = postings(t, u)
                 pos = np.searchsorted(docs, cand)
                 hit = pos < len(docs)
                 hit[hit] = docs[pos[hit]] == cand[hit]
-                d, tf = cand[hit], self.tf[lo + pos[hit]].astype(np.float64)
-                scores[d] += idf * tf * (K1 + 1) / (tf + norm[d])
+                dd, tf = cand[hit], tfs[pos[hit]].astype(np.float64)
+                scores[dd] += idf * tf * (K1 + 1) / (tf + norm[dd])
         if len(cand) == 0:
             return []
         k = min(k, len(cand))
         kth = np.partition(-scores[cand], k - 1)[k - 1]
         part = cand[-scores[cand] <= kth]  # ties at the k-th place too: the lower ids win
-        order = part[np.lexsort((self.ids[part], -scores[part]))][:k]
-        return [(int(self.ids[i]), float(scores[i])) for i in order]
+        order = part[np.lexsort((ids[part], -scores[part]))][:k]
+        return [(int(ids[i]), float(scores[i])) for i in order]
+
+    def apply(self, touched: Sequence[int], rows: Iterable[tuple[int, str]]) -> None:
+        """Bring the index to the store's state for the chunks ``touched``: ``rows`` are the
+        (chunk id, keyword text) of those that exist; the others are deleted. A chunk's text
+        never changes under its id (an edit makes new chunks), so one that is already here
+        stays as it is. Never changes what a search in progress reads: a new ``delta``."""
+        with self._lock:
+            old = self.delta
+            dead = old.dead.copy() if old is not None else np.zeros(len(self.ids), dtype=bool)
+            added = dict(old.added) if old is not None else {}
+            vocab = dict(old.vocab) if old is not None else {}
+            present = dict(rows)
+            n = len(self.ids)
+
+            def built(cid: int) -> int:
+                pos = int(np.searchsorted(self.ids, cid))
+                return pos if pos < n and self.ids[pos] == cid else -1
+
+            for cid in touched:
+                if cid in present:
+                    continue
+                added.pop(cid, None)
+                pos = built(cid)
+                if pos >= 0:
+                    dead[pos] = True
+            stem_of: dict[str, int] = {}  # token -> overlay term
+            for cid, body in present.items():
+                pos = built(cid)
+                if cid in added or (pos >= 0 and not dead[pos]):
+                    continue
+                tokens = folded_tokens(body)
+                for tok in set(tokens).difference(stem_of):
+                    stem_of[tok] = vocab.setdefault(self._stem(tok), len(vocab))
+                counts = Counter(stem_of[tok] for tok in tokens)
+                terms = np.fromiter(counts.keys(), dtype=np.int32, count=len(counts))
+                tf = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+                tf16 = np.minimum(tf, np.iinfo(np.uint16).max).astype(np.uint16)
+                added[cid] = (terms, tf16, len(tokens))
+            self.delta = Delta(self, dead, added, vocab)
 
     _ARRAYS = ("ids", "blob", "offsets", "indptr", "docs", "tf", "lengths", "bound")
 
     def save(self, path: Path, generation: str) -> None:
-        """An uncompressed ``.npz`` (a zip of ``.npy`` files), which ``load`` maps."""
+        """An uncompressed ``.npz`` (a zip of ``.npy`` files), which ``load`` maps; the
+        built arrays only (``generation``: the state of the store they reflect)."""
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
         arrays = {name: getattr(self, name) for name in self._ARRAYS}
         np.savez(tmp, generation=np.array(generation), format=np.array(FORMAT), **arrays)
         os.replace(tmp, path)
 
-    def load(self, path: Path, generation: str) -> bool:
-        """Map a saved index if it reflects ``generation``; False when it must be rebuilt."""
+    def load(self, path: Path, generation: str | None = None) -> bool:
+        """Map a saved index if it reflects ``generation`` (None: whatever it reflects, then
+        in ``stamp``); False when it must be rebuilt."""
         try:
             members = _map_npz(path)
             if str(members["format"][()]) != FORMAT:
                 return False
-            if str(members["generation"][()]) != generation:
+            stamp = str(members["generation"][()])
+            if generation is not None and stamp != generation:
                 return False
             loaded = {name: members[name] for name in self._ARRAYS}
         except (OSError, KeyError, ValueError, zipfile.BadZipFile):
@@ -288,11 +375,75 @@ class BM25Index:
         for name, array in loaded.items():  # plain arrays over the maps: no memmap overhead
             setattr(self, name, np.asarray(array))
         self._norm = np.zeros(0, dtype=np.float64)
+        self.delta, self.stamp = None, stamp
         return True
 
 
-#: the saved layout of ``BM25Index``; an older file is rebuilt
-FORMAT = "bm25/3"
+class Delta:
+    """Changes applied on top of a ``BM25Index``'s built arrays, never changed once made.
+
+    ``dead``: built positions deleted; ``added``: chunk id -> (overlay term ids, their tf,
+    length) of chunks added since, whose positions follow the built ones in chunk id order;
+    ``vocab``: stem -> overlay term id. The rest is derived here, once per apply: the added
+    postings by term (CSR, positions ascending), the live statistics and BM25 norms.
+    """
+
+    def __init__(
+        self,
+        base: BM25Index,
+        dead: np.ndarray,
+        added: dict[int, tuple[np.ndarray, np.ndarray, int]],
+        vocab: dict[str, int],
+    ) -> None:
+        self.dead, self.added, self.vocab = dead, added, vocab
+        n, order = len(base.ids), sorted(added)
+        self.dead_count = int(np.count_nonzero(dead))
+        self.live = n - self.dead_count + len(order)
+        xlen = np.array([added[c][2] for c in order], dtype=np.float64)
+        self.ids = np.concatenate([base.ids, np.array(order, dtype=np.int64)])
+        self.alive = np.concatenate([~dead, np.ones(len(order), dtype=bool)])
+        built_len = np.asarray(base.lengths, dtype=np.float64)
+        total = float(built_len.sum() - built_len[dead].sum() + xlen.sum())
+        avgdl = total / self.live if self.live else 1.0
+        base_avgdl = float(np.mean(base.lengths)) if len(base.lengths) else avgdl
+        #: how much more a built term may add now than its built bound says (see ``search``)
+        self.scale = max(1.0, avgdl / base_avgdl) if base_avgdl > 0 else 1.0
+        self.norm = K1 * (1 - B + B * np.concatenate([built_len, xlen]) / (avgdl or 1.0))
+        terms = [added[c][0] for c in order]
+        tfs = [added[c][1] for c in order]
+        t = np.concatenate(terms) if terms else np.zeros(0, dtype=np.int32)
+        tf = np.concatenate(tfs) if tfs else np.zeros(0, dtype=np.uint16)
+        pos = n + np.repeat(np.arange(len(order), dtype=np.int64), [len(x) for x in terms])
+        by = np.lexsort((pos, t))
+        t, self.docs, self.tf = t[by], pos[by], tf[by]
+        self.indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(t, minlength=len(vocab)), out=self.indptr[1:])
+        w = self.tf.astype(np.float64)
+        w = w * (K1 + 1) / (w + self.norm[self.docs]) if len(w) else w
+        self.bound = np.zeros(len(vocab), dtype=np.float64)
+        has = self.indptr[1:] > self.indptr[:-1]
+        if has.any():
+            self.bound[has] = np.maximum.reduceat(w, self.indptr[:-1][has])
+        self._dead_df: dict[int, int] = {}
+
+    def term(self, stem: str) -> int | None:
+        """The overlay term of a stem, when some added chunk holds it."""
+        u = self.vocab.get(stem)
+        return u if u is not None and self.indptr[u + 1] > self.indptr[u] else None
+
+    def dead_df(self, base: BM25Index, t: int) -> int:
+        """How many of a built term's chunks were deleted (counted once per term)."""
+        if not self.dead_count:
+            return 0
+        if t not in self._dead_df:
+            docs = base.docs[base.indptr[t] : base.indptr[t + 1]]
+            self._dead_df[t] = int(np.count_nonzero(self.dead[docs]))
+        return self._dead_df[t]
+
+
+#: the saved layout of ``BM25Index``; an older file is rebuilt (4: the stamp is the change
+#: log's position, no longer the generation counter)
+FORMAT = "bm25/4"
 
 
 def _map_npz(path: Path) -> dict[str, np.ndarray]:
@@ -363,42 +514,77 @@ class StoreKeywords(KeywordIndex):
         return self.store.keyword_search(terms, k, scope.filters if scope else None)
 
 
-#: loaded indexes by (file, generation), shared by every searcher of this process while any
-#: holds one (the pages themselves are shared between processes by the memory maps)
-_shared: weakref.WeakValueDictionary[tuple[str, str], BM25Index] = weakref.WeakValueDictionary()
+#: loaded indexes by saved file, shared by every searcher of this process while any holds
+#: one (the pages themselves are shared between processes by the memory maps)
+_shared: weakref.WeakValueDictionary[str, BM25Index] = weakref.WeakValueDictionary()
+
+
+def catch_up(bm25: BM25Index, store: Store) -> bool:
+    """Apply to ``bm25`` the changes the store logged since its ``seq``: the log and the
+    chunks it names read in one snapshot, so a sync is seen whole or not at all. False when
+    those changes were compacted away: the index must be rebuilt."""
+    if store.changes_since(bm25.seq) == []:  # the common case, without the lock
+        return True
+    with bm25._lock, store.snapshot():
+        changes = store.changes_since(bm25.seq)
+        if changes is None:
+            return False
+        if changes:
+            touched = sorted({cid for _, cid, _ in changes})
+            bm25.apply(touched, store.keyword_rows_for(touched))
+            bm25.seq = changes[-1][0]
+    return True
 
 
 @keyword_indexes.register("memory")
 class MemoryKeywords(KeywordIndex):
     """``BM25Index`` postings, saved beside the store file (or, for a server database, in
-    the user's cache folder: ``Store.cache_prefix``) and rebuilt when the store changes."""
+    the user's cache folder: ``Store.cache_prefix``), updated in place from the store's
+    change log, and rebuilt only when the log no longer holds the changes it needs."""
 
     def __init__(self, store: Store) -> None:
         super().__init__(store)
         self._bm25: BM25Index | None = None
-        self._generation: str | None = None
 
     def refresh(self) -> None:
         self._index()
 
+    def _side(self) -> Path | None:
+        prefix = self.store.cache_prefix()
+        return Path(prefix + ".bm25.npz") if prefix else None
+
     def _index(self) -> BM25Index:
-        gen = self.store.get_meta("generation") or "0"
-        if self._bm25 is None or gen != self._generation:
-            prefix = self.store.cache_prefix()
-            side = Path(prefix + ".bm25.npz") if prefix else None
-            key = (str(side), gen)
-            bm25 = _shared.get(key) if side is not None else None
-            if bm25 is None:
-                bm25 = BM25Index()
-                if side is None or not side.exists() or not bm25.load(side, gen):
-                    bm25.build(self.store.keyword_rows())
-                    if side is not None:
-                        bm25.save(side, gen)
-                        bm25.load(side, gen)  # map the file: the built arrays can go
-                if side is not None:
-                    _shared[key] = bm25
-            self._bm25, self._generation = bm25, gen
-        return self._bm25
+        bm25, side = self._bm25, None
+        if bm25 is None:
+            side = self._side()
+            bm25 = _shared.get(str(side)) if side is not None else None
+            if bm25 is None and side is not None and side.exists():
+                loaded = BM25Index()
+                if loaded.load(side) and loaded.stamp.isdigit():
+                    loaded.seq, bm25 = int(loaded.stamp), loaded
+                    _shared[str(side)] = bm25
+        if bm25 is None or not catch_up(bm25, self.store):
+            side = side or self._side()
+            other = _shared.get(str(side)) if side is not None else None
+            if other is not None and other is not bm25 and catch_up(other, self.store):
+                bm25 = other  # another searcher of this process has rebuilt it already
+            else:
+                bm25 = self._build(side)
+        self._bm25 = bm25
+        return bm25
+
+    def _build(self, side: Path | None) -> BM25Index:
+        """From every chunk, at the log's position read in the same snapshot."""
+        bm25 = BM25Index()
+        with self.store.snapshot():
+            seq = self.store.change_position()
+            bm25.build(self.store.keyword_rows())
+        if side is not None:
+            bm25.save(side, str(seq))
+            bm25.load(side, str(seq))  # map the file: the built arrays can go
+            _shared[str(side)] = bm25
+        bm25.seq = seq
+        return bm25
 
     def search(
         self, terms: list[str], k: int, scope: Scope | None = None

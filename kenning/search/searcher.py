@@ -287,15 +287,21 @@ class Searcher:
         return self._kindexes[name]
 
     def vectors(self) -> VectorIndex:
-        # Vectors change with the chunks and, while embedding catches up, on their own.
-        gen = f"{self.store.get_meta('generation')}/{self.store.get_meta('vectors_generation')}"
-        if self._vindex is None or gen != self._vgen:
+        # Vectors change with the chunks and, while embedding catches up, on their own: both
+        # are in the store's change log, applied in place; only a compacted log rebuilds.
+        gen = self.store.get_meta("vectors_generation")
+        if gen != self._vgen:
             ensure_embedder(self.store, self.embedder)  # still this embedder's vectors?
-            ids, matrix = self.store.vectors()
+            self._vgen = gen
+        if self._vindex is None or not self._vindex.catch_up(self.store):
+            with self.store.snapshot():  # the log's position and the vectors it describes
+                seq = self.store.change_position()
+                ids, matrix = self.store.vectors()
             side = Path(self.store.side_path + ".hnsw") if self.store.side_path else None
             vindex = make_vector_index(self.vector_index, len(ids), side, self.embedder.id)
             vindex.build(ids, matrix)
-            self._vindex, self._vgen = vindex, gen
+            vindex.seq = seq
+            self._vindex = vindex
         return self._vindex
 
     def _store_vectors(self) -> bool:

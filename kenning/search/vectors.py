@@ -3,7 +3,9 @@
 ``exact`` scans all vectors, block by block: exact, no build, fine to ~50k chunks.
 ``hnsw`` (usearch) answers in about 2 ms at 1M chunks (recall@10 0.95); it is saved beside the
 database and brought up to date incrementally (added and removed keys), so it can always be
-rebuilt from the database and never disagrees with it for long. Once up to date it is
+rebuilt from the database and never disagrees with it for long. A running searcher applies
+the store's change log (``catch_up``): added chunks' vectors go into the graph (``add``),
+deleted ones out of it (``remove``), with no rebuild. Once up to date it is
 memory-mapped (usearch ``view``), not read into RAM: pages come in as searches touch them and
 are shared by every process that searches the same index. The graph keeps its own copy of
 the vectors in float16 (``HNSWIndex.dtype``: recall@10 against exact search measured by
@@ -29,6 +31,7 @@ import numpy as np
 
 from kenning.config import usable_cores
 from kenning.registry import Registry
+from kenning.store.base import Store
 from kenning.store.matrix import STAMP_BYTES
 
 vector_indexes: Registry[VectorIndex] = Registry("vector index", "kenning.vector_indexes")
@@ -49,6 +52,22 @@ class VectorIndex(ABC):
         self.path, self.tag = path, tag
         self.ids = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, 0), dtype=np.float32)
+        #: the position of the store's change log this index reflects
+        self.seq = 0
+        #: changes applied since ``build``: which built rows are still there (None: all),
+        #: and the (ids ascending, float32 rows) of chunks added since
+        self.alive: np.ndarray | None = None
+        self.extra: tuple[np.ndarray, np.ndarray] = (
+            np.zeros(0, dtype=np.int64),
+            np.zeros((0, 0), dtype=np.float32),
+        )
+        self._lock = threading.RLock()
+
+    @property
+    def count(self) -> int:
+        """Vectors searched: the built ones still there and those added since."""
+        built = len(self.ids) if self.alive is None else int(np.count_nonzero(self.alive))
+        return built + len(self.extra[0])
 
     @abstractmethod
     def build(self, ids: np.ndarray, matrix: np.ndarray) -> None:
@@ -62,12 +81,85 @@ class VectorIndex(ABC):
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """Top-k (chunk id, cosine) pairs, optionally only among ``allowed`` chunk ids."""
-        if len(self.ids) == 0 or k <= 0:
+        if self.count == 0 or k <= 0:
             return []
         if allowed is not None:
-            return _exact(self.ids, self.matrix, query, k, np.isin(self.ids, allowed))
+            keep = np.isin(self.ids, allowed)
+            if self.alive is not None:
+                keep &= self.alive
+            found = _exact(self.ids, self.matrix, query, k, keep) if keep.any() else []
+            xids, xrows = self.extra
+            if len(xids):  # chunks added since the build: exact, beside
+                found = _merge(found + _exact(xids, xrows, query, k, np.isin(xids, allowed)), k)
+            return found
         ids, scores = self._search(query, k)
         return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+
+    def catch_up(self, store: Store) -> bool:
+        """Apply the changes the store logged since ``seq`` (the log and the vectors it
+        names read in one snapshot); False when they were compacted away: rebuild."""
+        if store.changes_since(self.seq) == []:  # the common case, without the lock
+            return True
+        with self._lock, store.snapshot():
+            changes = store.changes_since(self.seq)
+            if changes is None:
+                return False
+            if changes:
+                touched = np.unique(np.array([cid for _, cid, _ in changes], dtype=np.int64))
+                ids, matrix = store.vectors_of(touched.tolist())
+                self.apply(touched, ids, matrix)
+                self.seq = changes[-1][0]
+        return True
+
+    def apply(self, touched: np.ndarray, ids: np.ndarray, matrix: np.ndarray) -> None:
+        """Bring the index to the store's state for the chunks ``touched``: ``ids`` and
+        ``matrix`` are those of them that have a vector now; the others are removed. A
+        chunk's vector never changes under its id (a new embedder rebuilds), so one already
+        here stays."""
+        gone = touched[self._holds(touched) & ~np.isin(touched, ids)]
+        new = ~self._holds(ids)
+        ids, matrix = ids[new], _as_f32(matrix[new]) if new.any() else matrix[:0]
+        xids, xrows = self.extra
+        if len(gone):
+            self._remove(gone)
+            built = np.isin(gone, self.ids)
+            if built.any():
+                alive = np.ones(len(self.ids), dtype=bool) if self.alive is None else self.alive
+                alive = alive.copy()
+                alive[self._row(gone[built])] = False
+                self.alive = alive
+            keep = ~np.isin(xids, gone)
+            xids, xrows = xids[keep], xrows[keep]
+        if len(ids):
+            self._add(ids, matrix)
+            xrows = matrix if len(xids) == 0 else np.concatenate([xrows, matrix])
+            xids = np.concatenate([xids, ids])
+            order = np.argsort(xids, kind="stable")
+            xids, xrows = xids[order], xrows[order]
+        self.extra = (xids, xrows)
+
+    def _holds(self, ids: np.ndarray) -> np.ndarray:
+        """Per id: whether the index holds it now."""
+        built = np.isin(ids, self.ids)
+        if self.alive is not None and built.any():
+            built[built] = self.alive[self._row(ids[built])]
+        return built | np.isin(ids, self.extra[0])
+
+    def _row(self, ids: np.ndarray) -> np.ndarray:
+        """The built rows of these built ids (sorted ids: ``build`` keeps them so)."""
+        return np.searchsorted(self.ids, ids)
+
+    def _add(self, ids: np.ndarray, matrix: np.ndarray) -> None:  # noqa: B027 - a graph's hook
+        """Put added vectors into the index's own structure (exact search has none)."""
+
+    def _remove(self, ids: np.ndarray) -> None:  # noqa: B027 - a graph's hook
+        """Take deleted ids out of the index's own structure."""
+
+
+def _merge(found: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+    """The top k of (id, score) pairs from several searches, best first, lower ids first
+    among ties."""
+    return sorted(found, key=lambda f: (-f[1], f[0]))[:k]
 
 
 def _exact(
@@ -157,7 +249,10 @@ class ExactIndex(VectorIndex):
         self.ids, self.matrix = ids, _as_f32(matrix)
 
     def _search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        top = _exact(self.ids, self.matrix, query, k)
+        top = _exact(self.ids, self.matrix, query, k, self.alive) if len(self.ids) else []
+        xids, xrows = self.extra
+        if len(xids):
+            top = _merge(top + _exact(xids, xrows, query, k), k)
         return np.array([t[0] for t in top], dtype=np.int64), np.array([t[1] for t in top])
 
 
@@ -189,6 +284,7 @@ class HNSWIndex(VectorIndex):
     def __init__(self, path: Path | None = None, tag: str = "") -> None:
         super().__init__(path, tag)  # the tag keeps another embedder's graph from being reused
         self.index: object | None = None
+        self._viewed = False  # whether ``index`` is a memory map of the file (read-only)
         self._rows: np.ndarray | None = None  # row of each id when ids are not sorted
 
     def _new(self, dim: int) -> object:
@@ -214,14 +310,14 @@ class HNSWIndex(VectorIndex):
         sorted_ids = len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1]))
         self._rows = None if sorted_ids else np.argsort(ids, kind="stable")
         if len(ids) == 0:
-            self.index = None
+            self.index, self._viewed = None, False
             return
         dim = self.matrix.shape[1]
         view = self._open(dim, view=True)
         if view is not None:
             have = np.asarray(view.keys, dtype=np.int64)  # type: ignore[attr-defined]
             if len(have) == len(ids) and np.array_equal(np.sort(have), np.sort(ids)):
-                self.index = view
+                self.index, self._viewed = view, True
                 return
             del view  # unmap before the file is replaced
         index = self._open(dim, view=False)
@@ -236,10 +332,12 @@ class HNSWIndex(VectorIndex):
             new = ~np.isin(ids, have)
             if new.any():
                 index.add(ids[new], self.matrix[new])  # type: ignore[attr-defined]
-        self.index = index
+        self.index, self._viewed = index, False
         if self._save():
             # map the saved file instead of keeping the graph in RAM
-            self.index = self._open(dim, view=True) or index
+            view = self._open(dim, view=True)
+            if view is not None:
+                self.index, self._viewed = view, True
 
     def _open(self, dim: int, view: bool) -> object | None:
         """The saved graph, mapped (``view``) or loaded; None when missing, stale or damaged."""
@@ -271,19 +369,48 @@ class HNSWIndex(VectorIndex):
         return True
 
     def _search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.index is None:
+        index = self.index
+        if index is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        self.index.expansion_search = max(self.expansion_search, 2 * k)  # type: ignore[attr-defined]
+        index.expansion_search = max(self.expansion_search, 2 * k)  # type: ignore[attr-defined]
         query = np.asarray(query, dtype=np.float32)
-        m = self.index.search(query, k)  # type: ignore[attr-defined]
+        m = index.search(query, k)  # type: ignore[attr-defined]
         keys = np.asarray(m.keys, dtype=np.int64)
         # Re-score the candidates with the float32 vectors: exact cosines, whatever the
-        # graph's own precision (a handful of rows, even from a memory-mapped matrix).
-        pos = np.searchsorted(self.ids, keys) if self._rows is None else self._row_of(keys)
-        rows = np.sort(pos)
-        scores = np.asarray(self.matrix[rows], dtype=np.float32) @ query
-        order = np.lexsort((self.ids[rows], -scores))
-        return self.ids[rows][order], scores[order]
+        # graph's own precision (a handful of rows, even from a memory-mapped matrix); those
+        # added since the build are in ``extra``.
+        xids, xrows = self.extra
+        added = np.isin(keys, xids)
+        rows = np.sort(self._row(keys[~added]))
+        new = np.sort(keys[added])
+        found = np.concatenate([self.ids[rows], new])
+        parts = [np.asarray(self.matrix[rows], dtype=np.float32)] if len(rows) else []
+        if len(new):
+            parts.append(xrows[np.searchsorted(xids, new)])
+        scores = np.concatenate(parts) @ query if parts else np.zeros(0, dtype=np.float32)
+        order = np.lexsort((found, -scores))
+        return found[order], scores[order]
+
+    def _row(self, ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.ids, ids) if self._rows is None else self._row_of(ids)
+
+    def _graph(self, dim: int) -> Any:
+        """The graph, ready to change: a memory-mapped one is copied into RAM first (usearch
+        cannot change a view, and removing from one crashes the process; the copy, not the
+        file, which another process may have replaced since)."""
+        if self.index is None:
+            self.index = self._new(dim)
+        elif self._viewed:
+            self.index = self.index.copy()  # type: ignore[attr-defined]
+        self._viewed = False
+        return self.index
+
+    def _add(self, ids: np.ndarray, matrix: np.ndarray) -> None:
+        self._graph(matrix.shape[1]).add(ids, matrix)
+
+    def _remove(self, ids: np.ndarray) -> None:
+        if self.index is not None:
+            self._graph(0).remove(ids)
 
     def _row_of(self, keys: np.ndarray) -> np.ndarray:
         assert self._rows is not None

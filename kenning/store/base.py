@@ -191,6 +191,40 @@ class Store(ABC):
             if os.path.exists(side + suffix)
         )
 
+    # -- the change log ----------------------------------------------------------------
+    #
+    # Searchers keep caches built from the chunks (in-memory BM25, an HNSW graph). A store
+    # tells them what changed since the position they last read, so they update in place.
+    # The default has no log: its position is the ``generation`` counter, and any move of it
+    # means "rebuild" (None); the SQL stores keep a real log (the ``changes`` table).
+
+    def change_position(self) -> int:
+        """Where the change log stands now: a cache built from the store as it is now
+        reflects every change up to here."""
+        return int(self.get_meta("generation") or 0)
+
+    def changes_since(self, seq: int) -> list[tuple[int, int, str]] | None:
+        """The (seq, chunk id, ``add`` or ``delete``) changes after ``seq``, oldest first;
+        None when they are no longer all known (compacted away), so the reader rebuilds.
+        Read both this and the chunks it names inside one ``snapshot``."""
+        return [] if seq == self.change_position() else None
+
+    def compact_changes(self, keep: int = 0) -> int:
+        """Delete all but the newest ``keep`` changes; readers behind them rebuild. Returns
+        how many were deleted."""
+        return 0
+
+    def keyword_rows_for(self, ids: Sequence[int]) -> Iterator[tuple[int, str]]:
+        """(chunk id, keyword text) of those of ``ids`` that exist, ids ascending."""
+        wanted = set(ids)
+        return ((i, body) for i, body in self.keyword_rows() if i in wanted)
+
+    def vectors_of(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids ascending, float32 rows) of those of ``ids`` that exist and have a vector."""
+        all_ids, matrix = self.vectors()
+        rows = np.flatnonzero(np.isin(all_ids, np.asarray(list(ids), dtype=np.int64)))
+        return all_ids[rows], np.asarray(matrix[rows], dtype=np.float32)
+
     def vector_search(
         self, query: np.ndarray, k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]:

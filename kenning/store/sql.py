@@ -217,6 +217,107 @@ class SQLStore(Store):
             (key,),
         )
 
+    # -- the change log ----------------------------------------------------------------
+
+    #: newest changes the log keeps (``compact_changes``): a searcher further behind
+    #: rebuilds its caches, which is then about as quick as applying that many changes
+    changes_kept = 100_000
+
+    def _lock_log(self) -> None:
+        """Take the right to hand out change ``seq``s until the transaction ends. SQLite's
+        one writer has it already; PostgreSQL takes an advisory lock, so seqs commit in
+        order and a reader never passes one that a slower writer has yet to commit."""
+
+    def _log(self, op: str, ids: Sequence[int]) -> None:
+        """Log ``op`` for these chunks, inside the current write transaction."""
+        if not ids:
+            return
+        self._lock_log()
+        sql = "INSERT INTO changes (chunk_id, op) VALUES (?, ?)"
+        if self.param != "?":
+            sql = sql.replace("?", self.param)
+        self.db.cursor().executemany(sql, [(int(i), op) for i in ids])
+        self._trim_log()
+
+    def _log_where(self, op: str, where: str, args: Sequence[Any]) -> None:
+        """Log ``op`` for the chunks ``c`` that ``where`` selects (before a delete removes
+        them, after an insert adds them)."""
+        self._lock_log()
+        self._run(
+            f"INSERT INTO changes (chunk_id, op) SELECT c.id, ? FROM chunks c WHERE {where} "
+            "ORDER BY c.id",
+            (op, *args),
+        )
+        self._trim_log()
+
+    def _log_rebuild(self) -> None:
+        """Every chunk or vector changed (a reset, a new embedder): compact the whole log
+        past a marker row, so every reader rebuilds."""
+        self._lock_log()
+        self._run("INSERT INTO changes (chunk_id, op) VALUES (0, 'delete')")
+        self._compact(0)
+
+    def _trim_log(self) -> None:
+        """Compact once the log holds twice ``changes_kept``, so it never grows unbounded
+        and compacts rarely."""
+        top = self._run("SELECT max(seq) FROM changes").fetchone()[0] or 0
+        if top - int(self.get_meta("changes_compacted") or 0) > 2 * self.changes_kept:
+            self._compact(self.changes_kept)
+
+    def _compact(self, keep: int) -> int:
+        top = self._run("SELECT max(seq) FROM changes").fetchone()[0] or 0
+        cut = int(top) - keep
+        if cut <= int(self.get_meta("changes_compacted") or 0):
+            return 0
+        gone = int(self._run("DELETE FROM changes WHERE seq <= ?", (cut,)).rowcount)
+        self.set_meta("changes_compacted", str(cut))
+        return gone
+
+    def compact_changes(self, keep: int = 0) -> int:
+        return self._write(lambda: self._compact(keep))
+
+    def change_position(self) -> int:
+        with self.snapshot():
+            top = self._run("SELECT max(seq) FROM changes").fetchone()[0] or 0
+            return max(int(top), int(self.get_meta("changes_compacted") or 0))
+
+    def changes_since(self, seq: int) -> list[tuple[int, int, str]] | None:
+        with self.snapshot():
+            if seq < int(self.get_meta("changes_compacted") or 0):
+                return None
+            rows = self._run(
+                "SELECT seq, chunk_id, op FROM changes WHERE seq > ? ORDER BY seq", (seq,)
+            )
+            return [(int(q), int(c), str(op)) for q, c, op in rows]
+
+    def keyword_rows_for(self, ids: Sequence[int]) -> Iterator[tuple[int, str]]:
+        for where, args in self._matching("c.id", sorted({int(i) for i in ids})):
+            yield from self._run(
+                f"SELECT c.id, {self.body} FROM {self.bodies} WHERE {where} ORDER BY c.id", args
+            )
+
+    def vectors_of(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        found: list[tuple[int, np.ndarray]] = []
+        for where, args in self._matching("c.id", sorted({int(i) for i in ids})):
+            rows = self._run(
+                "SELECT c.id, e.vector FROM chunks c JOIN embeddings e ON e.hash = c.hash "
+                f"WHERE {where}",
+                args,
+            )
+            found.extend((int(i), self._vector(v)) for i, v in rows)
+        found.sort(key=lambda r: r[0])
+        if not found:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        return np.array([i for i, _ in found], dtype=np.int64), np.stack([v for _, v in found])
+
+    def _insert_vectors_logged(self, vectors: dict[str, np.ndarray]) -> None:
+        """Store vectors (``_insert_vectors``) and log an ``add`` for every chunk already
+        stored that they give its first vector (a new chunk logs its own)."""
+        new = sorted(set(vectors) - self.known_hashes(vectors))
+        self._insert_vectors(vectors)
+        for where, args in self._matching("c.hash", new):
+            self._log_where("add", where, args)
+
     def _upsert_sources(
         self, sources: Iterable[tuple[SourceRow, list[Chunk] | None]]
     ) -> list[tuple[int, list[Chunk]]]:
@@ -295,7 +396,7 @@ class SQLStore(Store):
 
     def write_vectors(self, vectors: dict[str, np.ndarray]) -> None:
         def work() -> None:
-            self._insert_vectors(vectors)
+            self._insert_vectors_logged(vectors)
             self._bump("vectors_generation")
 
         self._write(work)
@@ -305,6 +406,7 @@ class SQLStore(Store):
             self._run("DELETE FROM embeddings")
             self._insert_vectors(vectors)
             self.set_meta("embedder", embedder)
+            self._log_rebuild()
             self._bump("vectors_generation")
 
         self._write(work)
@@ -327,6 +429,7 @@ class SQLStore(Store):
         def work() -> None:
             self._clear()
             self._run("DELETE FROM meta WHERE key = 'embedder'")
+            self._log_rebuild()
             self._bump()
 
         self._write(work)

@@ -109,8 +109,10 @@ def test_memory_index_is_saved_at_sync_and_reloaded(tmp_path: Path, notes: Path)
     from kenning.search.keywords import BM25Index
 
     with Index.open(db) as idx:
-        gen = idx.store.get_meta("generation") or "0"
-    assert BM25Index().load(saved, gen) and not BM25Index().load(saved, gen + "x")
+        seq = idx.store.change_position()
+    loaded = BM25Index()  # stamped with the change log's position it reflects
+    assert loaded.load(saved) and 0 < int(loaded.stamp) <= seq
+    assert not BM25Index().load(saved, loaded.stamp + "x")
 
 
 def test_unknown_keyword_index_lists_the_valid_ones(tmp_path: Path) -> None:

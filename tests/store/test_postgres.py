@@ -222,6 +222,11 @@ def test_a_version_1_database_is_migrated_in_place(
     url = postgres_url()
     monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
     monkeypatch.setattr(SQLStore, "_replace_links", lambda *a: None)  # no link table then
+    from kenning.store.postgres import PostgresStore
+
+    for name in ("_log", "_log_where", "_log_rebuild"):  # nor a change log
+        monkeypatch.setattr(SQLStore, name, lambda *a: None)
+    monkeypatch.setattr(PostgresStore, "_log", lambda *a: None)
     with Index.open(url, embedder="hash") as old:
         old.add([notes])
         before = _key(old.search("softmax probabilities", k=5, mode="bm25"))

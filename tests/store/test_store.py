@@ -406,3 +406,77 @@ def test_dump_gives_back_what_was_written(make) -> None:
     assert set(got) == {a.hash, b.hash} and np.allclose(got[a.hash], vectors_for(a, b)[a.hash])
     assert set(s.meta()) >= {"generation"}
     s.close()
+
+
+# -- the change log: every store logs each chunk it adds or deletes with the change ---------
+
+
+def replay(s: Store, since: int = 0) -> set[int]:
+    """The chunk ids the log says exist, replayed from ``since`` (0: the log's start)."""
+    changes = s.changes_since(since)
+    assert changes is not None
+    live: set[int] = set()
+    for _, cid, op in changes:
+        (live.add if op == "add" else live.discard)(cid)
+    return live
+
+
+def test_the_change_log_names_every_chunk_added_and_deleted(make) -> None:
+    s = make()
+    start = s.change_position()
+    a1, a2, b1 = chunk("apples"), chunk("pears", 10), chunk("blue sky")
+    s.write_sources([(source("/r/a.md"), [a1, a2]), (source("/r/b.md"), [b1])], {})
+    first = s.change_position()
+    assert first > start
+    ids = set(s.chunk_ids().tolist())
+    assert replay(s, start) == ids
+    assert [op for _, _, op in s.changes_since(start) or []] == ["add"] * 3
+    # an edit deletes the source's old chunks and adds its new ones, in one change
+    s.write_sources([(source("/r/a.md", "h2"), [chunk("apples and plums")])], {})
+    changes = s.changes_since(first) or []
+    gone = {cid for _, cid, op in changes if op == "delete"}
+    new = {cid for _, cid, op in changes if op == "add"}
+    assert len(gone) == 2 and gone < ids and len(new) == 1 and not new & ids
+    assert [q for q, _, _ in changes] == sorted(q for q, _, _ in changes)
+    s.delete_sources(["/r/b.md"])
+    assert replay(s, start) == set(s.chunk_ids().tolist())
+    assert s.changes_since(s.change_position()) == []
+    s.close()
+
+
+def test_a_vector_arriving_later_is_logged_as_an_add(make) -> None:
+    s = make()
+    c = chunk("waiting for its vector")
+    s.write_sources([(source("/r/a.md"), [c])], {})
+    before = s.change_position()
+    s.write_vectors({c.hash: vec(1)})
+    changes = s.changes_since(before) or []
+    assert [(cid, op) for _, cid, op in changes] == [(int(s.chunk_ids()[0]), "add")]
+    ids, matrix = s.vectors_of(list(s.chunk_ids()))
+    assert ids.tolist() == s.chunk_ids().tolist() and np.allclose(matrix[0], vec(1), atol=1e-6)
+    s.close()
+
+
+def test_compaction_and_reset_send_readers_behind_them_to_a_rebuild(make) -> None:
+    s = make()
+    start = s.change_position()
+    s.write_sources([(source("/r/a.md"), [chunk("one")]), (source("/r/b.md"), [chunk("two")])], {})
+    middle = s.change_position()
+    s.delete_sources(["/r/b.md"])
+    assert s.compact_changes(keep=1) == 2  # the two adds; the delete is kept
+    assert s.changes_since(start) is None  # behind the compacted point: rebuild
+    assert [op for _, _, op in s.changes_since(middle) or []] == ["delete"]
+    assert s.compact_changes(keep=1) == 0
+    now = s.change_position()
+    s.reset()
+    assert s.changes_since(now) is None and s.changes_since(s.change_position()) == []
+    s.close()
+
+
+def test_keyword_rows_for_reads_only_the_chunks_asked(make) -> None:
+    s = make()
+    s.write_sources([(source("/r/a.md"), [chunk("apples"), chunk("pears", 10)])], {})
+    ids = s.chunk_ids().tolist()
+    rows = list(s.keyword_rows_for([ids[1], 10**9]))
+    assert [i for i, _ in rows] == [ids[1]] and "pears" in rows[0][1]
+    s.close()

@@ -157,6 +157,20 @@ class PostgresStore(SQLStore):
     def _matching(self, column: str, values: list[Any]) -> Iterator[tuple[str, list[Any]]]:
         yield f"{column} = ANY(?)", [values]
 
+    def _lock_log(self) -> None:
+        self.db.execute("SELECT pg_advisory_xact_lock(hashtext('kenning:changes'))")
+
+    def _log(self, op: str, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        self._lock_log()
+        self.db.execute(  # one statement, ids in their order: as fast as COPY here
+            "INSERT INTO changes (chunk_id, op) SELECT u.i, %s "
+            "FROM unnest(%s::bigint[]) WITH ORDINALITY AS u(i, n) ORDER BY u.n",
+            (op, [int(i) for i in ids]),
+        )
+        self._trim_log()
+
     @staticmethod
     def _vector(value: Any) -> np.ndarray:
         """A pgvector value as float32 (pgvector 0.3+ returns its own ``Vector``)."""
@@ -192,6 +206,7 @@ class PostgresStore(SQLStore):
             if vectors and not bulk:
                 self._ensure_hnsw(len(next(iter(vectors.values()))))
             self.set_meta("embedder", embedder)
+            self._log_rebuild()
             self._bump("vectors_generation")
 
         self._write(work)
@@ -271,8 +286,10 @@ class PostgresStore(SQLStore):
 
         def work() -> None:
             db = self.db
-            self._insert_vectors(vectors)
+            self._lock_log()  # first: every writer takes it before any row lock
+            self._insert_vectors_logged(vectors)
             replaced = self._upsert_sources(sorted(sources, key=lambda s: s[0].path))
+            self._log_where("delete", "c.source_id = ANY(?)", [[sid for sid, _ in replaced]])
             delta, n_chunks, n_tokens = drop_chunks(
                 db, "source_id = ANY(%s)", [[sid for sid, _ in replaced]]
             )
@@ -324,12 +341,18 @@ class PostgresStore(SQLStore):
                         for posting in postings:
                             copy.write_row(posting)
             count_terms(db, delta, n_chunks, n_tokens)
+            self._log("add", [row[0] for row in rows])
             self._bump()
 
         self._write(work)
 
     def _delete(self, paths: Sequence[str]) -> int:
         if paths:
+            self._log_where(
+                "delete",
+                "c.source_id IN (SELECT id FROM sources WHERE path = ANY(?))",
+                [list(paths)],
+            )
             where = "source_id IN (SELECT id FROM sources WHERE path = ANY(%s))"
             count_terms(self.db, *drop_chunks(self.db, where, [list(paths)]))
             self.db.execute("DELETE FROM sources WHERE path = ANY(%s)", (list(paths),))

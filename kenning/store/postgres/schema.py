@@ -13,7 +13,7 @@ from typing import Any
 from .filters import COMPARE
 
 SCHEMA = "kenning"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 9
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -102,10 +102,21 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX links_name ON links (name);
     INSERT INTO meta SELECT 'links_missing', '1' WHERE EXISTS (SELECT 1 FROM sources);
     """,
-    # Reserved while the work lands: 6 for conflicts, 7 for agent traces, 8 for cards.
+    # Reserved for conflicts, agent traces and cards; their tables went to the layers that
+    # own them, so these do nothing.
     6: "SELECT 1",
     7: "SELECT 1",
     8: "SELECT 1",
+    # The change log, as SQLite's migration 8 (see there). Writers that log take one
+    # advisory lock (``PostgresStore._lock_log``) before their first ``seq``, so seqs commit
+    # in order and a reader never skips one still being written.
+    9: """
+    CREATE TABLE IF NOT EXISTS changes (
+        seq bigserial PRIMARY KEY,
+        chunk_id bigint NOT NULL,
+        op text NOT NULL CHECK (op IN ('add', 'delete'))
+    );
+    """,
 }
 
 

@@ -151,8 +151,10 @@ class SQLiteStore(SQLStore):
         vectors: dict[str, np.ndarray],
     ) -> None:
         with self.transaction() as db:
-            self._insert_vectors(vectors)
+            self._insert_vectors_logged(vectors)
             replaced = self._upsert_sources(sources)
+            for sid, _ in replaced:
+                self._log_where("delete", "c.source_id = ?", (sid,))
             # Chunk ids are handed out here, inside the write lock, so that chunks and their
             # keyword rows go in with two executemany calls instead of two statements each.
             db.executemany(
@@ -178,11 +180,15 @@ class SQLiteStore(SQLStore):
                 rows,
             )
             db.executemany("INSERT INTO chunks_fts (rowid, body) VALUES (?, ?)", bodies)
+            self._log("add", [row[0] for row in rows])
             self._bump()
 
     def _delete(self, paths: Sequence[str]) -> int:
         chunks = "SELECT id FROM chunks WHERE source_id = (SELECT id FROM sources WHERE path = ?)"
         for path in paths:
+            self._log_where(
+                "delete", "c.source_id = (SELECT id FROM sources WHERE path = ?)", (path,)
+            )
             self.db.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({chunks})", (path,))
             self.db.execute(f"DELETE FROM chunks WHERE id IN ({chunks})", (path,))
             self.db.execute("DELETE FROM sources WHERE path = ?", (path,))

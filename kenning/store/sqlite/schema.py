@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 8
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -76,10 +76,25 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX links_name ON links(name);
     INSERT INTO meta SELECT 'links_missing', '1' WHERE EXISTS (SELECT 1 FROM sources)
     """,
-    # Reserved while the work lands: 5 for conflicts, 6 for agent traces, 7 for cards.
+    # Reserved for conflicts, agent traces and cards; their tables went to the layers that
+    # own them (``kenning.eval.history`` and the like create their own), so these are empty.
     5: "",
     6: "",
     7: "",
+    # The change log: one row per chunk added (or given its vector) or deleted, written in
+    # the same transaction as the change, so a searcher's in-memory caches apply only what
+    # changed since the last ``seq`` they read (``SQLStore.changes_since``). Old rows are
+    # deleted by ``SQLStore.compact_changes``, which records in ``meta`` (key
+    # ``changes_compacted``) the last ``seq`` it removed: a reader behind it rebuilds.
+    # AUTOINCREMENT: a ``seq`` is never handed out twice, even after compaction. (IF NOT
+    # EXISTS: a file whose version was set back, as tests of older files do, keeps its log.)
+    8: """
+    CREATE TABLE IF NOT EXISTS changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        chunk_id INTEGER NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('add', 'delete'))
+    )
+    """,
 }
 
 
