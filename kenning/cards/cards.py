@@ -92,8 +92,12 @@ def cards_for(
 ) -> Result:
     """Make (and, with ``save``, store) the cards of the notes ``selection`` picks."""
     paths, deck = choose(index, selection or Selection())
-    propose = LLMWriter(llm) if llm is not None else candidates
-    made = make_cards(notes_at(paths), propose, thresholds)
+    writer = LLMWriter(llm) if llm is not None else None
+    try:
+        made = make_cards(notes_at(paths), writer or candidates, thresholds)
+    finally:
+        if writer is not None:
+            writer.close()
     changes = Changes(added=[c.id for c in made.cards])
     if save:
         with CardStore(index.location, create=True) as store:

@@ -39,7 +39,7 @@ DISTRACTORS = 3
 SAMPLE = 24
 #: two cards with the same answer whose questions share this share of content words merge
 NEAR_DUPLICATE = 0.7
-_RULE_ORDER = {"description": 0, "definition": 1, "list": 2, "llm": 2, "fact": 3}
+RULE_ORDER = {"description": 0, "definition": 1, "list": 2, "llm": 2, "fact": 3}
 _SHAPE = re.compile(r"[A-Za-z]+|\d+|\S")
 
 
@@ -106,7 +106,7 @@ def make_cards(
                 made.unverified += 1
                 continue
             kept.append(card)
-        kept.sort(key=lambda c: (_RULE_ORDER.get(c.rule, 9), c.start))
+        kept.sort(key=lambda c: (RULE_ORDER.get(c.rule, 9), c.start))
         made.capped += max(0, len(kept) - per_note)
         made.cards.extend(sorted(kept[:per_note], key=lambda c: c.start))
     before = len(made.cards)
@@ -115,6 +115,18 @@ def make_cards(
     if choices:
         add_choices(made.cards, texts, thresholds)
     return made
+
+
+def answerable(card: Card, note: str, answerer: Any = None) -> bool:
+    """Whether the extractive answerer (no embedder), asked the card's question over its
+    whole note, quotes the card's answer: the round trip of `kenning eval cards`."""
+    from kenning.answer.extractive import ExtractiveLLM
+
+    answerer = answerer or ExtractiveLLM()
+    passage = Passage(1, 0, card.path, card.title, "", None, 0, len(note), note, 1.0)
+    question = " ".join(card.question.replace(BLANK, " ").split())
+    quoted = " ".join(c.quote for c in answerer.pick(question, [passage]))
+    return normal(card.answer) in normal(quoted)
 
 
 def leaks(card: Card) -> bool:

@@ -23,10 +23,9 @@ from typing import Any
 
 from kenning.answer.citations import Thresholds
 from kenning.answer.extractive import ExtractiveLLM
-from kenning.answer.llms import Passage
 from kenning.answer.sentences import content_words
 from kenning.cards.card import BLANK, Card, normal
-from kenning.cards.make import jaccard, leaks, supported
+from kenning.cards.make import answerable, jaccard, leaks, supported
 
 SHORT_WORDS = 8
 
@@ -47,15 +46,6 @@ class CardReport:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
-
-
-def found(card: Card, note: str, answerer: ExtractiveLLM) -> bool:
-    """Whether the extractive answerer, asked the card's question over its note, quotes
-    the card's answer."""
-    passage = Passage(1, 0, card.path, card.title, "", None, 0, len(note), note, 1.0)
-    question = " ".join(card.question.replace(BLANK, " ").split())
-    quoted = " ".join(c.quote for c in answerer.pick(question, [passage]))
-    return normal(card.answer) in normal(quoted)
 
 
 def near_duplicates(cards: list[Card]) -> int:
@@ -86,7 +76,7 @@ def evaluate_cards(
     for card in cards:
         kinds[card.kind] += 1
         note = notes.get(card.path, card.source)
-        trips += found(card, note, answerer)
+        trips += answerable(card, note, answerer)
         leaked += leaks(card)
         short += len(card.answer.split()) <= SHORT_WORDS
         verified += supported(card.answer, note[card.start : card.end], thresholds)

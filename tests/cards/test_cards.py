@@ -196,7 +196,7 @@ class ScriptedLLM(LLM):
         self.prompts.append(prompt)
         note = prompt.passages[0].text
         if "Archiving" in note:
-            yield "Q: What kind of tool is tar? | A: Archiving utility\n"
+            yield "Q: How do you extract an archive with tar? | A: tar xf source.tar\n"
         if "distributed" in note:  # as small models write: question and answer on two lines
             yield "1. Q: What sort of system is Git?\n\nA: distributed version control system\n"
         yield "Q: Who wrote it? | A: Grace Hopper in 1952\nsome chatter that is not a card\n"
@@ -209,7 +209,7 @@ def test_llm_cards_are_checked_like_extractive_ones(db: Path) -> None:
     assert len(llm.prompts) == len(NOTES)
     assert "atomic" in llm.prompts[0].messages[0].content
     got = {(c.question, c.answer, c.rule) for c in result.cards}
-    assert ("What kind of tool is tar?", "Archiving utility", "llm") in got
+    assert ("How do you extract an archive with tar?", "tar xf source.tar", "llm") in got
     assert ("What sort of system is Git?", "distributed version control system", "llm") in got
     assert not any("Hopper" in c.answer for c in result.cards)
     for c in result.cards:
