@@ -141,6 +141,32 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
+def literal_prefix(pattern: str) -> str:
+    """What every text a glob matches starts with: the glob before its first wildcard.
+    Stores look paths up by it in their index of paths, instead of testing every path."""
+    cut = [i for i in (pattern.find("*"), pattern.find("?")) if i >= 0]
+    return pattern[: min(cut)] if cut else pattern
+
+
+def prefix_end(prefix: str) -> str:
+    """The least text above every text that starts with ``prefix`` (code-point order):
+    ``prefix <= text < prefix_end(prefix)`` is ``text.startswith(prefix)``, as a range a
+    B-tree index answers."""
+    following = ord(prefix[-1]) + 1
+    if following > 0x10FFFF:
+        return prefix_end(prefix[:-1]) if len(prefix) > 1 else chr(0x10FFFF) * 2
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not text
+        following = 0xE000
+    return prefix[:-1] + chr(following)
+
+
+def glob_shape(pattern: str) -> tuple[bool, bool]:
+    """(single, double): whether a glob has a ``*`` that stays inside one folder, and one
+    ``**`` (that crosses folders). Stores use it to test a glob without a regular
+    expression where wildcards of their own (SQL's LIKE and GLOB) say the same."""
+    return "*" in pattern.replace("**", ""), "**" in pattern
+
+
 @dataclass
 class Filters:
     """A conjunction of metadata conditions, path globs and types."""

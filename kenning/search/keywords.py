@@ -511,7 +511,7 @@ class StoreKeywords(KeywordIndex):
     def search(
         self, terms: list[str], k: int, scope: Scope | None = None
     ) -> list[tuple[int, float]]:
-        return self.store.keyword_search(terms, k, scope.filters if scope else None)
+        return self.store.keyword_search(terms, k, scope)
 
 
 #: loaded indexes by saved file, shared by every searcher of this process while any holds

@@ -380,7 +380,7 @@ class Searcher:
             if tuning and tuning.adapter:
                 qvec = tuning.adapter.apply(qvec)
             if vindex is None:
-                dense = self.store.vector_search(qvec, depth, filters)
+                dense = self.store.vector_search(qvec, depth, scope)
             else:
                 dense = vindex.search(qvec, depth, scope.chunk_ids() if scope else None)
         if ranking is not None:

@@ -42,6 +42,11 @@ HNSW_THRESHOLD = 20_000
 BLOCK = 16_384
 #: fewest rows worth a thread of their own in exact search
 SPLIT = 2_048
+#: a filtered search reads up to this many allowed rows exactly; more walk the HNSW graph
+#: for ``OVERSAMPLE`` times the neighbours the filter's share implies (docs/benchmarks.md,
+#: "Filtered queries on both stores")
+EXACT_ROWS = 100_000
+OVERSAMPLE = 4
 
 
 class VectorIndex(ABC):
@@ -87,13 +92,18 @@ class VectorIndex(ABC):
             keep = np.isin(self.ids, allowed)
             if self.alive is not None:
                 keep &= self.alive
-            found = _exact(self.ids, self.matrix, query, k, keep) if keep.any() else []
+            found = self._filtered(query, k, keep) if keep.any() else []
             xids, xrows = self.extra
             if len(xids):  # chunks added since the build: exact, beside
                 found = _merge(found + _exact(xids, xrows, query, k, np.isin(xids, allowed)), k)
             return found
         ids, scores = self._search(query, k)
         return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+
+    def _filtered(self, query: np.ndarray, k: int, keep: np.ndarray) -> list[tuple[int, float]]:
+        """Top-k among the rows ``keep`` marks: exact; an index with a graph may walk it
+        when the filter leaves many rows."""
+        return _exact(self.ids, self.matrix, query, k, keep)
 
     def catch_up(self, store: Store) -> bool:
         """Apply the changes the store logged since ``seq`` (the log and the vectors it
@@ -411,6 +421,24 @@ class HNSWIndex(VectorIndex):
     def _remove(self, ids: np.ndarray) -> None:
         if self.index is not None:
             self._graph(0).remove(ids)
+
+    def _filtered(self, query: np.ndarray, k: int, keep: np.ndarray) -> list[tuple[int, float]]:
+        """The planner of a filtered search: exact over the allowed rows up to
+        ``EXACT_ROWS`` of them (reading them costs less than a wide walk, and misses none);
+        above, the graph's ``k * OVERSAMPLE / share`` nearest, of which the allowed ones
+        are the answer when there are ``k`` (else exact after all)."""
+        allowed = int(np.count_nonzero(keep))
+        if allowed > EXACT_ROWS and self.index is not None:
+            want = min(len(self.ids), int(np.ceil(k * OVERSAMPLE * len(self.ids) / allowed)))
+            ids, scores = self._search(query, want)
+            built = ~np.isin(ids, self.extra[0])  # those added since: searched beside
+            ids, scores = ids[built], scores[built]
+            rows = np.searchsorted(self.ids, ids) if self._rows is None else self._row_of(ids)
+            hit = keep[rows]
+            if np.count_nonzero(hit) >= k:
+                top = zip(ids[hit][:k], scores[hit][:k], strict=True)
+                return [(int(i), float(s)) for i, s in top]
+        return _exact(self.ids, self.matrix, query, k, keep)
 
     def _row_of(self, keys: np.ndarray) -> np.ndarray:
         assert self._rows is not None

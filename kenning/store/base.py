@@ -226,9 +226,10 @@ class Store(ABC):
         return all_ids[rows], np.asarray(matrix[rows], dtype=np.float32)
 
     def vector_search(
-        self, query: np.ndarray, k: int, filters: Filters | None = None
+        self, query: np.ndarray, k: int, scope: Scope | None = None
     ) -> list[tuple[int, float]]:
-        """Top-k (chunk id, cosine), for stores that ``searches_itself``."""
+        """Top-k (chunk id, cosine), for stores that ``searches_itself``; only among the
+        chunks ``scope`` allows, when given."""
         raise NotImplementedError(f"{type(self).__name__} keeps no vector index of its own")
 
     @abstractmethod
@@ -321,9 +322,10 @@ class Store(ABC):
 
     @abstractmethod
     def keyword_search(
-        self, terms: list[str], k: int, filters: Filters | None = None
+        self, terms: list[str], k: int, scope: Scope | None = None
     ) -> list[tuple[int, float]]:
-        """BM25 top-k as (chunk id, score), higher is better; any term may match."""
+        """BM25 top-k as (chunk id, score), higher is better; any term may match; only
+        among the chunks ``scope`` allows, when given."""
 
     @abstractmethod
     def keyword_rows(self) -> Iterator[tuple[int, str]]:
@@ -356,11 +358,9 @@ class Store(ABC):
 
 
 class Scope:
-    """The chunks a filtered search may return: the store works them out once, on demand.
-
-    Keyword search in the store applies ``filters`` in its own query; the dense side and
-    in-memory keyword ranking need the allowed chunk ids, so both share this one lookup.
-    """
+    """The chunks a filtered search may return: the store works them out once, on demand,
+    and both rankings (keyword and dense, in memory or in the store) take them from here,
+    so a search evaluates its filter once."""
 
     def __init__(self, store: Store, filters: Filters) -> None:
         self.store, self.filters = store, filters

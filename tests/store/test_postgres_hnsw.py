@@ -14,6 +14,7 @@ from conftest import postgres_url
 from kenning import Filters, Index
 from kenning.config import load_settings
 from kenning.errors import ConfigError
+from kenning.store.base import Scope
 from kenning.store.postgres import PostgresStore
 from kenning.store.postgres.hnsw import HNSWSettings, split_url
 
@@ -108,16 +109,15 @@ def test_filtered_search_equals_the_exact_filtered_top_k(
     if path == "walk" and not store.iterative:
         pytest.skip(f"pgvector {store.pgvector} has no iterative index scans")
     filters = Filters.parse(paths=[f"{folder}/**"])
-    where, args = store.filter_sql(filters)
     store.exact_below = 10**9 if path == "exact" else 0
     try:
-        assert store._walk_filtered(where, args) is (path == "walk")
+        assert store._walk_filtered(len(Scope(store, filters).chunk_ids())) is (path == "walk")
         rng = np.random.default_rng(3)
         dim = store.vectors()[1].shape[1]
         for _ in range(5):
             q = rng.normal(size=dim).astype(np.float32)
             for k in (1, 10):
-                got = store.vector_search(q, k, filters)
+                got = store.vector_search(q, k, Scope(store, filters))
                 want = _exact(store, q, k, folder)
                 assert [i for i, _ in got] == [i for i, _ in want]
                 assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-5)
@@ -136,9 +136,10 @@ def test_a_selective_filter_is_searched_exactly(built: Index) -> None:
         pytest.skip(f"pgvector {store.pgvector} has no iterative index scans")
     store.exact_below = 30
     try:  # 40 notes a folder: a folder goes to the graph, three notes are scanned exactly
-        assert store._walk_filtered(*store.filter_sql(Filters.parse(paths=["a/**"])))
-        few = Filters.parse(paths=["a/n3.md", "a/n6.md", "a/n9.md"])
-        assert not store._walk_filtered(*store.filter_sql(few))
+        folder = Scope(store, Filters.parse(paths=["a/**"]))
+        assert store._walk_filtered(len(folder.chunk_ids()))
+        few = Scope(store, Filters.parse(paths=["a/n3.md", "a/n6.md", "a/n9.md"]))
+        assert not store._walk_filtered(len(few.chunk_ids()))
     finally:
         store.exact_below = type(store).exact_below
 
@@ -149,7 +150,7 @@ def test_a_walk_that_finds_too_few_falls_back_to_exact(built: Index) -> None:
     than k, and the exact scan answers instead (all three)."""
     store = built.store
     assert isinstance(store, PostgresStore)
-    few = Filters.parse(paths=["a/n3.md", "a/n6.md", "a/n9.md"])
+    few = Scope(store, Filters.parse(paths=["a/n3.md", "a/n6.md", "a/n9.md"]))
     store.exact_below = 0
     try:
         got = store.vector_search(np.ones(store.vectors()[1].shape[1], np.float32), 10, few)
@@ -174,12 +175,12 @@ def test_the_walk_reads_the_hnsw_index(built: Index) -> None:
     assert isinstance(store, PostgresStore)
     if not store.iterative:
         pytest.skip(f"pgvector {store.pgvector} has no iterative index scans")
-    where, args = store.filter_sql(Filters.parse(paths=["a/**"]))
+    allowed = Scope(store, Filters.parse(paths=["a/**"])).chunk_ids().tolist()
     q = np.ones(store.vectors()[1].shape[1], np.float32)
     with store.db.transaction():
         for setting in store._walk_settings(10):
             store.db.execute(setting)
         plan = store.db.execute(
-            "EXPLAIN " + store._walk_sql(where), (q, *args, q, 10, *args, 10)
+            "EXPLAIN " + store._walk_sql(), (q, allowed, q, 10, allowed, 10), prepare=False
         ).fetchall()
     assert "embeddings_hnsw" in "\n".join(r[0] for r in plan)

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from kenning import Filters, Index
 from kenning.errors import NotFound, SchemaTooNew, UnknownBackend
 from kenning.store import SourceRow, Store, open_store, stores
+from kenning.store.base import Scope
 from kenning.store.sqlite import SQLiteStore
 from kenning.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from kenning.text.chunking import Chunk
@@ -237,7 +238,7 @@ def test_store_filters_match_the_reference(filled: Store, spec: dict) -> None:
     keyword = {
         r.path
         for r in filled.chunks(
-            [c for c, _ in filled.keyword_search(["common"], 50, filters)]
+            [c for c, _ in filled.keyword_search(["common"], 50, Scope(filled, filters))]
         ).values()
     }
     assert keyword == expected

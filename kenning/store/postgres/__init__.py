@@ -28,8 +28,7 @@ import numpy as np
 
 from kenning.config import cache_dir, load_settings
 from kenning.errors import ConfigError, MissingExtra, NotFound
-from kenning.filters import Filters
-from kenning.store.base import Lock, SourceRow, stores
+from kenning.store.base import Lock, Scope, SourceRow, stores
 from kenning.store.sql import SQLStore
 from kenning.text.chunking import Chunk
 from kenning.text.tokens import Tokenizer
@@ -38,7 +37,7 @@ from . import hnsw, schema
 from .bm25 import count as count_terms
 from .bm25 import drop_chunks
 from .bm25 import search as bm25_search
-from .filters import filter_sql
+from .filters import code_point_order, filter_sql, ranged_filter_sql
 from .schema import SCHEMA
 
 T = TypeVar("T")
@@ -76,6 +75,7 @@ class PostgresStore(SQLStore):
     searches_itself = True
     param = "%s"
     filter_sql = filter_sql
+    json_ids = "CAST(coalesce(json_agg(c.id), '[]') AS text)"
 
     def cache_prefix(self) -> str | None:
         """Under ``~/.cache/kenning/stores``, named after this database's URL and its
@@ -100,6 +100,8 @@ class PostgresStore(SQLStore):
         self._vector_type()
         self.pgvector = hnsw.version(self.db)
         self.iterative = hnsw.iterative(self.pgvector)
+        if code_point_order(self.db):  # paths sort as in Python: look prefixes up as ranges
+            self.filter_sql, self.expands_globs = ranged_filter_sql, True
         self.db.execute(f"SET search_path TO {SCHEMA}, public")
         self._tokens: Tokenizer | None = None
         self._hnsw = False
@@ -375,17 +377,19 @@ class PostgresStore(SQLStore):
         return ids, np.stack([self._vector(r[1]) for r in rows])
 
     def vector_search(
-        self, query: np.ndarray, k: int, filters: Filters | None = None
+        self, query: np.ndarray, k: int, scope: Scope | None = None
     ) -> list[tuple[int, float]]:
         q = np.asarray(query, dtype=np.float32)
-        if filters:
-            where, args = filter_sql(filters)
-            if self._walk_filtered(where, args):
-                found = self._filtered_walk(q, k, where, args)
+        if scope is not None:
+            allowed = scope.chunk_ids().tolist()
+            if not allowed:
+                return []
+            if self._walk_filtered(len(allowed)):
+                found = self._filtered_walk(q, k, allowed)
                 if len(found) == k:
                     return found
                 # the walk stopped (hnsw.max_scan_tuples) before k allowed chunks: exact
-            return self._filtered_exact(q, k, where, args)
+            return self._filtered_exact(q, k, allowed)
         with self.db.transaction():
             self.db.execute(f"SET LOCAL hnsw.ef_search = {self.hnsw.ef_search(k)}")
             rows = self.db.execute(
@@ -396,50 +400,41 @@ class PostgresStore(SQLStore):
             ).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
-    def _walk_filtered(self, where: str, args: list[Any]) -> bool:
-        """Whether a filtered search walks the graph: only on pgvector >= 0.8, with an HNSW
-        index, and when the filter leaves more than ``exact_below`` chunks (counted up to
-        that many, so a selective filter costs a bounded count)."""
-        if (
-            not self.iterative
-            or not self.db.execute(
+    def _walk_filtered(self, allowed: int) -> bool:
+        """The planner of a filtered search: walk the graph only on pgvector >= 0.8, with
+        an HNSW index, and when the filter leaves more than ``exact_below`` chunks; else
+        scan the allowed chunks exactly (few, so quick, and never misses one)."""
+        return (
+            allowed > self.exact_below
+            and self.iterative
+            and self.db.execute(
                 "SELECT to_regclass('kenning.embeddings_hnsw') IS NOT NULL"
             ).fetchone()[0]
-        ):
-            return False
-        if self.exact_below <= 0:
-            return True
-        n = self.db.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM chunks c WHERE c.source_id IN "
-            f"(SELECT s.id FROM sources s WHERE {where}) LIMIT %s) x",
-            (*args, self.exact_below + 1),
-        ).fetchone()[0]
-        return int(n) > self.exact_below
+        )
 
-    def _filtered_exact(
-        self, q: np.ndarray, k: int, where: str, args: list[Any]
-    ) -> list[tuple[int, float]]:
+    def _filtered_exact(self, q: np.ndarray, k: int, allowed: list[int]) -> list[tuple[int, float]]:
         """Exact over the allowed chunks, as the in-memory indexes do ("+ 0" keeps the
-        planner off the HNSW index)."""
+        planner off the HNSW index). Never prepared: the chunk ids must reach the planner
+        as a constant, which it hashes once, not as a parameter it searches per row."""
         rows = self.db.execute(
             "SELECT c.id, 1 - (e.vector <=> %s) FROM chunks c JOIN embeddings e "
-            "ON e.hash = c.hash WHERE c.source_id IN "
-            f"(SELECT s.id FROM sources s WHERE {where}) "
+            "ON e.hash = c.hash WHERE c.id = ANY(%s::bigint[]) "
             "ORDER BY (e.vector <=> %s) + 0, c.id LIMIT %s",
-            (q, *args, q, k),
+            (q, allowed, q, k),
+            prepare=False,
         )
         return [(int(i), float(s)) for i, s in rows]
 
-    def _filtered_walk(
-        self, q: np.ndarray, k: int, where: str, args: list[Any]
-    ) -> list[tuple[int, float]]:
+    def _filtered_walk(self, q: np.ndarray, k: int, allowed: list[int]) -> list[tuple[int, float]]:
         """pgvector's iterative index scan: the graph walk goes on past ``ef_search``
         candidates until ``k`` vectors of allowed chunks are found (or
         ``hnsw.max_scan_tuples``); relaxed order, sorted again here."""
         with self.db.transaction():
             for setting in self._walk_settings(k):
                 self.db.execute(setting)
-            rows = self.db.execute(self._walk_sql(where), (q, *args, q, k, *args, k)).fetchall()
+            rows = self.db.execute(
+                self._walk_sql(), (q, allowed, q, k, allowed, k), prepare=False
+            ).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
     def _walk_settings(self, k: int) -> list[str]:
@@ -450,27 +445,28 @@ class PostgresStore(SQLStore):
         ]
 
     @staticmethod
-    def _walk_sql(where: str) -> str:
-        """Parameters: the query vector, the filter's, the vector, k, the filter's, k. The
-        filter is a scalar subquery on each vector the walk yields, not an EXISTS, which the
-        planner would turn into a join that starts from the allowed chunks and sorts them."""
+    def _walk_sql() -> str:
+        """Parameters: the query vector, the allowed chunk ids, the vector, k, the ids, k.
+        The test is a scalar subquery on each vector the walk yields, not an EXISTS, which
+        the planner would turn into a join that starts from the allowed chunks and sorts
+        them."""
         return (
             "WITH nn AS MATERIALIZED (SELECT e.hash, e.vector <=> %s AS d FROM embeddings e "
-            "WHERE coalesce((SELECT true FROM chunks c JOIN sources s ON s.id = c.source_id "
-            f"WHERE c.hash = e.hash AND {where} LIMIT 1), false) "
+            "WHERE coalesce((SELECT true FROM chunks c WHERE c.hash = e.hash "
+            "AND c.id = ANY(%s::bigint[]) LIMIT 1), false) "
             "ORDER BY e.vector <=> %s LIMIT %s) "
             "SELECT c.id, 1 - nn.d FROM nn JOIN chunks c ON c.hash = nn.hash "
-            f"WHERE c.source_id IN (SELECT s.id FROM sources s WHERE {where}) "
-            "ORDER BY nn.d, c.id LIMIT %s"
+            "WHERE c.id = ANY(%s::bigint[]) ORDER BY nn.d, c.id LIMIT %s"
         )
 
     def keyword_search(
-        self, terms: list[str], k: int, filters: Filters | None = None
+        self, terms: list[str], k: int, scope: Scope | None = None
     ) -> list[tuple[int, float]]:
         if self._tokens is None:
             self._tokens = Tokenizer("postgres")
         tokens = Counter(t for word in terms for t in self._tokens(word))
-        return bm25_search(self.db, tokens, k, filters)
+        allowed = None if scope is None else scope.chunk_ids().tolist()
+        return bm25_search(self.db, tokens, k, allowed)
 
     def keyword_rows(self) -> Iterator[tuple[int, str]]:
         after = 0

@@ -16,10 +16,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from kenning.filters import Filters
-
-from .filters import filter_sql
-
 # BM25 as FTS5's bm25() and BM25Index compute it, given each query term's IDF weight. The
 # ``= ANY`` condition lets PostgreSQL read only the query terms' postings through the primary
 # key, whatever its statistics say about the tables.
@@ -69,11 +65,12 @@ def count(db: Any, delta: Counter[str], chunks: int, tokens: int) -> None:
 
 
 def search(
-    db: Any, tokens: Counter[str], k: int, filters: Filters | None = None
+    db: Any, tokens: Counter[str], k: int, allowed: list[int] | None = None
 ) -> list[tuple[int, float]]:
     """The ``k`` best chunks for the query's ``tokens`` (each counted as often as the query
-    repeats it), best first, among those ``filters`` allow."""
-    if not tokens or k <= 0:
+    repeats it), best first, among the ``allowed`` chunk ids when given (a filter's,
+    worked out once per search: ``Scope``)."""
+    if not tokens or k <= 0 or allowed == []:
         return []
     n, total = db.execute("SELECT chunks, tokens FROM totals").fetchone()
     found = dict(db.execute("SELECT term, df FROM terms WHERE term = ANY(%s)", (list(tokens),)))
@@ -91,15 +88,8 @@ def search(
         "k": k,
     }
     clause = ""
-    if filters:
-        where, values = filter_sql(filters)
-        # Named and positional parameters cannot mix: number the filter's own.
-        for i, v in enumerate(values):
-            where = where.replace("%s", f"%(f{i})s", 1)
-            args[f"f{i}"] = v
-        clause = (
-            "AND p.chunk_id IN (SELECT c.id FROM chunks c JOIN sources s "
-            f"ON s.id = c.source_id WHERE {where})"
-        )
-    rows = db.execute(_BM25.format(filter=clause), args)
+    if allowed is not None:
+        # never prepared: the ids reach the planner as a constant that it hashes once
+        clause, args["allowed"] = "AND p.chunk_id = ANY(%(allowed)s::bigint[])", allowed
+    rows = db.execute(_BM25.format(filter=clause), args, prepare=None if allowed is None else False)
     return [(int(i), float(s)) for i, s in rows]

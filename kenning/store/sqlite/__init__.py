@@ -8,6 +8,7 @@ store is ``SQLStore``'s; its schema and numbered migrations are in ``schema``, i
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -17,8 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from kenning.errors import ConfigError, NotFound
-from kenning.filters import Filters
-from kenning.store.base import SourceRow, stores
+from kenning.store.base import Scope, SourceRow, stores
 from kenning.store.matrix import read_matrix, write_matrix
 from kenning.store.sql import SQLStore
 from kenning.text.chunking import Chunk
@@ -89,6 +89,7 @@ class SQLiteStore(SQLStore):
     bodies = "chunks c JOIN chunks_fts f ON f.rowid = c.id"
     body = "f.body"
     filter_sql = filter_sql
+    expands_globs = True  # BINARY collation: paths in code-point order
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -239,25 +240,26 @@ class SQLiteStore(SQLStore):
         )
 
     def keyword_search(
-        self, terms: list[str], k: int, filters: Filters | None = None
+        self, terms: list[str], k: int, scope: Scope | None = None
     ) -> list[tuple[int, float]]:
         if not terms:
             return []
         match = " OR ".join(_escape(t) for t in terms)
-        if not filters:
+        if scope is None:
             q = (
                 "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
                 "ORDER BY bm25(chunks_fts) LIMIT ?"
             )
             return list(self.db.execute(q, (match, k)))
-        where, args = filter_sql(filters)
+        allowed = scope.chunk_ids()
+        if len(allowed) == 0:
+            return []
+        # the scope's chunk ids, as the one JSON array SQLite reads them from
         q = (
-            "SELECT f.rowid, -bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON c.id = f.rowid "
-            "WHERE chunks_fts MATCH ? AND c.source_id IN "
-            f"(SELECT s.id FROM sources s WHERE {where}) "
-            "ORDER BY bm25(chunks_fts) LIMIT ?"
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "AND rowid IN (SELECT value FROM json_each(?)) ORDER BY bm25(chunks_fts) LIMIT ?"
         )
-        return list(self.db.execute(q, (match, *args, k)))
+        return list(self.db.execute(q, (match, json.dumps(allowed.tolist()), k)))
 
     def keyword_rows(self) -> Iterator[tuple[int, str]]:
         # fetched in batches: the rows stream through, never all held at once
