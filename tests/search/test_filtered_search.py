@@ -44,8 +44,14 @@ relpaths = st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=3).map("/".j
 sources = st.lists(
     st.tuples(st.sampled_from(ROOTS[:2]), relpaths), min_size=1, max_size=12, unique=True
 )
+# a relative glob starts with a literal folder: one led by a wildcard could also match the
+# root's name before the path (``Filters.matches`` tries ``v/a.md`` for ``/v/a.md``), which
+# only ``Filters.for_roots`` turns into a glob stores see, and only for a literal name
 globs = st.one_of(
-    st.lists(st.sampled_from(GLOB_PARTS), min_size=1, max_size=4).map("/".join),
+    st.tuples(
+        st.sampled_from([p for p in GLOB_PARTS if "*" not in p and "?" not in p]),
+        st.lists(st.sampled_from(GLOB_PARTS), max_size=3),
+    ).map(lambda t: "/".join([t[0], *t[1]])),
     st.lists(st.sampled_from(GLOB_PARTS), min_size=1, max_size=3).map(lambda p: "/" + "/".join(p)),
 )
 
