@@ -100,7 +100,7 @@ def cards_for(
             writer.close()
     changes = Changes(added=[c.id for c in made.cards])
     if save:
-        with CardStore(index.location, create=True) as store:
+        with CardStore(index.store.address, create=True) as store:
             known = set(index.store.sources())
             gone = {c.path for c in store.cards() if c.path not in known}
             changes = store.update(made.cards, set(paths) | gone)

@@ -1,8 +1,10 @@
 """``CardStore``: the cards made from an index's notes and their reviews, in the index file.
 
-These tables live in the index's SQLite file but belong to this class, not to the ``Store``
-interface (as the evaluation history does): a sync never touches them, so reviews survive
-``kenning sync`` and re-indexing. ``update`` brings the stored cards in line with a new
+These tables live in the index (its SQLite file, or its PostgreSQL database, in kenning's
+schema there) but belong to this class, not to the ``Store`` interface (as the evaluation
+history and the agent's traces do): they are made by ``CREATE TABLE IF NOT EXISTS`` here,
+outside the store's migrations, and a sync never touches them, so reviews survive ``kenning
+sync`` and re-indexing. ``update`` brings the stored cards in line with a new
 making run: a card whose id is stored is kept (its place in the note refreshed), a new card
 that replaces an edited one (same note and rule, and the same answer or most of the span's
 words) takes over the old card's id, so its reviews and its Anki note stay; cards whose
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kenning.answer.sentences import content_words
-from kenning.errors import MissingExtra, NotFound
+from kenning.errors import ConfigError, MissingExtra, NotFound
 from kenning.store.sqlite import own_tables
 
 from .card import Card, normal
@@ -58,6 +60,10 @@ CREATE TABLE IF NOT EXISTS reviews (
 );
 CREATE INDEX IF NOT EXISTS reviews_by_card ON reviews(card_id);
 """
+#: the same tables in PostgreSQL: its float and identity types
+PG_SCHEMA = SCHEMA.replace(" REAL", " DOUBLE PRECISION").replace(
+    "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+)
 _FIELDS = (
     "id", "kind", "rule", "question", "answer", "choices", "path", "heading", "start", "end",
     "source", "title",
@@ -90,10 +96,16 @@ def scheduler() -> Any:
 
 
 class CardStore:
-    """Cards and reviews in the SQLite file at ``location``."""
+    """Cards and reviews in the index at ``location``: its SQLite file, or its PostgreSQL
+    database (a ``postgresql://`` URL with its password: the store's ``address``)."""
 
     def __init__(self, location: str | Path, create: bool = False) -> None:
-        self.db = own_tables(location, SCHEMA, "cards", create)
+        text = str(location)
+        self.db: Any = (
+            _Postgres(text, create)
+            if text.startswith(("postgresql://", "postgres://"))
+            else own_tables(location, SCHEMA, "cards", create)
+        )
 
     # -- cards -------------------------------------------------------------------
 
@@ -254,9 +266,10 @@ class CardStore:
     def stats(self, now: float | None = None) -> dict[str, int]:
         now = time.time() if now is None else now
         one = self.db.execute(
-            "SELECT SUM(status = 'active'), SUM(status = 'retired'), "
-            "SUM(status = 'active' AND due IS NOT NULL AND due <= ?), "
-            "SUM(status = 'active' AND due IS NULL) FROM cards",
+            "SELECT COUNT(*) FILTER (WHERE status = 'active'), "
+            "COUNT(*) FILTER (WHERE status = 'retired'), "
+            "COUNT(*) FILTER (WHERE status = 'active' AND due IS NOT NULL AND due <= ?), "
+            "COUNT(*) FILTER (WHERE status = 'active' AND due IS NULL) FROM cards",
             (now,),
         ).fetchone()
         reviews = self.db.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
@@ -276,3 +289,54 @@ class CardStore:
 def _fsrs_id(card_id: str) -> int:
     """fsrs numbers its cards; ours are hex hashes, so the number is the hash's first bytes."""
     return int(card_id[:12], 16)
+
+
+class _Postgres:
+    """A connection of its own to a PostgreSQL index, with the cards' tables made in
+    kenning's schema, that ``CardStore`` uses as it uses a ``sqlite3`` connection: ``?``
+    marks, ``with`` for a transaction, and ``BEGIN IMMEDIATE`` (SQLite's write lock taken
+    up front) as a lock on the cards table for the rest of the transaction."""
+
+    def __init__(self, url: str, create: bool) -> None:
+        from kenning.store.postgres import _psycopg, redact
+        from kenning.store.postgres.hnsw import split_url
+        from kenning.store.postgres.schema import SCHEMA as PG
+
+        psycopg = _psycopg()
+        conninfo, _ = split_url(url, {})
+        try:
+            self.conn = psycopg.connect(conninfo, autocommit=True)
+        except psycopg.OperationalError as e:
+            raise ConfigError(f"cannot connect to {redact(url)}: {str(e).strip()}") from None
+        made = self.conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (PG,))
+        if made.fetchone() is None and not create:
+            self.conn.close()
+            raise NotFound(f"no index at {redact(url)}; create one with `kenning add PATH`")
+        self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PG}")
+        self.conn.execute(f"SET search_path TO {PG}, public")
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('kenning cards schema'))")
+            for statement in filter(str.strip, PG_SCHEMA.split(";")):
+                self.conn.execute(statement)
+        self._transactions: list[Any] = []
+
+    def execute(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> Any:
+        if sql == "BEGIN IMMEDIATE":
+            sql = "LOCK TABLE cards IN SHARE ROW EXCLUSIVE MODE"
+        return self.conn.execute(sql.replace("?", "%s"), args)
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(sql.replace("?", "%s"), rows)
+
+    def __enter__(self) -> _Postgres:
+        transaction = self.conn.transaction()
+        transaction.__enter__()
+        self._transactions.append(transaction)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._transactions.pop().__exit__(*exc)
+
+    def close(self) -> None:
+        self.conn.close()

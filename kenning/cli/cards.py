@@ -173,7 +173,7 @@ def quiz(
     from kenning.cards.export import link
 
     with open_index() as index:
-        location = index.location
+        location = index.store.address
         paths = (
             set(choose(index, _selection(None, tag, folder, None))[0]) if tag or folder else None
         )

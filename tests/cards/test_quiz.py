@@ -134,3 +134,47 @@ def test_a_missing_package_names_the_cards_extra(
             else:
                 write_apkg([card], tmp_path / "x.apkg", "deck")
         assert store.reviews() == []
+
+
+@pytest.mark.postgres
+def test_cards_and_reviews_on_a_postgresql_index(tmp_path: Path) -> None:
+    """On a PostgreSQL index the cards and reviews go into tables of its database (the
+    cards layer's own, outside the store's migrations): made, reviewed on FSRS's schedule,
+    kept across a sync and a card update, and read back by `kenning quiz`."""
+    from conftest import postgres_url
+
+    url = postgres_url()
+    vault = write_notes(tmp_path / "vault", NOTES)
+    with Index.open(url, embedder="hash") as index:
+        index.add([vault])
+        version = index.store.get_meta("schema_version")
+        made = cards_for(index)
+    assert made.changes.counts()["added"] == len(made.cards) > 5
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    with CardStore(url) as store:
+        assert {c.id for c in store.cards()} == {c.id for c in made.cards}
+        card = next(c for c in store.cards() if c.path.endswith("rsync.md") and c.rule == "fact")
+        first = store.review(card.id, 3, at=at)
+        second = store.review(card.id, 1, at=first + timedelta(hours=1))
+        assert store.stats(now=at.timestamp())["reviews"] == 2
+    scheduler = fsrs.Scheduler(enable_fuzzing=False)
+    reference, _ = scheduler.review_card(fsrs.Card(), fsrs.Rating(3), at)
+    assert first == reference.due
+    reference, _ = scheduler.review_card(reference, fsrs.Rating(1), first + timedelta(hours=1))
+    assert second == reference.due
+    note = Path(card.path)
+    note.write_text(note.read_text().replace("intact.", "intact on the copy."))
+    with Index.open(url, embedder="hash") as index:
+        index.sync()
+        again = cards_for(index)
+        assert index.store.get_meta("schema_version") == version  # no migration of its own
+    assert card.id in again.changes.updated and not again.changes.added
+    with CardStore(url) as store:
+        assert store.card(card.id).source != card.source
+        assert [r["rating"] for r in store.reviews(card.id)] == [3, 1]
+        assert store.schedule(card.id)["due"] == second.isoformat()
+    out = CliRunner().invoke(app, ["--index", url, "--embedder", "hash", "quiz", "-n", "1"],
+                             input="\n3\n")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    with CardStore(url) as store:
+        assert store.stats()["reviews"] == 3
