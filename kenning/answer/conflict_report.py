@@ -7,7 +7,9 @@ wording: a run compares each claim of a new or changed note with the claims that
 wording, and nothing else. After the first run, only pairs involving changed notes are
 re-checked; pairs between two unchanged notes are read back as they were. With no question
 to tie two notes to one subject, the report also asks that their titles or file names share
-a word (``_related``).
+a word, and not be one file name in two folders (``_related``), that the two notes share
+another sentence worded alike (``_share_wording``), and that two differing names not be
+each note's own subject (``conflicts.own_subjects``).
 
 These tables live in the index's SQLite file but belong to this class, not to the ``Store``
 interface (as ``kenning.eval.history`` does); an index in PostgreSQL has no room for them,
@@ -25,7 +27,7 @@ from typing import Any
 from kenning.index import Index
 from kenning.store.sqlite import own_tables
 
-from .conflicts import Claim, Conflict, Side, compare, date_sides, explained
+from .conflicts import Claim, Conflict, Side, compare, date_sides, explained, own_subjects
 from .sentences import Fact, content_words
 
 #: a wording shared by this many notes, with as many different values less one, is a template
@@ -138,7 +140,7 @@ class ConflictReport:
                             if not _related(a, b):
                                 continue
                             conflict = compare(a, b)
-                            if conflict is None or explained(conflict):
+                            if conflict is None or explained(conflict) or own_subjects(conflict):
                                 continue
                             if a.path == b.path or self._share_wording(a, b):
                                 found.setdefault(conflict.key(), conflict)
@@ -239,8 +241,15 @@ def _related(a: Claim, b: Claim) -> bool:
     """Whether two notes may be about one subject: the same note, or titles (or file names)
     that share a word. Without a question to tie them, two look-alike sentences of notes
     on unrelated subjects ("Start the server on port 8000" in python.md and ruby.md) are
-    two subjects, not a dispute."""
-    return a.path == b.path or bool(content_words(a.title) & content_words(b.title))
+    two subjects, not a dispute. Notes of one file name in folders of different names are
+    each their folder's version (``common/tail.md`` and ``osx/tail.md``, ``2023/goals.md``
+    and ``2024/goals.md``): two subjects as well."""
+    if a.path == b.path:
+        return True
+    pa, pb = Path(a.path), Path(b.path)
+    if pa.name == pb.name and pa.parent.name != pb.parent.name:
+        return False
+    return bool(content_words(a.title) & content_words(b.title))
 
 
 def _signature(c: Claim) -> tuple[Any, ...]:

@@ -15,7 +15,9 @@ What is *not* a conflict, by design:
   other does not, the notes explain the difference themselves;
 - different subjects with similar sentences: any other content word that differs, a second
   value that differs (another year *and* another winner is another edition), or values that
-  name each note's own subject (its title or file name) keep two claims apart;
+  name each note's own subject (its title or file name) keep two claims apart; so do two
+  names each note states elsewhere as well and the other never does (``own_subjects``:
+  sibling pages, "Manage GitHub issues." in gh-issue.md against GitLab in glab-issue.md);
 - values in code and links: numbers inside backticks are arguments of an example, and a
   link's text names a page; neither is a claim.
 
@@ -47,6 +49,9 @@ MAX_CONFLICTS = 3
 _CODE = re.compile(r"`[^`]*`")
 #: links (their text names a page, it claims nothing) and bare addresses
 _LINK_URL = re.compile(r"!?\[[^\]]*\]\([^)]*\)|<https?://[^>]*>|https?://\S+")
+#: a bracketed label that opens a line ("[Interactive] Download files"): the word after it
+#: starts the sentence, it is not a name
+_TAG = re.compile(r"^[\s>*+-]*(\[[^\]\n]*\])(?![(\[:])")
 #: words by which a note reports a view without holding it
 _REJECTS = re.compile(
     r"\b(?:some|many|most|people|others|folks|someone|critics|they)\s+(?:\w+\s+)?"
@@ -276,6 +281,53 @@ def explained(conflict: Conflict) -> bool:
     return cues[0] != cues[1]
 
 
+def own_subjects(conflict: Conflict) -> bool:
+    """Whether two names that differ are each note's own subject: sibling pages ("Manage
+    GitHub issues." in gh-issue.md, "Manage GitLab issues." in glab-issue.md) share their
+    sentences but each names its own tool, and names it elsewhere too (its commands, its
+    links), while never naming the other's. True when each value is stated (in any form:
+    prose, code, an address) elsewhere in its own note and nowhere in the other one. A copy
+    of a note with one value changed never passes: outside the changed sentence both notes
+    hold the same words. Files are read as ``explained`` reads them; False if one cannot be."""
+    if conflict.kind != "name":
+        return False
+    a, b = conflict.sides
+    texts = []
+    for side in (a, b):
+        try:
+            text = Path(side.path).read_text(encoding="utf-8").removeprefix("\ufeff")
+        except (OSError, UnicodeDecodeError):
+            return False
+        texts.append(text.lower())
+    ta, tb = texts
+    own_a = ta[: a.start] + " " + ta[a.end :]
+    own_b = tb[: b.start] + " " + tb[b.end :]
+    va, vb = conflict.values
+    return (
+        _mentions(own_a, va, vb)
+        and _mentions(own_b, vb, va)
+        and not _mentions(tb, va, vb)
+        and not _mentions(ta, vb, va)
+    )
+
+
+def _mentions(text: str, value: str, other: str) -> bool:
+    """``value`` (a name, lower case) in ``text``: as a word of its own, its words joined
+    by a space, a hyphen, an underscore or nothing ("home manager", ``home-manager``); or,
+    for a name of several words, each word that ``other`` lacks ("GitHub CLI" against
+    "GitLab CLI": github, as in an address cli.github.com)."""
+    words = value.split()
+    mine = [w for w in words if w not in other.split()]
+    joined = r"[\s_-]?".join(re.escape(w) for w in words)
+    if _word(text, joined):
+        return True
+    return 0 < len(mine) < len(words) and all(_word(text, re.escape(w)) for w in mine)
+
+
+def _word(text: str, pattern: str) -> bool:
+    return bool(re.search(rf"(?<![a-z0-9]){pattern}(?![a-z0-9])", text))
+
+
 def date_sides(conflict: Conflict, notes: dict[str, dict[str, Any]]) -> None:
     """Fill each side's date and say which version is more recent. ``notes`` maps a path to
     ``{"metadata": front matter, "mtime_ns": file time}``. Dates are tried from the text
@@ -335,6 +387,10 @@ def _prose(text: str) -> str:
     """The sentence with code and link targets blanked out (same length, same offsets)."""
     for pattern in (_CODE, _LINK_URL):
         text = pattern.sub(lambda m: " " * len(m.group()), text)
+    tag = _TAG.match(text)
+    if tag:
+        a, b = tag.span(1)
+        text = text[:a] + " " * (b - a) + text[b:]
     return text
 
 

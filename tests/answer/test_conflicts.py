@@ -310,3 +310,43 @@ def test_an_update_just_outside_the_passage_still_explains_it(tmp_path: Path) ->
     [b] = claims(b_text[start:], str(tmp_path / "b.md"), 2, len("Some other text here.\n\n"))
     plain = compare(a, b)
     assert plain is not None and not explained(plain)
+
+
+def test_the_report_keeps_sibling_pages_apart(tmp_path: Path) -> None:
+    """Near-copies about two subjects (gh and glab, one command per platform) are not a
+    dispute; a copy of a page with one name changed still is."""
+    from kenning.answer.conflict_report import ConflictReport
+
+    def alike(word: str) -> str:  # a sentence worded alike in the two notes of a pair
+        return f"Display a specific {word} in the default web browser.\n\n"
+
+    notes = {
+        # each names its own forge, in its links too, and never the other's
+        "gh-issue.md": "# gh issue\n\nManage GitHub issues.\n\n"
+        + alike("issue")
+        + "More information: <https://cli.github.com/manual/gh_issue>.\n",
+        "glab-issue.md": "# glab issue\n\nManage GitLab issues.\n\n"
+        + alike("issue")
+        + "More information: <https://gitlab.com/gitlab-org/cli>.\n",
+        # a leading label is no name: "Download" and "Upload" are two actions
+        "ftp.md": "# ftp\n\n[Interactive] Download multiple files at once.\n\n" + alike("file"),
+        "windows/ftp.md": "# ftp\n\n[Interactive] Upload multiple files at once.\n\n"
+        + alike("file"),
+        # one command, two platforms: each folder's own version
+        "common/tail.md": "# tail\n\nShow the last 10 lines in a file.\n\n" + alike("line"),
+        "osx/tail.md": "# tail\n\nShow the last 8 lines in a file.\n\n" + alike("line"),
+        # a copy with one name changed: GitHub stays in its link, so it is not its subject
+        "hub-issue.md": "# hub issue\n\nThe issues are kept on GitHub servers.\n\n"
+        + alike("label")
+        + "More information: <https://hub.github.com/hub-issue.1.html>.\n",
+        "hub-issue-copy.md": "# hub issue\n\nThe issues are kept on Gitea servers.\n\n"
+        + alike("label")
+        + "More information: <https://hub.github.com/hub-issue.1.html>.\n",
+    }
+    with index_of(tmp_path, notes) as index:
+        with ConflictReport(index) as report:
+            report.update()
+            found = report.conflicts()
+    pairs = [sorted(Path(s.path).name for s in c.sides) for c in found]
+    assert pairs == [["hub-issue-copy.md", "hub-issue.md"]]
+    assert sorted(found[0].values) == ["gitea", "github"]
