@@ -47,9 +47,10 @@ keyword_indexes: Registry[KeywordIndex] = Registry("keyword index", "kenning.key
 #: above this many chunks, ``auto`` ranks keywords in memory instead of in the store
 THRESHOLD = 5_000
 #: the same for a store that ranks BM25 itself in SQL (PostgreSQL): it keeps doing so up to
-#: here, since each process's in-memory copy is built from the database after every change
-#: (minutes at 1M chunks), but its SQL ranking grows with the collection (hybrid p50
-#: 45.7 ms at 100k chunks; at 1M most of 456 ms)
+#: here, since each process builds its in-memory copy from the database once (minutes at 1M
+#: chunks; then changes are applied in place, and a cache file spares the next process), but
+#: its SQL ranking grows with the collection (hybrid p50 45.7 ms at 100k chunks; at 1M most
+#: of 456 ms)
 SERVER_THRESHOLD = 200_000
 K1, B = 1.2, 0.75
 

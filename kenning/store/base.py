@@ -9,6 +9,7 @@ are applied by the store itself (in SQL), never by loading every source into Pyt
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from abc import ABC, abstractmethod
@@ -213,6 +214,13 @@ class Store(ABC):
         """Delete all but the newest ``keep`` changes; readers behind them rebuild. Returns
         how many were deleted."""
         return 0
+
+    def source_names(self) -> Iterator[tuple[str, str, str]]:
+        """(path, title, metadata as JSON text) of every source not failed, paths ascending:
+        what a note's names are made of, without the rest of ``sources``."""
+        for path, row in sorted(self.sources().items()):
+            if row.status != "failed":
+                yield path, row.title, json.dumps(row.metadata)
 
     def keyword_rows_for(self, ids: Sequence[int]) -> Iterator[tuple[int, str]]:
         """(chunk id, keyword text) of those of ``ids`` that exist, ids ascending."""

@@ -357,6 +357,12 @@ class SQLStore(Store):
             )
             return [(int(q), int(c), str(op)) for q, c, op in rows]
 
+    def source_names(self) -> Iterator[tuple[str, str, str]]:
+        rows = self._run(
+            "SELECT path, title, CAST(metadata AS text) FROM sources WHERE status <> 'failed'"
+        )
+        yield from sorted(rows)  # in Python's order, whatever the database's collation
+
     def keyword_rows_for(self, ids: Sequence[int]) -> Iterator[tuple[int, str]]:
         for where, args in self._matching("c.id", sorted({int(i) for i in ids})):
             yield from self._run(
