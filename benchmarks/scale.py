@@ -492,19 +492,25 @@ def cmd_pg_filters(url: str, data: Path, cache: Path, n: int, only: str = "") ->
     return out
 
 
-def cmd_filters(location: str, data: Path, n: int, only: str = "") -> dict[str, object]:
+def cmd_filters(
+    location: str, data: Path, n: int, only: str = "", keyword_index: str = "auto"
+) -> dict[str, object]:
     """Filtered hybrid search on either store, per selectivity (path globs that keep 0.1%,
     1%, 10% and 50% of the chunks): p50 of ``Index.search`` as ``auto`` runs it (query
     embedding included) over the first ``n`` SciFact claims, and recall@10 against the same
     search with exact vectors (``vector_index="exact"``: a scan of the allowed chunks): of
-    the dense ranking alone (``mode="dense"``) and of the hybrid top 10."""
+    the dense ranking alone (``mode="dense"``) and of the hybrid top 10. ``only``: some
+    selectivities (``1%,10%``); ``keyword_index``: ``memory`` ranks BM25 in memory, as
+    PostgreSQL does from 200k chunks."""
     from kenning import Filters
 
     qs = queries(data)[:n]
     out: dict[str, object] = {"kenning": str(Path(sys.modules["kenning"].__file__).parent)}
     with (
-        Index.open(location, create=False) as index,
-        Index.open(location, create=False, vector_index="exact") as exact,
+        Index.open(location, create=False, keyword_index=keyword_index) as index,
+        Index.open(
+            location, create=False, keyword_index=keyword_index, vector_index="exact"
+        ) as exact,
     ):
         index.search(qs[0])
         exact.search(qs[0])

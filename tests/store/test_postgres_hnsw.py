@@ -181,6 +181,6 @@ def test_the_walk_reads_the_hnsw_index(built: Index) -> None:
         for setting in store._walk_settings(10):
             store.db.execute(setting)
         plan = store.db.execute(
-            "EXPLAIN " + store._walk_sql(), (q, allowed, q, 10, allowed, 10), prepare=False
+            "EXPLAIN " + store._walk_sql(), {"q": q, "ids": allowed, "k": 10}, prepare=False
         ).fetchall()
     assert "embeddings_hnsw" in "\n".join(r[0] for r in plan)

@@ -432,9 +432,8 @@ class PostgresStore(SQLStore):
         with self.db.transaction():
             for setting in self._walk_settings(k):
                 self.db.execute(setting)
-            rows = self.db.execute(
-                self._walk_sql(), (q, allowed, q, k, allowed, k), prepare=False
-            ).fetchall()
+            args = {"q": q, "ids": allowed, "k": k}
+            rows = self.db.execute(self._walk_sql(), args, prepare=False).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
     def _walk_settings(self, k: int) -> list[str]:
@@ -446,17 +445,19 @@ class PostgresStore(SQLStore):
 
     @staticmethod
     def _walk_sql() -> str:
-        """Parameters: the query vector, the allowed chunk ids, the vector, k, the ids, k.
-        The test is a scalar subquery on each vector the walk yields, not an EXISTS, which
-        the planner would turn into a join that starts from the allowed chunks and sorts
-        them."""
+        """Parameters: ``q`` the query vector, ``ids`` the allowed chunk ids (sent once,
+        however often named), ``k``. The test is a scalar subquery on each vector the walk
+        yields, not an EXISTS, which the planner would turn into a join that starts from
+        the allowed chunks and sorts them; the found vectors' chunks are then looked up by
+        hash (LATERAL, OFFSET 0), not by reading every allowed chunk."""
         return (
-            "WITH nn AS MATERIALIZED (SELECT e.hash, e.vector <=> %s AS d FROM embeddings e "
+            "WITH nn AS MATERIALIZED (SELECT e.hash, e.vector <=> %(q)s AS d FROM embeddings e "
             "WHERE coalesce((SELECT true FROM chunks c WHERE c.hash = e.hash "
-            "AND c.id = ANY(%s::bigint[]) LIMIT 1), false) "
-            "ORDER BY e.vector <=> %s LIMIT %s) "
-            "SELECT c.id, 1 - nn.d FROM nn JOIN chunks c ON c.hash = nn.hash "
-            "WHERE c.id = ANY(%s::bigint[]) ORDER BY nn.d, c.id LIMIT %s"
+            "AND c.id = ANY(%(ids)s::bigint[]) LIMIT 1), false) "
+            "ORDER BY e.vector <=> %(q)s LIMIT %(k)s) "
+            "SELECT c.id, 1 - nn.d FROM nn CROSS JOIN LATERAL (SELECT c.id FROM chunks c "
+            "WHERE c.hash = nn.hash AND c.id = ANY(%(ids)s::bigint[]) OFFSET 0) c "
+            "ORDER BY nn.d, c.id LIMIT %(k)s"
         )
 
     def keyword_search(
