@@ -173,7 +173,7 @@ def locate(answer: str, question: str, note: Note, spans: list[Span]) -> Found |
             hit, exact = _covering(wanted, tokens, len(words) + SLACK), False
         if hit is None:
             continue
-        text = _widen(span.text, *hit)
+        text = " ".join(_widen(span.text, *hit).split())  # a wrapped line's break is a space
         if not text or len(text.split()) > MAX_ANSWER_WORDS:
             continue
         words_there = content_words(span.text)
@@ -184,7 +184,7 @@ def locate(answer: str, question: str, note: Note, spans: list[Span]) -> Found |
 
 @dataclass
 class Proposal:
-    """One card the model proposed, and what became of it (for ``--explain`` and tests)."""
+    """One card the model proposed, and where its answer was found (to see why cards go)."""
 
     question: str
     answer: str

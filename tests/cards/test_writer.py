@@ -71,6 +71,11 @@ def test_locate_finds_the_notes_own_words_for_the_answer() -> None:
         "session",
         "Your current Vim session is a process running on your machine.",
     )
+    # a line break inside the note's phrase is a space in the answer
+    assert _locate("That means that") == (
+        "That means that",
+        "That means\nthat this session is tied to a particular process id, _pid_.",
+    )
     # not in the note, or its words too far apart: nothing to cite
     assert _locate("Grace Hopper") is None
     assert _locate("current session machine") is None
