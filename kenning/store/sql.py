@@ -350,7 +350,9 @@ class SQLStore(Store):
 
     def changes_since(self, seq: int) -> list[tuple[int, int, str]] | None:
         with self.snapshot():
-            if seq < int(self.get_meta("changes_compacted") or 0):
+            floor = int(self.get_meta("changes_compacted") or 0)
+            top = self._run("SELECT max(seq) FROM changes").fetchone()[0] or 0
+            if seq < floor or seq > max(int(top), floor):  # compacted, or another database's
                 return None
             rows = self._run(
                 "SELECT seq, chunk_id, op FROM changes WHERE seq > ? ORDER BY seq", (seq,)

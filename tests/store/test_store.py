@@ -481,3 +481,12 @@ def test_keyword_rows_for_reads_only_the_chunks_asked(make) -> None:
     rows = list(s.keyword_rows_for([ids[1], 10**9]))
     assert [i for i, _ in rows] == [ids[1]] and "pears" in rows[0][1]
     s.close()
+
+
+def test_a_position_beyond_the_log_is_another_database_s(make) -> None:
+    """A cache stamped by a database that was since deleted and made again at the same
+    place is ahead of the new log: it must be rebuilt, not trusted."""
+    s = make()
+    s.write_sources([(source("/r/a.md"), [chunk("one")])], {})
+    assert s.changes_since(s.change_position() + 1000) is None
+    s.close()
