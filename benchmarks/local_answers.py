@@ -120,6 +120,12 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=5, help="passages per answer")
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--excerpt-sentences", type=int, default=6)
+    ap.add_argument("--excerpt-tokens", type=int, default=96, help="0: no limit")
+    ap.add_argument("--skip", type=int, default=0, help="start after this many questions")
+    ap.add_argument("--after-only", action="store_true", help="skip the whole-chunk answers")
+    ap.add_argument(
+        "--also-tokens", type=int, help="a third mode: excerpts with this --excerpt-tokens"
+    )
     ap.add_argument("--threads", type=int, help="llama.cpp threads (default: the cores)")
     ap.add_argument(
         "--tokens", type=int, default=0, help="first count both prompts on this many questions"
@@ -128,11 +134,16 @@ def main() -> None:
     args = ap.parse_args()
 
     qa = load_qa(args.data / "pubmedqa-labeled")
-    items = qa.items[: args.n]
-    keep = [i.gold for i in qa.items[: max(args.corpus, args.n, args.tokens)]]
+    items = qa.items[args.skip : args.skip + args.n]
+    keep = [i.gold for i in qa.items[: max(args.corpus, args.skip + args.n, args.tokens)]]
     corpus = QASet(items, {p: qa.passages[p] for p in keep if p})
     index, names = corpus_index(corpus.as_corpus(), "pubmedqa-local-bench", RunConfig("h"))
-    llm = LocalLLM(args.model, n_threads=args.threads, max_new_tokens=args.max_new_tokens)
+    llm = LocalLLM(
+        args.model,
+        n_threads=args.threads,
+        max_new_tokens=args.max_new_tokens,
+        excerpt_tokens=args.excerpt_tokens or None,
+    )
     llm.count_tokens("load")  # load the model once, outside the timings
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(
@@ -141,6 +152,10 @@ def main() -> None:
         flush=True,
     )
     rows: dict[str, list[dict]] = {"before": [], "after": []}
+    modes = ["after"] if args.after_only else ["before", "after"]
+    if args.also_tokens:
+        modes.append(f"after_{args.also_tokens}")
+        rows[modes[-1]] = []
     if args.tokens:
         sizes = [prompt_sizes(index, i.question, llm, args.k) for i in qa.items[: args.tokens]]
         whole, part, fixed = (statistics.median(s[j] for s in sizes) for j in range(3))
@@ -153,17 +168,21 @@ def main() -> None:
     with index:
         ask(index, items[0].question, llm, k=args.k)  # warm up: vectors, page cache
         for n, item in enumerate(items, 1):
-            for mode in ("before", "after"):
+            for mode in modes:
                 if mode == "before":
                     llm.excerpt_sentences = None
                     llm._kv, llm._prefixes = [], {}  # the old path: read the whole prompt
                 else:  # a new question: only the kept system-prompt state is reused
                     llm.excerpt_sentences = args.excerpt_sentences
+                    llm.excerpt_tokens = (
+                        args.also_tokens if mode != "after" else args.excerpt_tokens or None
+                    )
                     llm._kv = []
                 row = answer_row(index, names, item, llm, args.k)
                 row.update(mode=mode, id=item.qid)
                 rows[mode].append(row)
-            b, a = rows["before"][-1], rows["after"][-1]
+            a = rows["after"][-1]
+            b = rows["before"][-1] if rows["before"] else a
             print(
                 f"{n:3d} before {b['seconds']:6.1f}s ({b['read_tokens']:.0f} tok read) "
                 f"after {a['seconds']:6.1f}s ({a['read_tokens']:.0f} tok read, first "
@@ -171,13 +190,23 @@ def main() -> None:
                 f"citation precision {b['citation_precision']:.2f}/{a['citation_precision']:.2f}",
                 flush=True,
             )
+            if args.also_tokens:
+                c = rows[modes[-1]][-1]
+                print(
+                    f"    {modes[-1]} {c['seconds']:6.1f}s ({c['read_tokens']:.0f} tok read, "
+                    f"first {c['first_token']:.1f}s); correct {c['correct']:.0f}, "
+                    f"citation precision {c['citation_precision']:.2f}",
+                    flush=True,
+                )
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"load at end: {uptime}")
-    results = {mode: summary(r) for mode, r in rows.items()}
+    results = {mode: summary(r) for mode, r in rows.items() if r}
+    results.setdefault("before", results["after"])
     keys = list(results["before"])
-    print(f"\n{'':<20}{'before':>10}{'after':>10}")
+    shown = list(dict.fromkeys(["before", *modes]))
+    print(f"\n{'':<20}" + "".join(f"{m:>10}" for m in shown))
     for key in keys:
-        print(f"{key:<20}{results['before'][key]:10.3f}{results['after'][key]:10.3f}")
+        print(f"{key:<20}" + "".join(f"{results[m][key]:10.3f}" for m in shown))
     speedup = results["before"]["seconds"] / results["after"]["seconds"]
     print(f"\nspeed-up (median seconds per answer): {speedup:.2f}x")
     if args.json:

@@ -15,6 +15,8 @@ check still reads each shown passage whole.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import PurePath
 from typing import Any
 
 from kenning.errors import ConfigError
@@ -53,8 +55,19 @@ MIN_CUT_TOKENS = 48
 EXCERPT_CODE_LINES = 4
 
 
-def passage_block(p: Passage, text: str | None = None) -> str:
-    return f"[{p.n}] {p.label()}\n{(text if text is not None else p.text).strip()}"
+def passage_block(p: Passage, text: str | None = None, short: bool = False) -> str:
+    """A passage as the prompt shows it: its number, where it is from, its text. ``short``
+    (excerpts) names the file alone, not its folders: a long path is tokens the model reads
+    before each passage (40 for a path in a cache folder) and tells it nothing it cites by."""
+    label = _short_label(p) if short else p.label()
+    return f"[{p.n}] {label}\n{(text if text is not None else p.text).strip()}"
+
+
+def _short_label(p: Passage) -> str:
+    name = PurePath(p.path).name
+    where = f"page {p.page}" if p.page is not None else (p.heading or p.title)
+    same = not where or where.lower() == PurePath(p.path).stem.lower()
+    return name if same else f"{name} ({where})"
 
 
 def user_message(question: str, blocks: list[str]) -> str:
@@ -95,11 +108,19 @@ def build_prompt(
     sentences = getattr(llm, "excerpt_sentences", None)
     shown_text = {p.n: p.text for p in passages}
     if sentences:
-        shown_text = excerpts(passages, question, sentences, getattr(llm, "vectors", None))
+        shown_text = excerpts(
+            passages,
+            question,
+            sentences,
+            getattr(llm, "vectors", None),
+            getattr(llm, "excerpt_tokens", None),
+            llm.count_tokens,
+        )
         passages = [p for p in passages if p.n in shown_text]
+    short = bool(sentences)
     for i, p in enumerate(passages):
         shown = shown_text[p.n]
-        block = passage_block(p, shown)
+        block = passage_block(p, shown, short)
         cost = llm.count_tokens(block) + 2
         if cost <= budget:
             blocks.append(block)
@@ -107,8 +128,8 @@ def build_prompt(
             budget -= cost
             continue
         if budget >= MIN_CUT_TOKENS:
-            text = _cut(p, shown, budget - 2, llm)
-            blocks.append(passage_block(p, text))
+            text = _cut(p, shown, budget - 2, llm, short)
+            blocks.append(passage_block(p, text, short))
             kept.append(p)
             notes.append(
                 f"passage [{p.n}] was cut to {len(text)} of {len(p.text)} characters "
@@ -127,7 +148,12 @@ def build_prompt(
 
 
 def excerpts(
-    passages: list[Passage], question: str, sentences: int, vectors: Any = None
+    passages: list[Passage],
+    question: str,
+    sentences: int,
+    vectors: Any = None,
+    tokens: int | None = None,
+    count: Callable[[str], int] | None = None,
 ) -> dict[int, str]:
     """What the model reads of each passage: the sentences around what matches ``question``.
 
@@ -135,9 +161,13 @@ def excerpts(
     holds, plus its cosine with the question when the index's ``vectors``
     (``SentenceVectors``) are given. Taken best first until ``sentences`` are kept, each
     brings the sentence after it (an answer often follows the sentence that restates the
-    question) and the code lines it introduces (up to ``EXCERPT_CODE_LINES``). A passage
-    keeps its sentences in its own order, gaps marked "…"; a passage none of whose sentences
-    is kept is left out (``{n: text}`` holds only those shown), the first is always shown.
+    question) and the code lines it introduces (up to ``EXCERPT_CODE_LINES``). With
+    ``tokens``, the sentences kept hold at most that many tokens (``count``, the model's
+    tokenizer) between them: a sentence that would pass it is skipped for a shorter one
+    further down, and the one after a sentence comes only where it fits. The best sentence
+    is always kept. A passage keeps its sentences in its own order, gaps marked "…"; a
+    passage none of whose sentences is kept is left out (``{n: text}`` holds only those
+    shown), the first is always shown.
     """
     # a line of `code` is not a sentence of its own: it goes with the sentence before it
     spans = {
@@ -153,15 +183,32 @@ def excerpts(
         sims = vectors.vectors(texts) @ vectors.query(question)
         scores = [a + max(0.0, float(b)) for a, b in zip(scores, sims, strict=True)]
     keep: set[tuple[int, int]] = set()
-    for j in sorted(range(len(every)), key=lambda j: -scores[j]):
-        if len(keep) >= sentences:
+    size = count or (lambda t: len(t.split()))
+    left = tokens if tokens is not None else None
+    order = sorted(range(len(every)), key=lambda j: -scores[j])
+
+    def fits(at: tuple[int, int]) -> bool:
+        nonlocal left
+        if at in keep:
+            return True
+        if left is not None:
+            cost = size(spans[at[0]][at[1]].text)
+            if keep and cost > left:
+                return False
+            left -= cost
+        keep.add(at)
+        return True
+
+    for j in order:
+        if len(keep) >= sentences or (left is not None and left <= 0):
             break
         n, i = every[j]
-        keep.add((n, i))
-        if i + 1 < len(spans[n]):
-            keep.add((n, i + 1))
+        if fits((n, i)) and i + 1 < len(spans[n]):
+            fits((n, i + 1))
     if not any(n == passages[0].n for n, _ in keep):
-        keep.add((passages[0].n, 0))  # the best-ranked passage is always in the prompt
+        # the best-ranked passage is always in the prompt: its best sentence
+        best = next(every[j] for j in order if every[j][0] == passages[0].n)
+        keep.add(best)
     out: dict[int, str] = {}
     for p in passages:
         mine = sorted(i for n, i in keep if n == p.n)
@@ -212,13 +259,13 @@ def _code_after(between: str) -> str:
     return "".join("\n" + ln for ln in out)
 
 
-def _cut(p: Passage, text: str, budget: int, llm: LLM) -> str:
+def _cut(p: Passage, text: str, budget: int, llm: LLM, short: bool = False) -> str:
     """The longest word-boundary prefix of ``text`` whose block fits ``budget`` tokens."""
     words = text.split(" ")
     lo, hi = 0, len(words)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if llm.count_tokens(passage_block(p, " ".join(words[:mid]) + " …")) <= budget:
+        if llm.count_tokens(passage_block(p, " ".join(words[:mid]) + " …", short)) <= budget:
             lo = mid
         else:
             hi = mid - 1

@@ -69,3 +69,39 @@ def test_build_prompt_shows_excerpts_and_leaves_out_passages_without_one() -> No
     assert [p.n for p in prompt.passages] == [1]  # the check reads the passages shown, whole
     whole = build_prompt(question, [FERRY, TAR, BREAD], Reader(None))
     assert FERRY.text in whole.messages[-1].content and len(whole.passages) == 3
+
+
+def test_a_token_budget_keeps_the_best_sentences_that_fit() -> None:
+    """With ``tokens``, the excerpt holds at most that many (here: words) between its
+    sentences: one that would pass it gives way to a shorter one further down."""
+    long = "The ferry to Cacilhas is crowded on " + " ".join(["busy"] * 30) + " mornings."
+    text = f"{FILLER} {long} The ferry to Cacilhas leaves every 20 minutes. {FILLER}"
+    ferry = passage(1, text)
+    question = "Does the ferry to Cacilhas go every 20 minutes?"
+    unbounded = excerpts([ferry], question, 3)[1]
+    assert "busy busy" in unbounded and "every 20 minutes" in unbounded
+    shown = excerpts([ferry], question, 3, tokens=20, count=lambda t: len(t.split()))[1]
+    assert "every 20 minutes" in shown and "busy" not in shown
+    assert sum(len(line.split()) for line in shown.split("\n") if line != "…") <= 20
+    # the best sentence is kept even when it alone passes the budget
+    assert "every 20 minutes" in excerpts([ferry], "leaves every 20 minutes", 1, tokens=1)[1]
+
+
+def test_excerpts_name_each_passage_by_its_file_alone() -> None:
+    deep = Passage(
+        1,
+        1,
+        "/home/me/.cache/notes/travel/lisbon.md",
+        "Ferries",
+        "",
+        None,
+        0,
+        len(FERRY.text),
+        FERRY.text,
+        1.0,
+    )
+    question = "How often does the ferry to Cacilhas leave?"
+    user = build_prompt(question, [deep], Reader(2)).messages[-1].content
+    assert "[1] lisbon.md (Ferries)\n" in user and "/home/me" not in user
+    whole = build_prompt(question, [deep], Reader(None)).messages[-1].content
+    assert "[1] /home/me/.cache/notes/travel/lisbon.md (Ferries)\n" in whole
