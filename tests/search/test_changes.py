@@ -221,3 +221,70 @@ def test_a_sync_killed_mid_write_leaves_the_log_and_the_chunks_agreeing(
         assert not reader.search("zebra", mode="bm25")
         assert reader.search("quartz3", mode="bm25")
         assert builds == before
+
+
+def test_bm25_with_changes_applied_ranks_as_a_fresh_build() -> None:
+    """Random rounds of deleted and added chunks (longer ones too, so the average length
+    grows and MaxScore's built bounds must be scaled), filtered and not: the same top 10
+    and scores as postings built from the chunks that remain."""
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(60)]
+    weights = np.linspace(2, 0.1, 60) / np.linspace(2, 0.1, 60).sum()  # common to rare
+
+    def text(n: int) -> str:
+        return " ".join(rng.choice(vocab, size=n, p=weights).tolist())
+
+    live = {i: text(int(rng.integers(5, 30))) for i in range(1, 400)}
+    bm25 = BM25Index()
+    bm25.build(sorted(live.items()))
+    next_id = 400
+    for _ in range(6):
+        gone = rng.choice(sorted(live), size=25, replace=False).tolist()
+        for cid in gone:
+            del live[cid]
+        added = {next_id + i: text(int(rng.integers(20, 80))) for i in range(30)}
+        next_id += 30
+        live.update(added)
+        bm25.apply(sorted(gone) + sorted(added), sorted(added.items()))
+        fresh = BM25Index()
+        fresh.build(sorted(live.items()))
+        allowed = np.array(sorted(live)[::3], dtype=np.int64)
+        for query in (["w0"], ["w1", "w7"], ["w3", "w20", "w55"], ["w59", "w0", "w2"]):
+            for scope in (None, allowed):
+                got, want = bm25.search(query, 10, scope), fresh.search(query, 10, scope)
+                assert_same(got, want)
+
+
+@pytest.mark.parametrize("name", ["exact", "hnsw"])
+def test_vectors_with_changes_applied_search_as_a_fresh_build(name: str, tmp_path: Path) -> None:
+    from kenning.search.vectors import vector_indexes
+
+    rng = np.random.default_rng(5)
+    unit = lambda m: (m / np.linalg.norm(m, axis=1, keepdims=True)).astype(np.float32)  # noqa: E731
+    live = dict(zip(range(1, 301), unit(rng.normal(size=(300, 16))), strict=True))
+    index = vector_indexes.get(name)(tmp_path / "g.hnsw", "t")
+    ids = np.array(sorted(live), dtype=np.int64)
+    index.build(ids, np.stack([live[i] for i in ids]))
+    for r in range(4):
+        gone = rng.choice(sorted(live), size=20, replace=False)
+        for cid in gone:
+            del live[int(cid)]
+        new = np.arange(1000 + 25 * r, 1025 + 25 * r, dtype=np.int64)
+        rows = unit(rng.normal(size=(25, 16)))
+        live.update(zip(new.tolist(), rows, strict=True))
+        index.apply(np.concatenate([np.sort(gone), new]), new, rows)
+        keys = np.array(sorted(live), dtype=np.int64)
+        fresh = vector_indexes.get("exact")()
+        fresh.build(keys, np.stack([live[int(i)] for i in keys]))
+        assert index.count == len(live)
+        for q in [*unit(rng.normal(size=(5, 16))), rows[0]]:
+            assert_same(index.search(q, 10, keys[::4]), fresh.search(q, 10, keys[::4]))
+            got, want = index.search(q, 10), fresh.search(q, 10)
+            if name == "exact":
+                assert_same(got, want)
+            else:  # approximate (its float16 copy may swap near ties), never a deleted one
+                assert len({c for c, _ in got} & {c for c, _ in want}) >= 9
+                assert {c for c, _ in got} <= set(live)
+                exact = {int(c): float(live[int(c)] @ q) for c, _ in got}
+                assert all(abs(score - exact[c]) < 1e-5 for c, score in got)
+        assert index.search(rows[0], 1)[0][0] == new[0]  # an added one is found
