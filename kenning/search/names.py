@@ -51,9 +51,12 @@ def note_chunks(store: Store, path: str, allowed: np.ndarray | None) -> np.ndarr
 
 class NoteNames:
     """Folded name -> [(source path, the name as written)], brought up to date per index
-    generation: the sources' titles and metadata are read again (~0.3 s at 100k notes), and
-    only the notes whose title or metadata changed, came or went are folded and moved in the
-    lookup (folding every note took ~5 s at 100k)."""
+    generation from the sources written since the last look (``Store.source_names``): only
+    those notes are folded and moved in the lookup (folding every note took ~5 s at 100k).
+    When sources went away (the count says so), every source's names are read again."""
+
+    #: seconds of writes read again each time, against clocks of writers a little apart
+    MARGIN = 60.0
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -61,30 +64,46 @@ class NoteNames:
         self._lookup: dict[str, list[tuple[str, str]]] = {}
         #: path -> (title and metadata as stored, [(folded name, name)] without repeats)
         self._folded: dict[str, tuple[tuple[str, str], list[tuple[str, str]]]] = {}
+        self._since: float | None = None  # the latest write seen; None: read all next time
 
     def lookup(self) -> dict[str, list[tuple[str, str]]]:
         gen = self.store.get_meta("generation")
         if gen != self._gen:
-            old = self._folded
-            new: dict[str, tuple[tuple[str, str], list[tuple[str, str]]]] = {}
-            changed: list[str] = []
-            for path, title, meta in self.store.source_names():
-                kept = old.get(path)
-                if kept is None or kept[0] != (title, meta):
-                    changed.append(path)
-                    kept = ((title, meta), _folded(path, title, meta))
-                new[path] = kept
+            self._update(self._since)
+            if len(self._folded) != self.store.source_count():
+                self._update(None)  # some went away (or moved): read them all
+            self._gen = gen
+        return self._lookup
+
+    def _update(self, since: float | None) -> None:
+        old = self._folded
+        new = dict(old) if since is not None else {}
+        changed: list[str] = []
+        top = since or 0.0
+        rows = self.store.source_names(None if since is None else since - self.MARGIN)
+        for path, title, meta, failed, at in rows:
+            top = max(top, at)
+            kept = old.get(path)
+            if failed:
+                new.pop(path, None)
+                changed.append(path)
+                continue
+            if kept is None or kept[0] != (title, meta):
+                changed.append(path)
+                kept = ((title, meta), _folded(path, title, meta))
+            new[path] = kept
+        if since is None:
             changed += [p for p in old if p not in new]
-            lookup = self._lookup
-            for path in changed:  # out with the old names, in with the new, in path order
-                for key, _ in old[path][1] if path in old else []:
+        lookup = self._lookup
+        for path in changed:  # out with the old names, in with the new, in path order
+            for key, _ in old[path][1] if path in old else []:
+                if key in lookup:
                     lookup[key] = [e for e in lookup[key] if e[0] != path]
                     if not lookup[key]:
                         del lookup[key]
-                for key, name in new[path][1] if path in new else []:
-                    insort(lookup.setdefault(key, []), (path, name))
-            self._folded, self._gen = new, gen
-        return self._lookup
+            for key, name in new[path][1] if path in new else []:
+                insort(lookup.setdefault(key, []), (path, name))
+        self._folded, self._since = new, top
 
     def matching(self, query: str) -> list[tuple[str, str]]:
         """(path, name) of every note that ``query`` names, or []."""

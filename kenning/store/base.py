@@ -215,12 +215,18 @@ class Store(ABC):
         how many were deleted."""
         return 0
 
-    def source_names(self) -> Iterator[tuple[str, str, str]]:
-        """(path, title, metadata as JSON text) of every source not failed, paths ascending:
-        what a note's names are made of, without the rest of ``sources``."""
-        for path, row in sorted(self.sources().items()):
-            if row.status != "failed":
-                yield path, row.title, json.dumps(row.metadata)
+    def source_names(self, since: float | None = None) -> list[tuple[str, str, str, bool, float]]:
+        """(path, title, metadata as JSON text, failed, when indexed) of the sources written
+        (or moved) at ``since`` or later, or of all: what a note's names are made of, without
+        the rest of ``sources``. This default gives all, indexed at 0."""
+        return [
+            (path, row.title, json.dumps(row.metadata), row.status == "failed", 0.0)
+            for path, row in sorted(self.sources().items())
+        ]
+
+    def source_count(self) -> int:
+        """How many sources are not failed."""
+        return sum(row.status != "failed" for row in self.sources().values())
 
     def keyword_rows_for(self, ids: Sequence[int]) -> Iterator[tuple[int, str]]:
         """(chunk id, keyword text) of those of ``ids`` that exist, ids ascending."""

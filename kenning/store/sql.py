@@ -359,11 +359,17 @@ class SQLStore(Store):
             )
             return [(int(q), int(c), str(op)) for q, c, op in rows]
 
-    def source_names(self) -> Iterator[tuple[str, str, str]]:
+    def source_names(self, since: float | None = None) -> list[tuple[str, str, str, bool, float]]:
         rows = self._run(
-            "SELECT path, title, CAST(metadata AS text) FROM sources WHERE status <> 'failed'"
+            "SELECT path, title, CAST(metadata AS text), status = 'failed', indexed_at "
+            "FROM sources WHERE indexed_at >= ?",
+            (-1.0 if since is None else since,),
         )
-        yield from sorted(rows)  # in Python's order, whatever the database's collation
+        # in Python's order, whatever the database's collation
+        return sorted((p, t, m, bool(f), float(at)) for p, t, m, f, at in rows)
+
+    def source_count(self) -> int:
+        return int(self._run("SELECT count(*) FROM sources WHERE status <> 'failed'").fetchone()[0])
 
     def keyword_rows_for(self, ids: Sequence[int]) -> Iterator[tuple[int, str]]:
         for where, args in self._matching("c.id", sorted({int(i) for i in ids})):
@@ -512,8 +518,9 @@ class SQLStore(Store):
     def move_source(self, old: str, new: str, root: str, size: int, mtime_ns: int) -> None:
         def work() -> None:
             self._run(
-                "UPDATE sources SET path = ?, root = ?, size = ?, mtime_ns = ? WHERE path = ?",
-                (new, root, size, mtime_ns, old),
+                "UPDATE sources SET path = ?, root = ?, size = ?, mtime_ns = ?, indexed_at = ? "
+                "WHERE path = ?",
+                (new, root, size, mtime_ns, time.time(), old),
             )
             self._bump()
 

@@ -288,3 +288,20 @@ def test_vectors_with_changes_applied_search_as_a_fresh_build(name: str, tmp_pat
                 exact = {int(c): float(live[int(c)] @ q) for c, _ in got}
                 assert all(abs(score - exact[c]) < 1e-5 for c, score in got)
         assert index.search(rows[0], 1)[0][0] == new[0]  # an added one is found
+
+
+def test_note_names_follow_edits_moves_and_deletes_as_a_fresh_lookup(tmp_path: Path) -> None:
+    from kenning.search.names import NoteNames
+
+    notes = write_notes(tmp_path / "notes", n=12)
+    with open_memory(str(tmp_path / "index.db")) as idx:
+        idx.add([notes])
+        names = NoteNames(idx.store)
+        assert names.matching("note03")
+        (notes / "note03.md").write_text("# Zebra Crossing\n\nstripes\n")
+        (notes / "note05.md").rename(notes / "renamed05.md")
+        (notes / "note07.md").unlink()
+        idx.sync()
+        assert [p for p, _ in names.matching("zebra crossing")] == [str(notes / "note03.md")]
+        assert names.matching("renamed05") and not names.matching("note07")
+        assert names.lookup() == NoteNames(idx.store).lookup()

@@ -116,6 +116,7 @@ MIGRATIONS: dict[int, str] = {
         chunk_id bigint NOT NULL,
         op text NOT NULL CHECK (op IN ('add', 'delete'))
     );
+    CREATE INDEX IF NOT EXISTS sources_indexed_at ON sources (indexed_at);
     """,
 }
 

@@ -88,12 +88,15 @@ MIGRATIONS: dict[int, str] = {
     # ``changes_compacted``) the last ``seq`` it removed: a reader behind it rebuilds.
     # AUTOINCREMENT: a ``seq`` is never handed out twice, even after compaction. (IF NOT
     # EXISTS: a file whose version was set back, as tests of older files do, keeps its log.)
+    # ``sources_indexed_at``: the sources written since a time (``SQLStore.source_names``),
+    # for the note names a searcher keeps, in the same spirit.
     8: """
     CREATE TABLE IF NOT EXISTS changes (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         chunk_id INTEGER NOT NULL,
         op TEXT NOT NULL CHECK (op IN ('add', 'delete'))
-    )
+    );
+    CREATE INDEX IF NOT EXISTS sources_indexed_at ON sources(indexed_at)
     """,
 }
 
