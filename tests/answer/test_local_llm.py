@@ -214,7 +214,7 @@ def test_config_round_trip(llm: LocalLLM) -> None:
         "context_window": 4096,
         "max_new_tokens": 40,
         "excerpt_sentences": 6,
-        "excerpt_tokens": 96,
+        "excerpt_tokens": None,
     }
     again = get_llm("local", **cfg)
     assert isinstance(again, LocalLLM)
