@@ -5,7 +5,8 @@ HTTP server) turn them into exit codes or status codes, from the ``exit_code`` o
 ``EXIT_CODES`` is the table (``kenning --help`` prints it): 1 any other KenningError,
 2 ConfigError (and command-line usage errors), 3 MissingExtra and ModelUnavailable, 4 the
 index cannot be used, 5 NotFound, 6 RemoteLLMError, 7 FilesFailed (`add`/`sync` indexed the
-rest), 70 an unexpected exception (with a pointer to --debug), 130 Ctrl-C. Catch
+rest), 70 an unexpected exception (with a pointer to --debug), 130 Ctrl-C, 141 output closed
+early (`| head`). Catch
 ``KenningError`` to catch them all.
 
     KenningError
@@ -40,6 +41,7 @@ EXIT_CODES: dict[int, str] = {
     7: "some files could not be indexed (each is listed); the rest was indexed",
     70: "an unexpected error (a bug: run again with --debug and report it)",
     130: "interrupted (Ctrl-C)",
+    141: "the output was closed early (a pipe's reader such as `head` stopped reading)",
 }
 
 

@@ -10,6 +10,7 @@ as with git: ``kenning add notes -q`` reads as ``kenning -q add notes``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import traceback
@@ -23,7 +24,15 @@ from typer.core import TyperGroup
 
 from kenning.errors import EXIT_CODES, KenningError
 
-out = Console()
+
+class _Console(Console):
+    """rich's console, but a closed pipe ends the command as kenning's own writes do (exit 141)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+out = _Console()
 #: messages are never wrapped by kenning: a terminal wraps them, and a log keeps each whole
 err = Console(stderr=True, soft_wrap=True)
 
@@ -107,6 +116,11 @@ class KenningGroup(TyperGroup):
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # `kenning ... | head` stopped reading: nothing went wrong here, so say nothing, and
+            # point stdout at /dev/null so that flushing it at exit cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except Exception as e:
             if isinstance(e, typer.Exit | typer.Abort) or hasattr(e, "show"):
                 raise  # the command line's own exits and usage errors

@@ -93,6 +93,23 @@ def test_help_documents_every_exit_code() -> None:
 # ---- an index path that cannot hold an index ------------------------------------------------
 
 
+@pytest.mark.parametrize("output", [["--json"], []], ids=["json", "table"])
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    indexed: Path, output: list[str]
+) -> None:
+    """`kenning search ... | head`: a closed pipe is no crash, whichever writer met it."""
+    import subprocess
+
+    command = [sys.executable, "-m", "kenning", "-i", str(indexed), "search", "search", *output]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader is gone before the first line is written
+        stderr = proc.stderr.read()
+        assert proc.wait(timeout=60) == 141
+    assert stderr == b""
+    assert 141 in EXIT_CODES
+
+
 @pytest.mark.parametrize("command", ["status", "add"])
 @pytest.mark.parametrize("kind", ["folder", "note", "under a file", "under /proc"])
 def test_an_index_path_that_is_no_index_is_exit_4(
