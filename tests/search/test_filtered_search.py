@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import kenning.search.vectors as vectors
-import kenning.store.sql as sql
+import kenning.store.sqlfilters as sqlfilters
 from kenning import Filters, Index
 from kenning.store import SourceRow, Store, open_store
 from kenning.store.postgres import PostgresStore
@@ -69,7 +69,7 @@ def test_path_globs_in_sql_select_what_the_reference_does(
     store: Store, files: list, patterns: list[str], expand: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # expand: every wildcard after a prefix is walked through the path index
-    monkeypatch.setattr(sql, "EXPAND_ABOVE", 0 if expand else 10**9)
+    monkeypatch.setattr(sqlfilters, "EXPAND_ABOVE", 0 if expand else 10**9)
     store.reset()
     rows = [
         (SourceRow(0, f"{root}/{rel}", root, 1, 1, f"h{i}", "markdown", "ok", None, "T", {}),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from kenning.filters import glob_regex, glob_shape, prefix_end
-from kenning.store.sql import SQLFilters
+from kenning.store.sqlfilters import SQLFilters
 
 #: created by the PostgreSQL store's migrations; mirrors ``kenning.filters.compare``
 COMPARE = """

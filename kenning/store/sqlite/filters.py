@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from kenning.filters import compare, glob_regex, glob_shape, prefix_end
-from kenning.store.sql import SQLFilters
+from kenning.store.sqlfilters import SQLFilters
 
 
 @lru_cache(maxsize=256)
