@@ -39,6 +39,8 @@ from kenning.registry import Registry
 from kenning.store.base import Scope, Store
 from kenning.text.tokens import folded_tokens, porter
 
+from .changelog import apply_log
+
 #: best-first (chunk id, BM25 score) pairs
 Ranking = list[tuple[int, float]]
 
@@ -521,20 +523,11 @@ _shared: weakref.WeakValueDictionary[str, BM25Index] = weakref.WeakValueDictiona
 
 
 def catch_up(bm25: BM25Index, store: Store) -> bool:
-    """Apply to ``bm25`` the changes the store logged since its ``seq``: the log and the
-    chunks it names read in one snapshot, so a sync is seen whole or not at all. False when
-    those changes were compacted away: the index must be rebuilt."""
-    if store.changes_since(bm25.seq) == []:  # the common case, without the lock
-        return True
-    with bm25._lock, store.snapshot():
-        changes = store.changes_since(bm25.seq)
-        if changes is None:
-            return False
-        if changes:
-            touched = sorted({cid for _, cid, _ in changes})
-            bm25.apply(touched, store.keyword_rows_for(touched))
-            bm25.seq = changes[-1][0]
-    return True
+    """Apply to ``bm25`` the changes the store logged since its ``seq``; False when they were
+    compacted away: the index must be rebuilt."""
+    return apply_log(
+        bm25, store, lambda touched: bm25.apply(touched, store.keyword_rows_for(touched))
+    )
 
 
 @keyword_indexes.register("memory")

@@ -34,6 +34,8 @@ from kenning.registry import Registry
 from kenning.store.base import Store
 from kenning.store.matrix import STAMP_BYTES
 
+from .changelog import apply_log
+
 vector_indexes: Registry[VectorIndex] = Registry("vector index", "kenning.vector_indexes")
 
 #: ``auto`` switches from exact search to HNSW above this many chunks
@@ -106,20 +108,14 @@ class VectorIndex(ABC):
         return _exact(self.ids, self.matrix, query, k, keep)
 
     def catch_up(self, store: Store) -> bool:
-        """Apply the changes the store logged since ``seq`` (the log and the vectors it
-        names read in one snapshot); False when they were compacted away: rebuild."""
-        if store.changes_since(self.seq) == []:  # the common case, without the lock
-            return True
-        with self._lock, store.snapshot():
-            changes = store.changes_since(self.seq)
-            if changes is None:
-                return False
-            if changes:
-                touched = np.unique(np.array([cid for _, cid, _ in changes], dtype=np.int64))
-                ids, matrix = store.vectors_of(touched.tolist())
-                self.apply(touched, ids, matrix)
-                self.seq = changes[-1][0]
-        return True
+        """Apply the changes the store logged since ``seq``; False when they were compacted
+        away: rebuild."""
+
+        def apply(touched: list[int]) -> None:
+            ids, matrix = store.vectors_of(touched)
+            self.apply(np.array(touched, dtype=np.int64), ids, matrix)
+
+        return apply_log(self, store, apply)
 
     def apply(self, touched: np.ndarray, ids: np.ndarray, matrix: np.ndarray) -> None:
         """Bring the index to the store's state for the chunks ``touched``: ``ids`` and
