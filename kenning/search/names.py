@@ -43,10 +43,9 @@ def _folded(path: str, title: str, meta: str) -> list[tuple[str, str]]:
     return list(out.items())
 
 
-def note_chunks(store: Store, path: str, allowed: np.ndarray | None) -> np.ndarray:
-    """The chunk ids of the note at ``path`` (ascending), only those in ``allowed`` if given."""
-    ids = store.chunk_ids(Filters([Condition("path", "=", path)]))
-    return ids if allowed is None else ids[np.isin(ids, allowed)]
+def note_chunks(store: Store, path: str) -> np.ndarray:
+    """The chunk ids of the note at ``path``, ascending."""
+    return store.chunk_ids(Filters([Condition("path", "=", path)]))
 
 
 class NoteNames:

@@ -24,6 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kenning.config import usable_cores
 from kenning.embedders import Embedder
 from kenning.errors import ConfigError
@@ -53,6 +55,11 @@ ALPHA = 0.45
 RRF_K = 60
 #: candidates taken from each ranking before fusion
 DEPTH = 100
+#: a filter that allows more chunks than this is tested on a wider ranking's candidates
+#: (``OVERSAMPLE`` times the share it needs, at most ``MOST_CANDIDATES``) instead of listed
+BROAD = 20_000
+OVERSAMPLE = 3
+MOST_CANDIDATES = 10_000
 
 
 @dataclass
@@ -359,32 +366,25 @@ class Searcher:
         if mode != "hybrid":  # one ranking alone must be deep enough for k results
             depth = max(depth, k)
         scope = Scope(self.store, filters) if filters else None
-        if scope is not None and len(scope.chunk_ids()) == 0:
-            return []
         terms = query_terms(query)
-        bm25: list[tuple[int, float]] = []
-        dense: list[tuple[int, float]] = []
         keywords = self.keywords() if mode in ("hybrid", "bm25") else None
-        ranking: Future[list[tuple[int, float]]] | None = None
-        if mode == "hybrid" and isinstance(keywords, MemoryKeywords):
-            # in-memory BM25 needs no database, so it runs while the query embeds (ONNX
-            # releases the GIL): about 0.6 ms of an 11 ms SciFact query (README)
-            ranking = _workers().submit(keywords.prepared(scope), terms, depth)
-        elif keywords is not None:
-            bm25 = keywords.search(terms, depth, scope)
-        if mode in ("hybrid", "dense"):
-            vindex = None if self._store_vectors() else self.vectors()  # checks the model
-            if vindex is None:
-                self._check_model()
-            qvec = self.embedder.embed_query(query)
-            if tuning and tuning.adapter:
-                qvec = tuning.adapter.apply(qvec)
-            if vindex is None:
-                dense = self.store.vector_search(qvec, depth, scope)
-            else:
-                dense = vindex.search(qvec, depth, scope.chunk_ids() if scope else None)
-        if ranking is not None:
-            bm25 = ranking.result()
+        wide = self._wide(scope, depth) if scope is not None else 0
+        qvec = None
+        if scope is not None and wide:
+            # a broad filter: rank without it, wider, and keep the candidates it allows
+            bm25, dense, qvec = self._rank(query, terms, mode, keywords, tuning, wide)
+            kept = set(scope.among([cid for cid, _ in bm25 + dense]).tolist())
+            full = len(bm25) == wide  # more chunks hold a query word than were ranked
+            bm25 = [r for r in bm25 if r[0] in kept][:depth]
+            dense = [r for r in dense if r[0] in kept][:depth]
+            if (mode != "bm25" and len(dense) < depth) or (full and len(bm25) < depth):
+                wide = 0  # too few allowed among the candidates: list them after all
+        if scope is not None and not wide:
+            if len(scope.chunk_ids()) == 0:
+                return []
+            bm25, dense, _ = self._rank(query, terms, mode, keywords, tuning, depth, scope, qvec)
+        elif scope is None:
+            bm25, dense, _ = self._rank(query, terms, mode, keywords, tuning, depth)
         fused = fuse(bm25, dense, fusion, alpha) if mode == "hybrid" else (bm25 or dense)
         named = self._named(query, fused, scope)
         if reranker is None:
@@ -399,6 +399,57 @@ class Searcher:
             hits[i].score = float(scores[i])
         return self._first(named, [hits[i] for i in order], k, bm25, dense, terms)
 
+    def _wide(self, scope: Scope, depth: int) -> int:
+        """The planner of a filtered search: how many candidates to rank without the filter
+        before testing them against it (so that ``depth`` allowed ones are expected
+        ``OVERSAMPLE`` times over), or 0 to list the allowed chunks and rank among them.
+        Listing costs microseconds a chunk, so only a filter that allows more than
+        ``BROAD`` chunks is tested on candidates, and only when ``MOST_CANDIDATES`` do."""
+        total = self._chunk_count()
+        share = scope.share()
+        if share * total <= BROAD:
+            return 0
+        want = int(np.ceil(depth * OVERSAMPLE / share))
+        return want if want <= MOST_CANDIDATES else 0
+
+    def _rank(
+        self,
+        query: str,
+        terms: list[str],
+        mode: str,
+        keywords: KeywordIndex | None,
+        tuning: Tuning | None,
+        depth: int,
+        scope: Scope | None = None,
+        qvec: np.ndarray | None = None,
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]], np.ndarray | None]:
+        """The keyword and dense rankings, ``depth`` deep, among the chunks ``scope``
+        allows; and the query vector (``qvec``: one embedded already)."""
+        bm25: list[tuple[int, float]] = []
+        dense: list[tuple[int, float]] = []
+        ranking: Future[list[tuple[int, float]]] | None = None
+        if mode == "hybrid" and isinstance(keywords, MemoryKeywords):
+            # in-memory BM25 needs no database, so it runs while the query embeds (ONNX
+            # releases the GIL): about 0.6 ms of an 11 ms SciFact query (README)
+            ranking = _workers().submit(keywords.prepared(scope), terms, depth)
+        elif keywords is not None:
+            bm25 = keywords.search(terms, depth, scope)
+        if mode in ("hybrid", "dense"):
+            vindex = None if self._store_vectors() else self.vectors()  # checks the model
+            if vindex is None:
+                self._check_model()
+            if qvec is None:
+                qvec = self.embedder.embed_query(query)
+                if tuning and tuning.adapter:
+                    qvec = tuning.adapter.apply(qvec)
+            if vindex is None:
+                dense = self.store.vector_search(qvec, depth, scope)
+            else:
+                dense = vindex.search(qvec, depth, scope.chunk_ids() if scope else None)
+        if ranking is not None:
+            bm25 = ranking.result()
+        return bm25, dense, qvec
+
     def _named(
         self, query: str, fused: list[tuple[int, float]], scope: Scope | None
     ) -> list[tuple[int, str]]:
@@ -407,11 +458,12 @@ class Searcher:
         notes = self._names.matching(query)
         if not notes:
             return []
-        allowed = scope.chunk_ids() if scope is not None else None
         rank = {cid: i for i, (cid, _) in enumerate(fused)}
         found = []
         for path, name in notes:
-            ids = note_chunks(self.store, path, allowed)
+            ids = note_chunks(self.store, path)
+            if scope is not None:
+                ids = scope.among(ids.tolist())
             if len(ids) == 0:
                 continue
             ranked = [int(c) for c in ids if int(c) in rank]

@@ -351,6 +351,17 @@ class Store(ABC):
     def chunk_ids(self, filters: Filters | None = None) -> np.ndarray:
         """Ids of the chunks whose source passes ``filters`` (all chunks if None), ascending."""
 
+    def chunks_among(self, ids: Sequence[int], filters: Filters) -> np.ndarray:
+        """Those of ``ids`` whose source passes ``filters``, ascending: a broad filter is
+        tested on a ranking's candidates instead of listing every chunk it allows."""
+        return np.intersect1d(np.asarray(ids, dtype=np.int64), self.chunk_ids(filters))
+
+    def filter_share(self, filters: Filters) -> float:
+        """The share of the chunks that ``filters`` allows; a store may estimate it from a
+        sample (the search planner only compares it with thresholds)."""
+        total = self.chunk_count()
+        return len(self.chunk_ids(filters)) / total if total else 0.0
+
     @abstractmethod
     def chunk_count(self) -> int: ...
     @abstractmethod
@@ -379,8 +390,25 @@ class Scope:
     def __init__(self, store: Store, filters: Filters) -> None:
         self.store, self.filters = store, filters
         self._ids: np.ndarray | None = None
+        self._share: float | None = None
 
     def chunk_ids(self) -> np.ndarray:
         if self._ids is None:
             self._ids = self.store.chunk_ids(self.filters)
         return self._ids
+
+    def share(self) -> float:
+        """The share of chunks the filter allows: exact once they are listed, else the
+        store's estimate (which does not list them)."""
+        if self._ids is not None:
+            total = self.store.chunk_count()
+            return len(self._ids) / total if total else 0.0
+        if self._share is None:
+            self._share = self.store.filter_share(self.filters)
+        return self._share
+
+    def among(self, ids: Sequence[int]) -> np.ndarray:
+        """Those of ``ids`` the filter allows, ascending, without listing the rest."""
+        if self._ids is not None:
+            return np.intersect1d(np.asarray(ids, dtype=np.int64), self._ids)
+        return self.store.chunks_among(ids, self.filters)

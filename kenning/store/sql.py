@@ -510,6 +510,41 @@ class SQLStore(GlobLookup, Store):
 
     #: the chunk ids ``c.id`` of a query as one JSON array, in text
     json_ids = "json_group_array(c.id)"
+    #: chunks ``c`` joined with their sources ``s``, the chunks read first (SQLite's CROSS
+    #: JOIN fixes that order; else its planner may start from a broad filter's path range)
+    chunks_first = "chunks c CROSS JOIN sources s ON s.id = c.source_id"
+    #: chunk ids drawn to estimate a filter's share (about ±1.5 points at half the chunks)
+    SAMPLE = 1_000
+
+    def chunks_among(self, ids: Sequence[int], filters: Filters) -> np.ndarray:
+        where, args = self.filter_where(filters)
+        found: list[int] = []
+        for among, part in self._matching("c.id", sorted({int(i) for i in ids})):
+            among = among.replace("?", self.param)  # ``where`` is in the driver's style
+            rows = self.db.execute(
+                f"SELECT c.id FROM {self.chunks_first} WHERE {among} AND ({where})",
+                [*part, *args],
+            )
+            found.extend(int(r[0]) for r in rows)
+        return np.sort(np.array(found, dtype=np.int64))
+
+    def filter_share(self, filters: Filters) -> float:
+        """From ``SAMPLE`` chunk ids drawn at random between the lowest and the highest
+        (ids the database gave out in order: gaps are deletions, which the draw skips), so
+        a broad filter is never listed to be measured. Drawn with a fixed seed: the same
+        index and filter always plan the same way."""
+        lo, hi = self._run("SELECT min(id), max(id) FROM chunks").fetchone()
+        if lo is None:
+            return 0.0
+        rng = np.random.default_rng(0)
+        draw = np.unique(rng.integers(int(lo), int(hi) + 1, size=self.SAMPLE)).tolist()
+        present = 0
+        for among, part in self._matching("c.id", draw):
+            present += int(self._run(f"SELECT count(*) FROM chunks c WHERE {among}", part)
+                           .fetchone()[0])
+        if present < self.SAMPLE // 4:  # ids too sparse for the draw: count exactly
+            return super().filter_share(filters)
+        return len(self.chunks_among(draw, filters)) / present
 
     def chunk_count(self) -> int:
         return int(self._run("SELECT count(*) FROM chunks").fetchone()[0])

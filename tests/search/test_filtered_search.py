@@ -15,10 +15,12 @@ from conftest import postgres_url
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+import kenning.search.searcher as searcher
 import kenning.search.vectors as vectors
 import kenning.store.sqlfilters as sqlfilters
 from kenning import Filters, Index
 from kenning.store import SourceRow, Store, open_store
+from kenning.store.base import Scope
 from kenning.store.postgres import PostgresStore
 from kenning.text.chunking import Chunk
 
@@ -173,3 +175,54 @@ def _ranked(hits: list) -> list[tuple[float, int | None]]:
     return sorted(
         (-round(h.score, 5), h.chunk_id if round(h.score, 5) != last else None) for h in hits
     )
+
+
+@pytest.mark.parametrize("oversample", [3.0, 0.3], ids=["candidates", "too-few-listed"])
+def test_a_broad_filter_tested_on_candidates_ranks_as_listing_it(
+    indexes: tuple[Index, Index], oversample: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter that allows many chunks is not listed: both rankings go wider without it
+    and keep the candidates it allows. The result is the listed search's whenever enough
+    are kept; with too few (a small oversampling here) the search lists them after all."""
+    index, exact = indexes
+    # 100 of 150, as Index.search sends it
+    filters = Filters.parse(paths=FILTERS["unselective"]).for_roots(exact.store.roots())
+    listed: list[int] = []
+    original = Scope.chunk_ids
+
+    def chunk_ids(self: Scope) -> np.ndarray:
+        listed.append(1)
+        return original(self)
+
+    for query in ("alpha beta", "gamma delta kappa", "zeta", "theta iota mu lambda"):
+        for mode in ("dense", "hybrid", "bm25"):
+            # the reference: the same search, listing the filter's chunks
+            want = exact.searcher.search(query, k=10, filters=filters, mode=mode, depth=20)
+            with monkeypatch.context() as m:
+                m.setattr(searcher, "BROAD", 20)
+                m.setattr(searcher, "OVERSAMPLE", oversample)
+                m.setattr(Scope, "chunk_ids", chunk_ids)
+                listed.clear()
+                got = exact.searcher.search(query, k=10, filters=filters, mode=mode, depth=20)
+            assert _ranked(got) == _ranked(want), (query, mode)
+            # ranking 20 deep wants 20 * 3 / (100/150) = 90 candidates, then 20 allowed
+            assert bool(listed) == (oversample < 1), (query, mode)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_filters_share_is_estimated_from_a_sample(backend: str, tmp_path: Path) -> None:
+    s = open_store(_location(backend, tmp_path))
+    s.reset()
+    rows = [
+        (SourceRow(0, f"/v/{'ab'[i % 2]}/{i}.md", "/v", 1, 1, f"h{i}", "markdown", "ok", None,
+                   "T", {}), [Chunk(0, 1, "x", "", None)])
+        for i in range(3000)
+    ]  # fmt: skip
+    s.write_sources(rows, {})
+    s.add_root("/v")
+    filters = Filters.parse(paths=["a/**"]).for_roots(s.roots())
+    assert s.filter_share(filters) == pytest.approx(0.5, abs=0.06)
+    ids = s.chunk_ids()
+    among = s.chunks_among(ids[::3].tolist(), filters)
+    assert set(among.tolist()) == set(ids[::3].tolist()) & set(s.chunk_ids(filters).tolist())
+    s.close()

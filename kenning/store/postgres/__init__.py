@@ -76,6 +76,7 @@ class PostgresStore(SQLStore):
     param = "%s"
     filter_sql = filter_sql
     json_ids = "CAST(coalesce(json_agg(c.id), '[]') AS text)"
+    chunks_first = "chunks c JOIN sources s ON s.id = c.source_id"
 
     def cache_prefix(self) -> str | None:
         """Under ``~/.cache/kenning/stores``, named after this database's URL and its
@@ -392,6 +393,9 @@ class PostgresStore(SQLStore):
             return self._filtered_exact(q, k, allowed)
         with self.db.transaction():
             self.db.execute(f"SET LOCAL hnsw.ef_search = {self.hnsw.ef_search(k)}")
+            if k > self.hnsw.ef_search(k) and self.iterative:
+                # more than pgvector's widest breadth (a broad filter's candidates): walk on
+                self.db.execute("SET LOCAL hnsw.iterative_scan = strict_order")
             rows = self.db.execute(
                 "SELECT c.id, 1 - nn.d FROM (SELECT hash, vector <=> %s AS d FROM embeddings "
                 "ORDER BY vector <=> %s LIMIT %s) nn JOIN chunks c ON c.hash = nn.hash "
