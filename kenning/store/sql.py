@@ -540,8 +540,9 @@ class SQLStore(GlobLookup, Store):
         draw = np.unique(rng.integers(int(lo), int(hi) + 1, size=self.SAMPLE)).tolist()
         present = 0
         for among, part in self._matching("c.id", draw):
-            present += int(self._run(f"SELECT count(*) FROM chunks c WHERE {among}", part)
-                           .fetchone()[0])
+            present += int(
+                self._run(f"SELECT count(*) FROM chunks c WHERE {among}", part).fetchone()[0]
+            )
         if present < self.SAMPLE // 4:  # ids too sparse for the draw: count exactly
             return super().filter_share(filters)
         return len(self.chunks_among(draw, filters)) / present
