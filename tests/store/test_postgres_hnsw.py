@@ -45,6 +45,15 @@ def test_ef_search_is_never_below_k() -> None:
     assert HNSWSettings(hnsw_ef_search=40).ef_search(5000) == 1000
 
 
+def test_the_build_gets_memory_for_the_whole_graph() -> None:
+    """2 GB up to ~900k MiniLM vectors, then enough for the graph (pgvector builds far
+    slower once it spills), never more than 8 GB."""
+    settings = HNSWSettings(hnsw_m=24)
+    assert settings.build_memory_mb(1_000, 384) == 2048
+    assert 2048 < settings.build_memory_mb(1_000_000, 384) < 4096
+    assert settings.build_memory_mb(10_000_000, 384) == 8192
+
+
 def test_the_toml_has_a_postgres_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "kenning").mkdir()
     (tmp_path / "kenning" / "kenning.toml").write_text("[postgres]\nhnsw_ef_search = 120\n")

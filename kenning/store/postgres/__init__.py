@@ -251,7 +251,9 @@ class PostgresStore(SQLStore):
             if self._bulk:
                 return
             if not self.db.execute(exists).fetchone()[0]:
-                self.db.execute("SET LOCAL maintenance_work_mem = '2GB'")
+                rows = self.db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+                memory = self.hnsw.build_memory_mb(int(rows), int(dim))
+                self.db.execute(f"SET LOCAL maintenance_work_mem = '{memory}MB'")
                 self.db.execute(
                     "CREATE INDEX embeddings_hnsw ON embeddings "
                     f"USING hnsw (vector vector_cosine_ops) {self.hnsw.build_options()}"

@@ -58,6 +58,13 @@ class HNSWSettings:
         """The breadth for a query that wants ``k`` results (never fewer than ``k``)."""
         return max(self.hnsw_ef_search, min(k, 1000))
 
+    def build_memory_mb(self, rows: int, dim: int) -> int:
+        """``maintenance_work_mem`` for building the graph: enough to hold it whole (pgvector
+        builds far slower once it does not fit), at least 2 GB and at most 8 GB. Per row:
+        the vector, twice ``m`` neighbour links of layer 0 and pgvector's element header."""
+        need = rows * (4 * dim + 2 * self.hnsw_m * 8 + 96) * 1.3 / 2**20
+        return int(min(max(need, 2048), 8192))
+
     def build_options(self) -> str:
         return f"WITH (m = {self.hnsw_m}, ef_construction = {self.hnsw_ef_construction})"
 
