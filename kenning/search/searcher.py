@@ -318,7 +318,6 @@ class Searcher:
     def warm(self) -> None:
         """After a sync: bring the large-index caches up to date, so the next query is fast."""
         self.keywords().refresh()
-        self._names.lookup()
         if self._store_vectors():
             return
         if self.vector_index == "hnsw" or (

@@ -9,7 +9,6 @@ are applied by the store itself (in SQL), never by loading every source into Pyt
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from abc import ABC, abstractmethod
@@ -215,14 +214,10 @@ class Store(ABC):
         how many were deleted."""
         return 0
 
-    def source_names(self, since: float | None = None) -> list[tuple[str, str, str, bool, float]]:
-        """(path, title, metadata as JSON text, failed, when indexed) of the sources written
-        (or moved) at ``since`` or later, or of all: what a note's names are made of, without
-        the rest of ``sources``. This default gives all, indexed at 0."""
-        return [
-            (path, row.title, json.dumps(row.metadata), row.status == "failed", 0.0)
-            for path, row in sorted(self.sources().items())
-        ]
+    @abstractmethod
+    def named(self, key: str) -> list[tuple[str, str]]:
+        """(path, name) of the sources that have a name whose folded form is ``key``
+        (``kenning.text.names``), failed ones aside, in path order."""
 
     def source_count(self) -> int:
         """How many sources are not failed."""

@@ -28,6 +28,7 @@ from kenning.errors import SchemaTooNew
 from kenning.filters import Filters
 from kenning.text.chunking import Chunk
 from kenning.text.links import Link, link_name
+from kenning.text.names import folded_names
 
 from .base import ChunkRow, SourceRow, Store, StoredChunk
 from .sqlfilters import GlobLookup
@@ -154,6 +155,7 @@ class SQLStore(GlobLookup, Store):
                 # Another process may have migrated while this one waited for the lock.
                 for number in range(schema.version(self.db) + 1, schema.SCHEMA_VERSION + 1):
                     schema.apply(self.db, number)
+                self._fill_names()
         found = schema.version(self.db)
         if found > schema.SCHEMA_VERSION:
             raise SchemaTooNew(
@@ -245,14 +247,13 @@ class SQLStore(GlobLookup, Store):
             )
             return [(int(q), int(c), str(op)) for q, c, op in rows]
 
-    def source_names(self, since: float | None = None) -> list[tuple[str, str, str, bool, float]]:
+    def named(self, key: str) -> list[tuple[str, str]]:
         rows = self._run(
-            "SELECT path, title, CAST(metadata AS text), status = 'failed', indexed_at "
-            "FROM sources WHERE indexed_at >= ?",
-            (-1.0 if since is None else since,),
+            "SELECT s.path, n.name FROM names n JOIN sources s ON s.id = n.source_id "
+            "WHERE n.key = ?",
+            (key,),
         )
-        # in Python's order, whatever the database's collation
-        return sorted((p, t, m, bool(f), float(at)) for p, t, m, f, at in rows)
+        return sorted((str(p), str(n)) for p, n in rows)  # Python's order, any collation
 
     def source_count(self) -> int:
         return int(self._run("SELECT count(*) FROM sources WHERE status <> 'failed'").fetchone()[0])
@@ -312,7 +313,40 @@ class SQLStore(GlobLookup, Store):
             if chunks is not None:
                 replaced.append((sid, chunks))
                 self._replace_links(sid, src.links or [])
+            self._replace_names(sid, src.path, src.title, src.metadata, src.status)
         return replaced
+
+    def _replace_names(
+        self, sid: int, path: str, title: str, metadata: dict[str, Any], status: str
+    ) -> None:
+        """A source's folded names (none for a failed one), replaced in the current
+        transaction: the note-name lookup (``named``) reads them."""
+        self._run("DELETE FROM names WHERE source_id = ?", (sid,))
+        if status != "failed":
+            self._insert_names([(k, sid, n) for k, n in folded_names(path, title, metadata)])
+
+    def _insert_names(self, rows: list[tuple[str, int, str]]) -> None:
+        if rows:
+            sql = "INSERT INTO names (key, source_id, name) VALUES (?, ?, ?)"
+            self.db.cursor().executemany(sql.replace("?", self.param), rows)
+
+    def _fill_names(self) -> None:
+        """Every source's names, once, for an index made before they had a table (the
+        migration that made it marks the index ``names_missing``)."""
+        if self._run("SELECT 1 FROM meta WHERE key = 'names_missing'").fetchone() is None:
+            return
+        self._run("DELETE FROM names")  # a file whose version was set back keeps its table
+        rows = self._run(
+            "SELECT id, path, title, CAST(metadata AS text) FROM sources WHERE status <> 'failed'"
+        )
+        self._insert_names(
+            [
+                (key, int(sid), name)
+                for sid, path, title, meta in rows.fetchall()
+                for key, name in folded_names(path, title, json.loads(meta))
+            ]
+        )
+        self._run("DELETE FROM meta WHERE key = 'names_missing'")
 
     def _replace_links(self, sid: int, links: list[Link]) -> None:
         """A source's links, replaced in the current transaction (with its chunks)."""
@@ -403,11 +437,14 @@ class SQLStore(GlobLookup, Store):
 
     def move_source(self, old: str, new: str, root: str, size: int, mtime_ns: int) -> None:
         def work() -> None:
-            self._run(
+            row = self._run(
                 "UPDATE sources SET path = ?, root = ?, size = ?, mtime_ns = ?, indexed_at = ? "
-                "WHERE path = ?",
+                "WHERE path = ? RETURNING id, title, CAST(metadata AS text), status",
                 (new, root, size, mtime_ns, time.time(), old),
-            )
+            ).fetchone()
+            if row is not None:  # its file name is one of its names
+                sid, title, meta, status = row
+                self._replace_names(int(sid), new, title, json.loads(meta), status)
             self._bump()
 
         self._write(work)

@@ -216,12 +216,16 @@ def test_a_version_1_database_is_migrated_in_place(
 ) -> None:
     """A database made by the first schema keeps its index when a newer kenning opens it:
     migration 2 (postings read index-only) runs once, and BM25 ranks as before."""
+    from kenning.search.names import NoteNames
     from kenning.store.postgres import schema
     from kenning.store.sql import SQLStore
+    from kenning.text.names import name_key
 
     url = postgres_url()
     monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
     monkeypatch.setattr(SQLStore, "_replace_links", lambda *a: None)  # no link table then
+    monkeypatch.setattr(SQLStore, "_replace_names", lambda *a: None)  # nor a name table
+    monkeypatch.setattr(NoteNames, "matching", lambda self, query: [])
     from kenning.store.postgres import PostgresStore
 
     for name in ("_log", "_log_where", "_log_rebuild"):  # nor a change log
@@ -240,6 +244,10 @@ def test_a_version_1_database_is_migrated_in_place(
         ).fetchone()[0]
         assert "INCLUDE (tf, length)" in key
         assert _key(new.search("softmax probabilities", k=5, mode="bm25")) == before
+        # migration 10 filled every note's names in: its file name finds it
+        for path in store.sources():
+            assert path in [p for p, _ in store.named(name_key(Path(path).stem))]
+        assert store.get_meta("names_missing") is None
 
 
 def test_a_large_postgres_index_ranks_bm25_in_memory_and_caches_it_locally(

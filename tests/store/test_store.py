@@ -383,6 +383,45 @@ def test_migration_3_moves_the_recorded_cpu_default_to_auto(
     s.close()
 
 
+def test_migration_9_fills_the_names_of_an_older_index(tmp_path: Path) -> None:
+    """A note's names moved from the searcher's memory to a table: an index written
+    before has its notes' names filled in when a newer kenning opens it, once."""
+    db = tmp_path / "v8.db"
+    s = SQLiteStore(db)
+    tmux = source("/r/tmux.md", "h1", {"aliases": ["Terminal Multiplexer"]})
+    failed = SourceRow(0, "/r/bad.md", "/r", 1, 1, "h3", "markdown", "failed", "x", "Bad", {})
+    s.write_sources([(tmux, [chunk("a")]), (source("/r/b.md", "h2"), [chunk("b")])], {})
+    s.write_sources([(failed, None)], {})
+    s.close()
+    con = sqlite3.connect(db)
+    con.execute("DROP TABLE names")
+    con.execute("PRAGMA user_version = 8")
+    con.commit()
+    con.close()
+    s = SQLiteStore(db)
+    assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert s.named("terminal multiplexer") == [("/r/tmux.md", "Terminal Multiplexer")]
+    assert s.named("tmux") == [("/r/tmux.md", "tmux")]
+    assert s.named("t") == [("/r/b.md", "T"), ("/r/tmux.md", "T")]  # their title
+    assert s.named("bad") == []  # a failed file has no names
+    assert s.get_meta("names_missing") is None
+    s.close()
+
+
+def test_names_follow_writes_moves_and_deletes(make) -> None:
+    s = make()
+    s.add_root("/r")
+    s.write_sources([(source("/r/old.md", "h1", {"aliases": "One, Two"}), [chunk("a")])], {})
+    assert s.named("two") == [("/r/old.md", "Two")]
+    s.move_source("/r/old.md", "/r/new.md", "/r", 10, 2)
+    assert s.named("old") == [] and s.named("new") == [("/r/new.md", "new")]
+    s.write_sources([(source("/r/new.md", "h2", {"aliases": ["Three"]}), [chunk("b")])], {})
+    assert s.named("two") == [] and s.named("three") == [("/r/new.md", "Three")]
+    s.delete_sources(["/r/new.md"])
+    assert s.named("three") == [] and s.named("new") == []
+    s.close()
+
+
 def test_refuses_a_newer_schema(tmp_path: Path) -> None:
     db = tmp_path / "new.db"
     sqlite3.connect(db).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")

@@ -92,7 +92,7 @@ def test_postgres_migration_5_adds_the_same_link_table(monkeypatch: pytest.Monke
     from kenning.store.postgres import PostgresStore
     from kenning.store.sql import SQLStore
 
-    for name in ("_log", "_log_where", "_log_rebuild"):  # nor a change log
+    for name in ("_log", "_log_where", "_log_rebuild", "_replace_names"):  # nor these tables
         monkeypatch.setattr(SQLStore, name, lambda *a: None)
     monkeypatch.setattr(PostgresStore, "_log", lambda *a: None)
     old = open_store(url)

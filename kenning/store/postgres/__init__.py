@@ -365,7 +365,9 @@ class PostgresStore(SQLStore):
         return len(paths)
 
     def _clear(self) -> None:
-        self._forget_dimension("TRUNCATE postings, terms, links, chunks, sources, embeddings")
+        self._forget_dimension(
+            "TRUNCATE postings, terms, links, names, chunks, sources, embeddings"
+        )
         self.db.execute("UPDATE totals SET chunks = 0, tokens = 0")
 
     # -- reading -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from .filters import COMPARE
 
 SCHEMA = "kenning"
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -117,6 +117,18 @@ MIGRATIONS: dict[int, str] = {
         op text NOT NULL CHECK (op IN ('add', 'delete'))
     );
     CREATE INDEX IF NOT EXISTS sources_indexed_at ON sources (indexed_at);
+    """,
+    # A note's folded names, as SQLite's migration 9 (see there).
+    10: """
+    CREATE TABLE IF NOT EXISTS names (
+        key text NOT NULL,
+        source_id bigint NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
+        name text NOT NULL,
+        PRIMARY KEY (key, source_id)
+    );
+    CREATE INDEX IF NOT EXISTS names_source ON names (source_id);
+    INSERT INTO meta SELECT 'names_missing', '1' WHERE EXISTS (SELECT 1 FROM sources)
+    ON CONFLICT DO NOTHING;
     """,
 }
 

@@ -197,7 +197,7 @@ class SQLiteStore(SQLStore):
         return len(paths)
 
     def _clear(self) -> None:
-        for table in ("chunks_fts", "chunks", "links", "sources", "embeddings"):
+        for table in ("chunks_fts", "chunks", "links", "names", "sources", "embeddings"):
             self.db.execute(f"DELETE FROM {table}")
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
