@@ -58,7 +58,7 @@ DEPTH = 100
 #: a filter that allows more chunks than this is tested on a wider ranking's candidates
 #: (``OVERSAMPLE`` times the share it needs, at most ``MOST_CANDIDATES``) instead of listed
 BROAD = 20_000
-OVERSAMPLE = 3
+OVERSAMPLE = 2
 MOST_CANDIDATES = 10_000
 
 

@@ -554,7 +554,10 @@ class SQLStore(GlobLookup, Store):
     SAMPLE = 1_000
 
     def chunks_among(self, ids: Sequence[int], filters: Filters) -> np.ndarray:
-        where, args = self.filter_where(filters)
+        # each candidate's path tested against the globs as written: the ranges of the path
+        # index that ``filter_where`` looks up (one per folder of a broad glob) would all be
+        # tried on every candidate
+        where, args = self.filter_sql(filters)
         found: list[int] = []
         for among, part in self._matching("c.id", sorted({int(i) for i in ids})):
             among = among.replace("?", self.param)  # ``where`` is in the driver's style
@@ -570,7 +573,10 @@ class SQLStore(GlobLookup, Store):
         (ids the database gave out in order: gaps are deletions, which the draw skips), so
         a broad filter is never listed to be measured. Drawn with a fixed seed: the same
         index and filter always plan the same way."""
-        lo, hi = self._run("SELECT min(id), max(id) FROM chunks").fetchone()
+        # (two subqueries: SQLite reads min() or max() from the index only when alone)
+        lo, hi = self._run(
+            "SELECT (SELECT min(id) FROM chunks), (SELECT max(id) FROM chunks)"
+        ).fetchone()
         if lo is None:
             return 0.0
         rng = np.random.default_rng(0)

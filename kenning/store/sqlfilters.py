@@ -33,6 +33,8 @@ MOST_ROOTS = 64
 #: the fewest paths under a prefix worth it
 PROBES = 256
 EXPAND_ABOVE = 2_000
+#: compiled filters a store keeps (``GlobLookup.filter_where``)
+WHERE_CACHE = 32
 
 
 class SQLFilters(ABC):
@@ -144,11 +146,27 @@ class GlobLookup:
 
         def get_meta(self, key: str) -> str | None: ...
 
+    #: (generation, {filters as written: clause}) of the clauses compiled last
+    _where_cache: tuple[str | None, dict[str, tuple[str, list[Any]]]] | None = None
+
     def filter_where(self, filters: Filters) -> tuple[str, list[Any]]:
         """``filters`` as a WHERE clause over ``sources s`` in the driver's style, with the
-        path globs looked up by prefix under the roots of the indexed sources."""
-        budget = [PROBES]
-        return self.filter_sql(filters, lambda glob: self._glob_ways(glob, budget))
+        path globs looked up by prefix under the roots of the indexed sources. Kept until
+        the sources change: looking a broad glob's folders up takes a probe of the path
+        index per folder (hundreds at a million notes), and a search may compile its
+        filter more than once (its share, its candidates), as may the searches after it."""
+        generation = self.get_meta("generation")
+        cached = self._where_cache
+        if cached is None or cached[0] != generation:
+            cached = self._where_cache = (generation, {})
+        key = repr(filters)
+        if key not in cached[1]:
+            budget = [PROBES]
+            if len(cached[1]) >= WHERE_CACHE:
+                cached[1].clear()
+            cached[1][key] = self.filter_sql(filters, lambda g: self._glob_ways(g, budget))
+        where, args = cached[1][key]
+        return where, list(args)
 
     def _glob_ways(self, glob: str, budget: list[int]) -> list[Way] | None:
         """The ways a path glob can match, each a glob of the whole path that starts with

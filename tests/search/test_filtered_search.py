@@ -226,3 +226,31 @@ def test_a_filters_share_is_estimated_from_a_sample(backend: str, tmp_path: Path
     among = s.chunks_among(ids[::3].tolist(), filters)
     assert set(among.tolist()) == set(ids[::3].tolist()) & set(s.chunk_ids(filters).tolist())
     s.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_compiled_filter_is_kept_until_the_sources_change(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A glob's folders are looked up once per state of the index: a folder written
+    since is found by the next search with the same filter."""
+    monkeypatch.setattr(sqlfilters, "EXPAND_ABOVE", 0)  # walk the folders even for a few
+    s = open_store(_location(backend, tmp_path))
+    s.reset()
+
+    def write(path: str) -> None:
+        row = SourceRow(0, path, "/v", 1, 1, path, "markdown", "ok", None, "T", {})
+        s.write_sources([(row, [Chunk(0, 1, "x", "", None)])], {})
+
+    write("/v/a/1.md")
+    filters = Filters.parse(paths=["/v/?/**"])
+    probes: list[str] = []
+    original = s._glob_ways  # type: ignore[attr-defined]
+    monkeypatch.setattr(s, "_glob_ways", lambda *a: probes.append("x") or original(*a))
+    assert len(s.chunk_ids(filters)) == 1
+    assert len(s.chunk_ids(Filters.parse(paths=["/v/?/**"]))) == 1  # the same filter again
+    assert len(probes) == 1
+    write("/v/b/2.md")
+    assert len(s.chunk_ids(Filters.parse(paths=["/v/?/**"]))) == 2
+    assert len(probes) == 2
+    s.close()
