@@ -193,3 +193,32 @@ def test_the_walk_reads_the_hnsw_index(built: Index) -> None:
             "EXPLAIN " + store._walk_sql(), {"q": q, "ids": allowed, "k": 10}, prepare=False
         ).fetchall()
     assert "embeddings_hnsw" in "\n".join(r[0] for r in plan)
+
+
+@pytest.mark.postgres
+def test_more_candidates_than_pgvectors_widest_breadth_are_walked_in_order() -> None:
+    """A broad filter's candidates may number past ``hnsw.ef_search``'s 1,000: the graph
+    walk goes on (an iterative scan in strict order), so all come back, nearest first.
+    (At this size the server scans instead of walking; the walk itself runs at 1M chunks
+    in ``benchmarks/scale.py filters``, whose 10% filter asks for over 2,000.)"""
+    from kenning.store import SourceRow, open_store
+    from kenning.text.chunking import Chunk
+
+    store = open_store(postgres_url())
+    assert isinstance(store, PostgresStore) and store.iterative
+    rng = np.random.default_rng(3)
+    rows, vectors = [], {}
+    for i in range(1_300):
+        chunk = Chunk(0, 1, f"chunk {i}", "", None)
+        rows.append(
+            (SourceRow(0, f"/r/{i}.md", "/r", 1, 1, f"h{i}", "markdown", "ok", None, "T", {}),
+             [chunk])
+        )  # fmt: skip
+        v = rng.normal(size=8).astype(np.float32)
+        vectors[chunk.hash] = v / np.linalg.norm(v)
+    store.write_sources(rows, vectors)
+    q = rng.normal(size=8).astype(np.float32)
+    found = store.vector_search(q, 1_100)
+    assert len(found) == 1_100
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+    store.close()
