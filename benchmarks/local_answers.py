@@ -71,6 +71,11 @@ def answer_row(index: Any, names: dict[str, str], item: Any, llm: LocalLLM, k: i
         "seconds": answer.timings["total"],
         "cpu_seconds": cpu,
         "first_token": answer.timings.get("first_token", answer.timings["total"]),
+        # from the question, not from the prompt: search and building the prompt included
+        "first_token_asked": answer.timings["total"]
+        - sum(answer.timings.get(k, 0.0) for k in ("generate", "check", "conflicts"))
+        + answer.timings.get("first_token", 0.0),
+        "timings": answer.timings,
         "read_tokens": llm.timings.get("read_tokens", 0.0),
         "prompt_tokens": llm.usage.prompt_tokens,
         "completion_tokens": llm.usage.completion_tokens,
@@ -90,7 +95,8 @@ def answer_row(index: Any, names: dict[str, str], item: Any, llm: LocalLLM, k: i
 
 def summary(rows: list[dict]) -> dict[str, float]:
     med = {
-        k: statistics.median(r[k] for r in rows) for k in ("seconds", "cpu_seconds", "first_token")
+        k: statistics.median(r[k] for r in rows)
+        for k in ("seconds", "cpu_seconds", "first_token", "first_token_asked")
     }
     mean = {
         k: statistics.fmean(r[k] for r in rows)
@@ -120,7 +126,9 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=5, help="passages per answer")
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--excerpt-sentences", type=int, default=6)
-    ap.add_argument("--excerpt-tokens", type=int, default=96, help="0: no limit")
+    ap.add_argument(
+        "--excerpt-tokens", type=int, default=0, help="0: no limit (the default, as in LocalLLM)"
+    )
     ap.add_argument("--skip", type=int, default=0, help="start after this many questions")
     ap.add_argument("--after-only", action="store_true", help="skip the whole-chunk answers")
     ap.add_argument(
