@@ -359,6 +359,8 @@ def cmd_store_recall(url: str, data: Path, cache: Path) -> dict[str, float]:
 def selectivity_globs(size: int) -> dict[str, list[str]]:
     """Path globs that keep 0.1%, 1%, 10% and 50% of a ``size``-chunk index: its copies sit
     1,000 to a folder under /synthetic/<size>/ (100k: 87 folders, 1M: 900)."""
+    # an index a benchmark edited since (benchmarks/refresh.py) keeps its size's folders
+    size = min((100_000, 1_000_000), key=lambda built: abs(built - size))
     top = f"/synthetic/{size}"
     if size == 100_000:
         return {
@@ -367,14 +369,12 @@ def selectivity_globs(size: int) -> dict[str, list[str]]:
             "10%": [f"{top}/?/**"],
             "50%": [f"{top}/?/**", *(f"{top}/{d}?/**" for d in "1234")],
         }
-    if size == 1_000_000:
-        return {
-            "0.1%": [f"{top}/5/**"],
-            "1%": [f"{top}/?/**"],
-            "10%": [f"{top}/??/**"],
-            "50%": [f"{top}/?/**", f"{top}/??/**", *(f"{top}/{d}??/**" for d in "1234")],
-        }
-    raise SystemExit(f"no selectivity globs for {size} chunks")
+    return {
+        "0.1%": [f"{top}/5/**"],
+        "1%": [f"{top}/?/**"],
+        "10%": [f"{top}/??/**"],
+        "50%": [f"{top}/?/**", f"{top}/??/**", *(f"{top}/{d}??/**" for d in "1234")],
+    }
 
 
 def _p50(times: list[float]) -> float:
