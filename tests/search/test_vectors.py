@@ -129,3 +129,36 @@ def test_exact_scan_in_parallel_blocks_matches_one_sort(
     order = np.argsort(-scores, kind="stable")[:k]
     assert [i for i, _ in got] == ids[mask][order].tolist()
     assert np.allclose([s for _, s in got], scores[order], atol=1e-6)
+
+
+@pytest.mark.parametrize("most", [10_000, 5], ids=["beside", "folded"])
+def test_a_mapped_graph_takes_changes_beside_it_until_they_are_many(
+    tmp_path: Path, most: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes to a memory-mapped graph are not made in it (that copies the whole graph
+    into memory first): added vectors are searched exactly beside it and deleted ones
+    skipped, until there are more than ``OVERLAY_MOST``; then the copy takes them."""
+    monkeypatch.setattr(vectors, "OVERLAY_MOST", most)
+    ids, matrix = corpus(400)
+    path = tmp_path / "g.hnsw"
+    vectors.HNSWIndex(path, "t").build(ids, matrix)  # saved, so the next build maps it
+    index = vectors.HNSWIndex(path, "t")
+    index.build(ids, matrix)
+    assert index._viewed
+    gone = ids[::7]
+    new_ids, new_rows = corpus(6, seed=9)
+    new_ids = new_ids + 10_000
+    touched = np.concatenate([gone, new_ids])
+    index.apply(touched, new_ids, new_rows)
+    assert index._viewed == (most > 10)
+    live = {int(i): r for i, r in zip(ids, matrix, strict=True) if i not in set(gone)}
+    live.update({int(i): r for i, r in zip(new_ids, new_rows, strict=True)})
+    keys = np.array(sorted(live))
+    rows = np.stack([live[int(i)] for i in keys])
+    for q in [*new_rows, *matrix[:5]]:
+        got = index.search(q, 10)
+        want = vectors._exact(keys, rows, q, 10)
+        assert {c for c, _ in got} <= set(live)  # never a deleted one
+        # the same scores (the hash vectors tie often: which of equals comes first is free)
+        assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+    assert index.search(new_rows[0], 1)[0][0] == new_ids[0]
