@@ -23,10 +23,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from kenning.errors import ConfigError
 
 #: measured (docs/benchmarks.md, "PostgreSQL 18: HNSW settings and filtered queries"): at
-#: 100k chunks 24 / 128 found 0.995 of the exact top 10 searching 200 candidates; at 1M it
-#: needs pgvector's widest breadth, 1,000, for 0.955 (0.764 at 200), about 4 ms more a query
-M = 24
-EF_CONSTRUCTION = 128
+#: 100k chunks 24 / 128 found 0.995 of the exact top 10 searching 200 candidates, but at 1M
+#: two builds of it found 0.955 and 0.923 even at pgvector's widest breadth, 1,000; 32 / 256
+#: found 0.989 there (0.961 at 400), for about twice the build time (643 s at 1M)
+M = 32
+EF_CONSTRUCTION = 256
 EF_SEARCH = 1_000
 #: a filter that leaves at most this many chunks is searched exactly (measured, same page:
 #: at 100k, the walk found 0.91 of the exact top 10 for 100 allowed chunks, 0.98 for 1,000;
