@@ -386,7 +386,7 @@ class HNSWIndex(VectorIndex):
         # a mapped graph holds exactly the built chunks: those deleted since are skipped
         # (so asked for beyond k), and those added since are searched exactly beside it
         overlay = self._viewed and self._overlay() > 0
-        want = k + (self._overlay() if overlay else 0)
+        want = k + (self._dead() if overlay else 0)
         index.expansion_search = max(self.expansion_search, 2 * want)  # type: ignore[attr-defined]
         size = len(index)  # type: ignore[arg-type]
         if size == 0 or want <= 0:
@@ -445,8 +445,11 @@ class HNSWIndex(VectorIndex):
 
     def _overlay(self) -> int:
         """Changes kept beside the graph: deleted built chunks and added ones."""
-        dead = 0 if self.alive is None else len(self.alive) - int(np.count_nonzero(self.alive))
-        return dead + len(self.extra[0])
+        return self._dead() + len(self.extra[0])
+
+    def _dead(self) -> int:
+        """Built chunks deleted since the build."""
+        return 0 if self.alive is None else len(self.alive) - int(np.count_nonzero(self.alive))
 
     def _add(self, ids: np.ndarray, matrix: np.ndarray) -> None:
         if not self._viewed:  # a mapped graph's additions stay in ``extra`` (``apply``)
