@@ -46,7 +46,8 @@ from pathlib import Path
 
 from kenning import Index
 from kenning.config import cache_dir
-from kenning.search.names import NoteNames, name_key
+from kenning.search.names import NoteNames
+from kenning.text.names import name_key
 
 MODES = ("bm25", "dense", "hybrid")
 #: a description longer than this is a sentence, not a name a person would alias a note by

@@ -10,8 +10,6 @@ from kenning.filters import Condition, Filters
 from kenning.store.base import Store
 from kenning.text.names import name_key
 
-__all__ = ["NoteNames", "name_key", "note_chunks"]
-
 
 def note_chunks(store: Store, path: str) -> np.ndarray:
     """The chunk ids of the note at ``path``, ascending."""

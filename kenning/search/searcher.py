@@ -378,12 +378,12 @@ class Searcher:
             dense = [r for r in dense if r[0] in kept][:depth]
             if (mode != "bm25" and len(dense) < depth) or (full and len(bm25) < depth):
                 wide = 0  # too few allowed among the candidates: list them after all
-        if scope is not None and not wide:
+        if scope is None:
+            bm25, dense, _ = self._rank(query, terms, mode, keywords, tuning, depth)
+        elif not wide:
             if len(scope.chunk_ids()) == 0:
                 return []
             bm25, dense, _ = self._rank(query, terms, mode, keywords, tuning, depth, scope, qvec)
-        elif scope is None:
-            bm25, dense, _ = self._rank(query, terms, mode, keywords, tuning, depth)
         fused = fuse(bm25, dense, fusion, alpha) if mode == "hybrid" else (bm25 or dense)
         named = self._named(query, fused, scope)
         if reranker is None:

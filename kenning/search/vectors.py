@@ -385,8 +385,9 @@ class HNSWIndex(VectorIndex):
         query = np.asarray(query, dtype=np.float32)
         # a mapped graph holds exactly the built chunks: those deleted since are skipped
         # (so asked for beyond k), and those added since are searched exactly beside it
-        overlay = self._viewed and self._overlay() > 0
-        want = k + (self._dead() if overlay else 0)
+        dead = self._dead() if self._viewed else 0
+        overlay = self._viewed and dead + len(self.extra[0]) > 0
+        want = k + dead
         index.expansion_search = max(self.expansion_search, 2 * want)  # type: ignore[attr-defined]
         size = len(index)  # type: ignore[arg-type]
         if size == 0 or want <= 0:

@@ -219,10 +219,6 @@ class Store(ABC):
         """(path, name) of the sources that have a name whose folded form is ``key``
         (``kenning.text.names``), failed ones aside, in path order."""
 
-    def source_count(self) -> int:
-        """How many sources are not failed."""
-        return sum(row.status != "failed" for row in self.sources().values())
-
     def keyword_rows_for(self, ids: Sequence[int]) -> Iterator[tuple[int, str]]:
         """(chunk id, keyword text) of those of ``ids`` that exist, ids ascending."""
         wanted = set(ids)
@@ -393,11 +389,8 @@ class Scope:
         return self._ids
 
     def share(self) -> float:
-        """The share of chunks the filter allows: exact once they are listed, else the
-        store's estimate (which does not list them)."""
-        if self._ids is not None:
-            total = self.store.chunk_count()
-            return len(self._ids) / total if total else 0.0
+        """The share of chunks the filter allows, as the store estimates it without listing
+        them (once per search: the planner asks before it lists anything)."""
         if self._share is None:
             self._share = self.store.filter_share(self.filters)
         return self._share

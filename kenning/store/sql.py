@@ -255,9 +255,6 @@ class SQLStore(GlobLookup, Store):
         )
         return sorted((str(p), str(n)) for p, n in rows)  # Python's order, any collation
 
-    def source_count(self) -> int:
-        return int(self._run("SELECT count(*) FROM sources WHERE status <> 'failed'").fetchone()[0])
-
     def keyword_rows_for(self, ids: Sequence[int]) -> Iterator[tuple[int, str]]:
         for where, args in self._matching("c.id", sorted({int(i) for i in ids})):
             yield from self._run(
@@ -581,14 +578,19 @@ class SQLStore(GlobLookup, Store):
             return 0.0
         rng = np.random.default_rng(0)
         draw = np.unique(rng.integers(int(lo), int(hi) + 1, size=self.SAMPLE)).tolist()
-        present = 0
-        for among, part in self._matching("c.id", draw):
-            present += int(
-                self._run(f"SELECT count(*) FROM chunks c WHERE {among}", part).fetchone()[0]
-            )
+        where, args = self.filter_sql(filters)  # as ``chunks_among`` tests candidates
+        present = allowed = 0
+        for among, part in self._matching("c.id", draw):  # each drawn chunk read once
+            among = among.replace("?", self.param)
+            n, kept = self.db.execute(
+                f"SELECT count(*), count(CASE WHEN {where} THEN 1 END) "
+                f"FROM {self.chunks_first} WHERE {among}",
+                [*args, *part],
+            ).fetchone()
+            present, allowed = present + int(n), allowed + int(kept)
         if present < self.SAMPLE // 4:  # ids too sparse for the draw: count exactly
             return super().filter_share(filters)
-        return len(self.chunks_among(draw, filters)) / present
+        return allowed / present
 
     def chunk_count(self) -> int:
         return int(self._run("SELECT count(*) FROM chunks").fetchone()[0])

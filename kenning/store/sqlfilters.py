@@ -153,8 +153,8 @@ class GlobLookup:
         """``filters`` as a WHERE clause over ``sources s`` in the driver's style, with the
         path globs looked up by prefix under the roots of the indexed sources. Kept until
         the sources change: looking a broad glob's folders up takes a probe of the path
-        index per folder (hundreds at a million notes), and a search may compile its
-        filter more than once (its share, its candidates), as may the searches after it."""
+        index per folder (hundreds at a million notes), and the searches after this one
+        often bring the same filter."""
         generation = self.get_meta("generation")
         cached = self._where_cache
         if cached is None or cached[0] != generation:
