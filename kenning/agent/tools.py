@@ -278,7 +278,22 @@ class Toolbox:
             shown.append(p)
             blocks.append(self._block(p, budget))
             budget -= len(r.text)
+        pointers = self._pointers(path, "\n".join(r.text for r in rows))
+        if pointers:
+            blocks.append(
+                "This note links to or names: "
+                + ", ".join(self._short(p) for p in pointers[:LISTED])
+                + " (read one with read)"
+            )
         return Result("\n\n".join(blocks), shown)
+
+    def _pointers(self, path: str, text: str) -> list[str]:
+        """The notes ``path`` points to: its resolved links, then the notes its code spans
+        name ("See also: `awk`"), so the model sees where to go next without a links call."""
+        resolver = self._sources()
+        linked = [resolver.resolve(path, link) for link in self.index.store.links_from(path)]
+        named = resolver.named_in_code(path, text)
+        return list(dict.fromkeys(p for p in [*linked, *named] if p and p != path))
 
     def _list(self, folder: str = "", tag: str = "") -> Result:
         if not folder.strip() and not tag.strip():

@@ -27,7 +27,7 @@ from kenning.index import Index
 from .citations import CONTRADICTED, SUPPORTED, Sentence, Thresholds, check
 from .conflicts import Conflict, date_sides, describe, explained, find_conflicts, version
 from .extractive import ExtractiveLLM
-from .llms import LLM, Message, Passage, Usage
+from .llms import LLM, Message, Passage, Prompt, Usage
 from .prompt import REFUSAL, build_prompt, split_reasoning
 from .sentences import SentenceVectors
 
@@ -103,20 +103,19 @@ def ask(
         return answer
     llm.bind(vectors)
     prompt = build_prompt(question, passages, llm, strategy, history)
-    answer.notes = prompt.notes
     t1 = time.perf_counter()
-    pieces: list[str] = []
-    for piece in llm.stream(prompt):
-        if not pieces:
-            times["first_token"] = time.perf_counter() - t1
-        pieces.append(piece)
-        if on_text:
-            on_text(piece)
+    text = _generate(llm, prompt, on_text, times, t1, hold=prompt.excerpted)
+    if prompt.excerpted and _declined(text):
+        # the excerpts may have left out what answers it: the model reads the passages
+        # whole before the answer declines (a refusal costs a second read, an answer not)
+        prompt = build_prompt(question, passages, llm, strategy, history, whole=True)
+        text = _generate(llm, prompt, on_text, times, t1)
     times["generate"] = time.perf_counter() - t1
-    answer.reasoning, answer.text = split_reasoning("".join(pieces))
+    answer.notes = prompt.notes
+    answer.reasoning, answer.text = split_reasoning(text)
     answer.usage = llm.usage
     # nothing quotable, or the model declined (and maybe said what the notes do cover)
-    declined = answer.text.strip().lower().startswith(REFUSAL.rstrip(".").lower())
+    declined = _declined(answer.text)
     if not answer.text.strip() or declined:
         answer.refused, answer.text = True, answer.text.strip() or REFUSAL
     else:
@@ -129,6 +128,45 @@ def ask(
             times["conflicts"] = time.perf_counter() - t3
     answer.timings = {**times, "total": time.perf_counter() - t0}
     return answer
+
+
+def _declined(text: str) -> bool:
+    """Whether the model's answer is the refusal (maybe followed by what the notes cover)."""
+    return text.strip().lower().startswith(REFUSAL.rstrip(".").lower())
+
+
+def _generate(
+    llm: LLM,
+    prompt: Prompt,
+    on_text: Callable[[str], None] | None,
+    times: dict[str, float],
+    t0: float,
+    hold: bool = False,
+) -> str:
+    """The model's answer to ``prompt``, streamed to ``on_text``; ``times["first_token"]``
+    is when its first words were shown. With ``hold``, words that may yet be the refusal are
+    held back, and a refusal is not shown at all (the caller tries the whole passages)."""
+    refusal = REFUSAL.rstrip(".").lower()
+    pieces: list[str] = []
+    shown = 0
+
+    def show(text: str) -> None:
+        times.setdefault("first_token", time.perf_counter() - t0)
+        if on_text:
+            on_text(text[shown:])
+
+    for piece in llm.stream(prompt):
+        pieces.append(piece)
+        text = "".join(pieces)
+        head = text.lstrip().lower()
+        if hold and not shown and (refusal.startswith(head) or head.startswith(refusal)):
+            continue
+        show(text)
+        shown = len(text)
+    text = "".join(pieces)
+    if len(text) > shown and not (hold and _declined(text)):
+        show(text)
+    return text
 
 
 def _add_conflicts(

@@ -61,6 +61,8 @@ class Prompt:
     strategy: str = "zero-shot"
     #: what was dropped or cut to fit the model's window, said to the user
     notes: list[str] = field(default_factory=list)
+    #: whether the model was shown excerpts of the passages rather than the whole passages
+    excerpted: bool = False
 
 
 @dataclass

@@ -81,8 +81,10 @@ def build_prompt(
     llm: LLM,
     strategy: str = "zero-shot",
     history: list[Message] | None = None,
+    whole: bool = False,
 ) -> Prompt:
-    """Messages for ``llm``, with as many passages as its window holds (best first)."""
+    """Messages for ``llm``, with as many passages as its window holds (best first).
+    ``whole``: the passages whole even where ``llm`` reads excerpts."""
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
     system = SYSTEM + (COT if strategy == "cot" else "")
@@ -105,7 +107,7 @@ def build_prompt(
     blocks: list[str] = []
     kept: list[Passage] = []
     notes: list[str] = []
-    sentences = getattr(llm, "excerpt_sentences", None)
+    sentences = None if whole else getattr(llm, "excerpt_sentences", None)
     shown_text = {p.n: p.text for p in passages}
     if sentences:
         shown_text = excerpts(
@@ -144,7 +146,7 @@ def build_prompt(
             )
         break
     messages = [*head, Message("user", user_message(question, blocks))]
-    return Prompt(question, kept, messages, strategy, notes)
+    return Prompt(question, kept, messages, strategy, notes, excerpted=bool(sentences))
 
 
 def excerpts(

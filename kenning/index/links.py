@@ -15,6 +15,7 @@ leaves its backlinks unresolved. A link resolves within its note's root (the vau
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,11 @@ from kenning.errors import NotFound
 from kenning.store import Store
 from kenning.store.base import SourceRow
 from kenning.text.links import Link, link_name
+
+#: a code span, and a word that can be part of a note's name (not an option, a path or a
+#: placeholder)
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+_NAME_WORD = re.compile(r"[A-Za-z0-9][\w.+]*")
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,27 @@ class Resolver:
             if found is not None:
                 return found
         raise NotFound(f"{note} is not a note in this index (give its path as search shows it)")
+
+    def named_in_code(self, source: str, text: str) -> list[str]:
+        """Other notes that ``text`` (of ``source``) names in code spans, in order: a span's
+        leading words joined by ``-`` name a note as a link would (`` `docker container
+        top` `` is docker-container-top, else docker-container, else docker; options and
+        placeholders end the name). How command references ("See also: `awk`") point at
+        pages that are not linked."""
+        found: list[str] = []
+        for span in _CODE_SPAN.finditer(text):
+            words: list[str] = []
+            for w in span.group(1).split():
+                if not _NAME_WORD.fullmatch(w):
+                    break
+                words.append(w)
+            for n in range(len(words), 0, -1):
+                path = self.resolve(source, Link("wikilink", "-".join(words[:n])))
+                if path is not None:
+                    if path != source and path not in found:
+                        found.append(path)
+                    break
+        return found
 
     def _resolve_in(self, root: str, link: Link) -> str | None:
         anywhere = next((p for p, r in self.sources.items() if r.root == root), None)

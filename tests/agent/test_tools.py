@@ -15,6 +15,11 @@ from kenning.answer.extractive import ExtractiveLLM
 EXTRA = {
     "projects/retro-march.md": "---\ntags: [retro]\n---\n# March retro\n\n"
     "We reviewed [[db-choice]] for the billing project.\n",
+    "cli/unzstd.md": "# unzstd\n\n> This command is an alias of `zstd --decompress`.\n"
+    "> See also: `tar`, `gzip {{file}}`.\n",
+    "cli/zstd.md": "# zstd\n\n> Compress or decompress files with Zstandard.\n\n"
+    "- Decompress: `zstd -d path/to/file.zst`\n",
+    "cli/tar.md": "# tar\n\n> Archiving utility.\n",
     "projects/db-choice.md": "# Database choice\n\n## Decision\n\nWe chose PostgreSQL 16 "
     "for billing.\n\n## Options\n\nSQLite was too small for concurrent writes.\n",
 }
@@ -57,6 +62,16 @@ def test_read_a_note_and_one_heading(box: Toolbox) -> None:
     assert missing.error and "Decision" in missing.text  # the headings it has
     nothing = box.run(ToolCall("read", {"note": "no-such-note"}))
     assert nothing.error and "not a note" in nothing.text
+
+
+def test_read_names_the_notes_it_points_to(box: Toolbox) -> None:
+    linked = box.run(ToolCall("read", {"note": "retro-march"})).text
+    assert linked.endswith("names: projects/db-choice.md (read one with read)")
+    # code spans name pages as commands ("an alias of `zstd --decompress`"); a span naming
+    # no note (`gzip ...`) and the note itself (`zstd -d` in zstd.md) are left out
+    named = box.run(ToolCall("read", {"note": "unzstd"})).text
+    assert named.endswith("names: cli/zstd.md, cli/tar.md (read one with read)")
+    assert "names:" not in box.run(ToolCall("read", {"note": "cli/zstd.md"})).text
 
 
 def test_list_by_folder_and_tag(box: Toolbox) -> None:

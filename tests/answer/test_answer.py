@@ -107,6 +107,43 @@ def test_no_support_means_a_refusal_without_a_model_call(index: Index, notes: Pa
     assert not answer.refused and llm.calls == 1
 
 
+class Skimmer(LLM):
+    """Reads excerpts, as ``LocalLLM`` does, and declines unless shown a passage whole."""
+
+    id = "skimmer"
+    excerpt_sentences = 1
+
+    def __init__(self, answer: str) -> None:
+        super().__init__()
+        self.answer, self.prompts = answer, []
+
+    def stream(self, prompt: Prompt) -> Iterator[str]:
+        self.prompts.append(prompt)
+        if prompt.excerpted:
+            yield from ["Your", " notes", " don't", " answer", " this."]
+        else:
+            yield from (self.answer[:4], self.answer[4:])
+
+
+def test_a_refusal_over_excerpts_is_tried_again_on_the_whole_passages(
+    index: Index, notes: Path
+) -> None:
+    index.add([notes])
+    shown: list[str] = []
+    llm = Skimmer("The dough rises for 12 hours [1].")
+    q = "how long does sourdough dough rise"
+    answer = ask(index, q, llm, thresholds=Thresholds(refuse=0.0), on_text=shown.append)
+    assert [p.excerpted for p in llm.prompts] == [True, False]
+    assert not answer.refused and "".join(shown) == answer.text  # the refusal never showed
+    assert "Your" not in "".join(shown) and answer.timings["first_token"] > 0
+    # a refusal over the whole passages stands, and is shown once
+    shown.clear()
+    declines = Skimmer("Your notes don't answer this.")
+    answer = ask(index, q, declines, thresholds=Thresholds(refuse=0.0), on_text=shown.append)
+    assert answer.refused and "".join(shown).strip() == REFUSAL
+    assert [p.excerpted for p in declines.prompts] == [True, False]
+
+
 def test_extractive_answers_quote_and_cite(index: Index, notes: Path) -> None:
     index.add([notes])
     answer = ask(index, "what does the softmax function do?", thresholds=Thresholds(refuse=0.0))
