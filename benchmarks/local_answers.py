@@ -10,7 +10,9 @@ asked twice in a row, in one process on one loaded model, so both see the same m
 
 - ``before``: whole chunks in the prompt and no KV cache (the cache is emptied first), which
   is what `kenning ask --llm local` did before;
-- ``after``: excerpts of the passages (``excerpt_sentences``) and the cached system prompt.
+- ``after``: excerpts of the passages (``excerpt_sentences``) and the cached system prompt;
+  where the model declines over the excerpts, ``ask`` has it read the passages whole
+  (``reread``: the share of answers that did).
 
 Reported for each: median seconds per answer and to the first token, the prompt's tokens and
 the seconds spent reading it versus writing the answer, PubMedQA's yes/no/maybe decision
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kenning.answer import ask
+from kenning.answer.ask import REREAD
 from kenning.answer.citations import SUPPORTED
 from kenning.answer.local import LocalLLM
 from kenning.answer.sentences import citations as strip_citations
@@ -89,6 +92,7 @@ def answer_row(index: Any, names: dict[str, str], item: Any, llm: LocalLLM, k: i
             else 0.0
         ),
         "refused": float(answer.refused),
+        "reread": float(REREAD in answer.notes),
         "answer": answer.text,
     }
 
@@ -110,6 +114,7 @@ def summary(rows: list[dict]) -> dict[str, float]:
             "citation_precision",
             "verified",
             "refused",
+            "reread",
         )
     }
     return {**med, **mean}
@@ -125,7 +130,7 @@ def main() -> None:
     )
     ap.add_argument("--k", type=int, default=5, help="passages per answer")
     ap.add_argument("--max-new-tokens", type=int, default=128)
-    ap.add_argument("--excerpt-sentences", type=int, default=6)
+    ap.add_argument("--excerpt-sentences", type=int, default=3)
     ap.add_argument(
         "--excerpt-tokens", type=int, default=0, help="0: no limit (the default, as in LocalLLM)"
     )

@@ -105,13 +105,14 @@ def ask(
     prompt = build_prompt(question, passages, llm, strategy, history)
     t1 = time.perf_counter()
     text = _generate(llm, prompt, on_text, times, t1, hold=prompt.excerpted)
-    if prompt.excerpted and _declined(text):
+    excerpts_declined = prompt.excerpted and _declined(text)
+    if excerpts_declined:
         # the excerpts may have left out what answers it: the model reads the passages
         # whole before the answer declines (a refusal costs a second read, an answer not)
         prompt = build_prompt(question, passages, llm, strategy, history, whole=True)
         text = _generate(llm, prompt, on_text, times, t1)
     times["generate"] = time.perf_counter() - t1
-    answer.notes = prompt.notes
+    answer.notes = prompt.notes + ([REREAD] if excerpts_declined else [])
     answer.reasoning, answer.text = split_reasoning(text)
     answer.usage = llm.usage
     # nothing quotable, or the model declined (and maybe said what the notes do cover)
@@ -128,6 +129,10 @@ def ask(
             times["conflicts"] = time.perf_counter() - t3
     answer.timings = {**times, "total": time.perf_counter() - t0}
     return answer
+
+
+#: said when the model declined over excerpts and was shown the passages whole
+REREAD = "the model declined over excerpts of the passages, so it read them whole"
 
 
 def _declined(text: str) -> bool:

@@ -19,12 +19,12 @@ Speed, on 2 cores, where reading the prompt costs most of an answer:
   (the same system prompt, the earlier turns of a chat) decodes only what follows them, and
   the state after each system prompt is kept (a few, ``_PREFIXES``), so a question after a
   different prompt (a follow-up rewritten to stand alone) still skips its system prompt;
-- ``excerpt_sentences`` (default 6): the model reads, of the passages, only the sentences
+- ``excerpt_sentences`` (default 3): the model reads, of the passages, only the sentences
   around what matched the question (``prompt.excerpts``), each passage named by its file
   alone, not whole chunks under their paths; ``excerpt_tokens`` caps those sentences' tokens
-  (unset by default: on PubMedQA a cap of 96 or 64 cost correct answers, see the
-  benchmarks). At 35 to 48 tokens a second (the 1.5B on 2 cores) what the model reads
-  before its first word decides when that word comes;
+  (unset by default). What the model reads before its first word decides when that word
+  comes; where it declines over excerpts, ``ask`` has it read the passages whole before the
+  answer declines (see the benchmarks for both);
 - ``timings`` splits the last answer's time into reading the prompt and writing.
 """
 
@@ -81,7 +81,7 @@ class LocalLLM(LLM):
         n_threads: int | None = None,
         context_window: int = 4096,
         max_new_tokens: int = 512,
-        excerpt_sentences: int | None = 6,
+        excerpt_sentences: int | None = 3,
         excerpt_tokens: int | None = None,
     ) -> None:
         super().__init__()

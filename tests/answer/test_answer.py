@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from kenning import ConfigError, Index
 from kenning.answer import LLM, Passage, Prompt, Thresholds, ask, get_llm
+from kenning.answer.ask import REREAD
 from kenning.answer.citations import CONTRADICTED, SUPPORTED, UNSUPPORTED, check
 from kenning.answer.memory import standalone_query
 from kenning.answer.prompt import REFUSAL, build_prompt, split_reasoning
@@ -136,6 +137,7 @@ def test_a_refusal_over_excerpts_is_tried_again_on_the_whole_passages(
     assert [p.excerpted for p in llm.prompts] == [True, False]
     assert not answer.refused and "".join(shown) == answer.text  # the refusal never showed
     assert "Your" not in "".join(shown) and answer.timings["first_token"] > 0
+    assert REREAD in answer.notes
     # a refusal over the whole passages stands, and is shown once
     shown.clear()
     declines = Skimmer("Your notes don't answer this.")

@@ -157,12 +157,12 @@ def test_the_model_reads_excerpts_of_long_passages(llm: LocalLLM) -> None:
     assert "every 20 minutes" in shown and "Buy a card first." in shown and "…" in shown
     assert llm.count_tokens(shown) < llm.count_tokens(text) / 3
     assert prompt.passages == [passage]  # citations are still checked on the whole passage
-    llm.excerpt_sentences = None
+    kept, llm.excerpt_sentences = llm.excerpt_sentences, None
     try:
         whole = build_prompt("How often does the ferry to Cacilhas leave?", [passage], llm)
         assert text in whole.messages[-1].content
     finally:
-        llm.excerpt_sentences = 6
+        llm.excerpt_sentences = kept
 
 
 def test_count_tokens_is_the_models_tokenizer(llm: LocalLLM) -> None:
@@ -213,7 +213,7 @@ def test_config_round_trip(llm: LocalLLM) -> None:
         "n_threads": None,
         "context_window": 4096,
         "max_new_tokens": 40,
-        "excerpt_sentences": 6,
+        "excerpt_sentences": 3,
         "excerpt_tokens": None,
     }
     again = get_llm("local", **cfg)
