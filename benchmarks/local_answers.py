@@ -130,7 +130,7 @@ def main() -> None:
     )
     ap.add_argument("--k", type=int, default=5, help="passages per answer")
     ap.add_argument("--max-new-tokens", type=int, default=128)
-    ap.add_argument("--excerpt-sentences", type=int, default=3)
+    ap.add_argument("--excerpt-sentences", type=int, default=2)
     ap.add_argument(
         "--excerpt-tokens", type=int, default=0, help="0: no limit (the default, as in LocalLLM)"
     )

@@ -19,7 +19,7 @@ Speed, on 2 cores, where reading the prompt costs most of an answer:
   (the same system prompt, the earlier turns of a chat) decodes only what follows them, and
   the state after each system prompt is kept (a few, ``_PREFIXES``), so a question after a
   different prompt (a follow-up rewritten to stand alone) still skips its system prompt;
-- ``excerpt_sentences`` (default 3): the model reads, of the passages, only the sentences
+- ``excerpt_sentences`` (default 2): the model reads, of the passages, only the sentences
   around what matched the question (``prompt.excerpts``), each passage named by its file
   alone, not whole chunks under their paths; ``excerpt_tokens`` caps those sentences' tokens
   (unset by default). What the model reads before its first word decides when that word
@@ -81,7 +81,7 @@ class LocalLLM(LLM):
         n_threads: int | None = None,
         context_window: int = 4096,
         max_new_tokens: int = 512,
-        excerpt_sentences: int | None = 3,
+        excerpt_sentences: int | None = 2,
         excerpt_tokens: int | None = None,
     ) -> None:
         super().__init__()

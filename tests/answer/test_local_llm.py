@@ -213,7 +213,7 @@ def test_config_round_trip(llm: LocalLLM) -> None:
         "n_threads": None,
         "context_window": 4096,
         "max_new_tokens": 40,
-        "excerpt_sentences": 3,
+        "excerpt_sentences": 2,
         "excerpt_tokens": None,
     }
     again = get_llm("local", **cfg)
