@@ -244,31 +244,29 @@ class Toolbox:
 
     def _read(self, note: str, heading: str = "") -> Result:
         path = self._sources().find(note.strip())
-        store = self.index.store
-        ids = [int(i) for i in store.chunk_ids(Filters(paths=[path]))]
-        rows = sorted(
-            (r for r in store.chunks(ids).values() if r.path == path), key=lambda r: r.start
-        )
+        rows = self._rows(path)
+        if not rows:
+            return Result(f"{self._short(path)} has no text", error=True)
+        blocks: list[str] = []
         if heading.strip():
             want = heading.strip().lstrip("#").strip().lower()
             picked = [r for r in rows if want in r.heading.lower()] or _sections(rows, want)
             if not picked:
+                # a small model often passes the note's name or its question as the
+                # heading: the whole note serves it better than an error
                 headings = list(
                     dict.fromkeys(
                         [r.heading for r in rows if r.heading]
                         + [m.group(2) for r in rows for m in _HEADING.finditer(r.text)]
                     )
                 )
-                return Result(
-                    f"{self._short(path)} has no heading {heading!r}; its headings: "
-                    + ("; ".join(headings[:LISTED]) or "none"),
-                    error=True,
+                blocks.append(
+                    f"{self._short(path)} has no heading {heading!r} (its headings: "
+                    + ("; ".join(headings[:LISTED]) or "none")
+                    + "); the whole note:"
                 )
-            rows = picked
-        if not rows:
-            return Result(f"{self._short(path)} has no text", error=True)
+            rows = picked or rows
         shown: list[Passage] = []
-        blocks: list[str] = []
         budget = READ_CHARS
         for r in rows:
             if budget <= 0:
@@ -324,7 +322,20 @@ class Toolbox:
         lines += [f"- {self._short(p)}" for p in out[:LISTED]] or ["(nothing)"]
         lines.append("linked from:")
         lines += [f"- {self._short(p)}" for p in back[:LISTED]] or ["(nothing)"]
+        named = [p for p in self._pointers(found.path, self._text(found.path)) if p not in out]
+        if named:
+            lines.append("named in its code:")
+            lines += [f"- {self._short(p)}" for p in named[:LISTED]]
         return Result("\n".join(lines))
+
+    def _rows(self, path: str) -> list[ChunkRow]:
+        """A note's chunks, in order."""
+        store = self.index.store
+        rows = store.chunks([int(i) for i in store.chunk_ids(Filters(paths=[path]))]).values()
+        return sorted((r for r in rows if r.path == path), key=lambda r: r.start)
+
+    def _text(self, path: str) -> str:
+        return "\n".join(r.text for r in self._rows(path))
 
     def _ask(self, question: str) -> Result:
         if self._asker is not None:

@@ -58,8 +58,10 @@ def test_read_a_note_and_one_heading(box: Toolbox) -> None:
     assert "PostgreSQL 16" in whole.text and "SQLite was too small" in whole.text
     part = box.run(ToolCall("read", {"note": "projects/db-choice.md", "heading": "options"}))
     assert "SQLite was too small" in part.text and "PostgreSQL 16" not in part.text
+    # no such heading: the whole note, with the headings it has
     missing = box.run(ToolCall("read", {"note": "db-choice", "heading": "nope"}))
-    assert missing.error and "Decision" in missing.text  # the headings it has
+    assert not missing.error and "no heading 'nope'" in missing.text
+    assert "Decision" in missing.text and "PostgreSQL 16" in missing.text
     nothing = box.run(ToolCall("read", {"note": "no-such-note"}))
     assert nothing.error and "not a note" in nothing.text
 
@@ -72,6 +74,8 @@ def test_read_names_the_notes_it_points_to(box: Toolbox) -> None:
     named = box.run(ToolCall("read", {"note": "unzstd"})).text
     assert named.endswith("names: cli/zstd.md, cli/tar.md (read one with read)")
     assert "names:" not in box.run(ToolCall("read", {"note": "cli/zstd.md"})).text
+    links = box.run(ToolCall("links", {"note": "unzstd"})).text
+    assert links.endswith("named in its code:\n- cli/zstd.md\n- cli/tar.md")
 
 
 def test_list_by_folder_and_tag(box: Toolbox) -> None:
