@@ -31,7 +31,8 @@ SYSTEM = (
     "find what they say, one call at a time. search finds passages; read shows a note (or one "
     "heading); links shows the notes a note links to and the notes linking to it; list lists "
     "a folder or the notes with a tag; ask answers a simpler sub-question. When the question "
-    "names a note, read it and follow its links. Do not repeat a call. As soon as the results "
+    "names a note, read it; when the question asks about a note that one links to or names, "
+    "read that note too before answering. Do not repeat a call. As soon as the results "
     "hold the answer, stop calling tools and answer."
 )
 FINAL = (

@@ -326,7 +326,7 @@ class Toolbox:
         if named:
             lines.append("named in its code:")
             lines += [f"- {self._short(p)}" for p in named[:LISTED]]
-        return Result("\n".join(lines))
+        return Result("\n".join(lines) + "\n(read one with read)")
 
     def _rows(self, path: str) -> list[ChunkRow]:
         """A note's chunks, in order."""
