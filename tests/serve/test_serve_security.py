@@ -172,12 +172,23 @@ def test_mcp_over_http_needs_the_key(keyed: str) -> None:
 
 
 @pytest.mark.slow
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_kenning_serve_prints_its_url_and_serves_until_stopped(db: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("KENNING_API_KEY", None)
     command = [sys.executable, "-m", "kenning", "--index", str(db), "-q", "serve", "--port", "0"]
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # Ctrl-C as a terminal sends it, even where the suite runs as a background job
+        # (whose shell ignores SIGINT, and a child inherits that)
+        preexec_fn=_default_sigint,
     ) as proc:
         try:
             line = proc.stdout.readline() if proc.stdout else ""
