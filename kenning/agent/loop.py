@@ -30,7 +30,7 @@ from kenning.answer import Answer, Source, Thresholds
 from kenning.answer.citations import check
 from kenning.answer.extractive import ExtractiveLLM
 from kenning.answer.llms import LLM, Passage, Usage
-from kenning.answer.prompt import REFUSAL, split_reasoning
+from kenning.answer.prompt import REFUSAL, declined, split_reasoning
 from kenning.answer.sentences import SentenceVectors
 from kenning.errors import ConfigError
 from kenning.filters import Filters
@@ -386,8 +386,7 @@ class Agent:
             total.completion_tokens + used.completion_tokens,
         )
         answer.reasoning, answer.text = split_reasoning("".join(pieces))
-        declined = answer.text.strip().lower().startswith(REFUSAL.rstrip(".").lower())
-        if not answer.text.strip() or declined:
+        if not answer.text.strip() or declined(answer.text):
             answer.refused, answer.text = True, answer.text.strip() or REFUSAL
         else:
             answer.sentences = check(answer.text, given, vectors, self.thresholds)

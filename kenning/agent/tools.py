@@ -322,7 +322,8 @@ class Toolbox:
         lines += [f"- {self._short(p)}" for p in out[:LISTED]] or ["(nothing)"]
         lines.append("linked from:")
         lines += [f"- {self._short(p)}" for p in back[:LISTED]] or ["(nothing)"]
-        named = [p for p in self._pointers(found.path, self._text(found.path)) if p not in out]
+        named = self._sources().named_in_code(found.path, self._text(found.path))
+        named = [p for p in named if p not in out]
         if named:
             lines.append("named in its code:")
             lines += [f"- {self._short(p)}" for p in named[:LISTED]]

@@ -28,7 +28,7 @@ from .citations import CONTRADICTED, SUPPORTED, Sentence, Thresholds, check
 from .conflicts import Conflict, date_sides, describe, explained, find_conflicts, version
 from .extractive import ExtractiveLLM
 from .llms import LLM, Message, Passage, Prompt, Usage
-from .prompt import REFUSAL, build_prompt, split_reasoning
+from .prompt import REFUSAL, build_prompt, declined, split_reasoning
 from .sentences import SentenceVectors
 
 
@@ -105,7 +105,7 @@ def ask(
     prompt = build_prompt(question, passages, llm, strategy, history)
     t1 = time.perf_counter()
     text = _generate(llm, prompt, on_text, times, t1, hold=prompt.excerpted)
-    excerpts_declined = prompt.excerpted and _declined(text)
+    excerpts_declined = prompt.excerpted and declined(text)
     if excerpts_declined:
         # the excerpts may have left out what answers it: the model reads the passages
         # whole before the answer declines (a refusal costs a second read, an answer not)
@@ -116,8 +116,7 @@ def ask(
     answer.reasoning, answer.text = split_reasoning(text)
     answer.usage = llm.usage
     # nothing quotable, or the model declined (and maybe said what the notes do cover)
-    declined = _declined(answer.text)
-    if not answer.text.strip() or declined:
+    if not answer.text.strip() or declined(answer.text):
         answer.refused, answer.text = True, answer.text.strip() or REFUSAL
     else:
         t2 = time.perf_counter()
@@ -133,11 +132,6 @@ def ask(
 
 #: said when the model declined over excerpts and was shown the passages whole
 REREAD = "the model declined over excerpts of the passages, so it read them whole"
-
-
-def _declined(text: str) -> bool:
-    """Whether the model's answer is the refusal (maybe followed by what the notes cover)."""
-    return text.strip().lower().startswith(REFUSAL.rstrip(".").lower())
 
 
 def _generate(
@@ -169,7 +163,7 @@ def _generate(
         show(text)
         shown = len(text)
     text = "".join(pieces)
-    if len(text) > shown and not (hold and _declined(text)):
+    if len(text) > shown and not (hold and declined(text)):
         show(text)
     return text
 

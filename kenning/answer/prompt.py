@@ -48,6 +48,13 @@ EXAMPLE_REFUSAL_USER = (
     "Passages:\n[1] garden/tomatoes.md (Watering)\nWater tomatoes at the base every morning.\n\n"
     "Question: When was the Eiffel Tower built?"
 )
+
+
+def declined(text: str) -> bool:
+    """Whether a model's answer is the refusal (maybe followed by what the notes cover)."""
+    return text.strip().lower().startswith(REFUSAL.rstrip(".").lower())
+
+
 _REASONING = re.compile(r"<reasoning>(.*?)(?:</reasoning>|$)", re.DOTALL | re.IGNORECASE)
 #: a passage is cut rather than dropped when at least this many tokens of it still fit
 MIN_CUT_TOKENS = 48
